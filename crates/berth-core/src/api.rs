@@ -1,0 +1,284 @@
+//! The JSON values of berth's REST API (`/v1/...`).
+//!
+//! Requests reject unknown fields, so a client that misspells an option hears
+//! about it instead of being silently ignored. Digests and references travel
+//! as strings and are validated by the daemon.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The API version prefix every route carries.
+pub const API_VERSION: &str = "v1";
+
+/// Every error response.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// One line saying what failed and what to do.
+    pub error: String,
+    /// A stable machine-readable kind, e.g. `not_found`, `invalid`, `conflict`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VersionInfo {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
+    pub root: String,
+    pub run_root: String,
+}
+
+/// One row of `berth images`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSummary {
+    /// The image ID: the digest of its config.
+    pub id: String,
+    /// The digest of the platform manifest stored for this image.
+    pub digest: String,
+    /// Tags pointing at this image, fully qualified.
+    pub repo_tags: Vec<String>,
+    /// `name@digest` forms this image is known by (index digest first when pulled through one).
+    pub repo_digests: Vec<String>,
+    /// Creation time from the image config, RFC 3339, when the image says.
+    pub created: Option<String>,
+    /// Bytes of the layers once unpacked.
+    pub size: u64,
+    /// Bytes of the manifest, config and compressed layers as stored.
+    pub compressed_size: u64,
+    pub layers: usize,
+    /// `os/arch[/variant]`.
+    pub platform: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LayerInfo {
+    /// Digest of the blob as stored (compressed).
+    pub digest: String,
+    /// Digest of the uncompressed tar (the config's diff_id).
+    pub diff_id: String,
+    pub media_type: String,
+    pub size: u64,
+    /// Bytes once unpacked, when the layer has been unpacked.
+    pub unpacked_size: Option<u64>,
+}
+
+/// The runtime part of an image config that a user cares about.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRunConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub exposed_ports: Vec<String>,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInspect {
+    #[serde(flatten)]
+    pub summary: ImageSummary,
+    pub media_type: String,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+    pub config: ImageRunConfig,
+    pub layers: Vec<LayerInfo>,
+    /// Where the image came from: `pull`, `import` or `load`.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    pub reference: String,
+    /// `os/arch[/variant]`; defaults to the host's platform.
+    #[serde(default)]
+    pub platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// The local image to push, e.g. `127.0.0.1:5000/app:1`.
+    pub reference: String,
+}
+
+/// One line of the newline-delimited JSON stream that `pull` and `push`
+/// answer with. The stream ends with exactly one `done` or `error` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProgressEvent {
+    /// The registry (origin or mirror) being used.
+    Source { registry: String, mirror: bool },
+    /// The manifest resolved: the digest that will be stored and its blobs.
+    Resolved { reference: String, digest: String, blobs: Vec<BlobProgress> },
+    /// Progress of one blob transfer.
+    Blob(BlobProgress),
+    /// A non-fatal note (e.g. a mirror that failed and was skipped).
+    Warning { message: String },
+    /// Success; carries the image as stored.
+    Done { image: ImageSummary },
+    /// Failure; nothing was changed.
+    Error { error: String, kind: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlobProgress {
+    pub digest: String,
+    pub current: u64,
+    pub total: u64,
+    /// `waiting`, `downloading`, `uploading`, `exists`, `verified`, `unpacking` or `done`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportRequest {
+    /// Absolute path (on the daemon's host) of an OCI layout directory, an
+    /// OCI archive, a `docker save` tar, or a root filesystem directory or tar.
+    pub path: String,
+    /// Tag to give the image; required for rootfs imports, optional otherwise.
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub config_cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub config_entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub config_env: Vec<String>,
+    #[serde(default)]
+    pub config_workdir: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportResponse {
+    /// `oci-layout`, `oci-archive`, `docker-archive`, `rootfs-dir` or `rootfs-tar`.
+    pub format: String,
+    pub images: Vec<ImageSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    pub reference: String,
+    /// Absolute path of the OCI archive to write; it must not exist yet.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportResponse {
+    pub path: String,
+    pub digest: String,
+    pub bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRequest {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveImageResponse {
+    pub untagged: Vec<String>,
+    pub deleted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneResponse {
+    pub deleted_images: Vec<String>,
+    pub deleted_blobs: usize,
+    pub deleted_layers: usize,
+    pub reclaimed_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub registry: String,
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutRequest {
+    pub registry: String,
+}
+
+/// `berth system df`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskUsage {
+    pub images: Vec<ImageDiskUsage>,
+    /// Images counted.
+    pub image_count: usize,
+    /// Sum over images of their compressed size, as if nothing were shared.
+    pub total_compressed: u64,
+    /// Sum over images of their unpacked size, as if nothing were shared.
+    pub total_unpacked: u64,
+    /// Bytes of blobs actually on disk (each stored once).
+    pub blobs_on_disk: u64,
+    /// Bytes of unpacked layers actually on disk (each unpacked once).
+    pub layers_on_disk: u64,
+    /// Bytes that sharing saves: totals minus what is on disk.
+    pub shared_savings: u64,
+    /// Bytes that `berth image prune` would free.
+    pub reclaimable: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageDiskUsage {
+    pub id: String,
+    pub repo_tags: Vec<String>,
+    /// Compressed bytes of manifest, config and layer blobs.
+    pub compressed: u64,
+    /// Bytes of the unpacked layers.
+    pub unpacked: u64,
+    /// Unpacked bytes in layers that other images also use.
+    pub shared: u64,
+    /// Unpacked bytes in layers only this image uses.
+    pub unique: u64,
+    pub layers: usize,
+    /// Containers using the image (always 0 until containers exist).
+    pub containers: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_reject_unknown_fields() {
+        let err = serde_json::from_str::<PullRequest>(r#"{"reference":"a","plaform":"x"}"#).unwrap_err();
+        assert!(err.to_string().contains("plaform"));
+        assert!(serde_json::from_str::<ImportRequest>(r#"{"path":"/x","tags":"y"}"#).is_err());
+    }
+
+    #[test]
+    fn progress_events_are_tagged() {
+        let e = ProgressEvent::Error { error: "boom".into(), kind: "registry".into() };
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(s, r#"{"event":"error","error":"boom","kind":"registry"}"#);
+        let b = ProgressEvent::Blob(BlobProgress { digest: "d".into(), current: 1, total: 2, state: "downloading".into() });
+        let s = serde_json::to_string(&b).unwrap();
+        assert!(s.starts_with(r#"{"event":"blob","digest":"d""#), "{s}");
+        assert_eq!(serde_json::from_str::<ProgressEvent>(&s).unwrap(), b);
+    }
+}
