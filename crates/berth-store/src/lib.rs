@@ -1,1 +1,66 @@
+//! Berth's persistent state.
+//!
+//! Design: a [`Store`] trait speaks in domain records (images, tags, unpacked
+//! layers); [`SqliteStore`] keeps them in SQLite in WAL mode with
+//! `synchronous=FULL` and versioned migrations, and [`FakeStore`] keeps them
+//! in memory for unit tests of the crates above. Every method that changes
+//! more than one row does so in one transaction, so a crash at any point
+//! leaves either the old or the new state, never a mix.
+//!
+//! It must never hold a transaction across I/O that is not the database's
+//! own, and never store blob contents: those live in the image store.
 
+mod fake;
+mod migrations;
+mod records;
+mod sqlite;
+
+pub use fake::FakeStore;
+pub use records::{ImageRecord, LayerRecord, LayerRef};
+pub use sqlite::SqliteStore;
+
+use berth_core::Digest;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database {path}: {source}; check that the state root is writable and not used by another berth daemon")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("state database error while {context}: {source}")]
+    Sqlite { context: &'static str, source: rusqlite::Error },
+    #[error("state database holds a corrupt {what}: {detail}; restore the state root from backup or remove it")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("the state database has schema version {found}, newer than this berth understands ({supported}); upgrade berth")]
+    TooNew { found: i64, supported: i64 },
+    #[error("{0} not found")]
+    NotFound(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The persistent records of the daemon. Implementations are safe to share
+/// between threads; every call is atomic on its own.
+pub trait Store: Send + Sync + 'static {
+    /// Records an image and points `tags` at it, in one transaction. Tags
+    /// that pointed elsewhere move. Idempotent.
+    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()>;
+    fn get_image(&self, digest: &Digest) -> Result<Option<ImageRecord>>;
+    fn list_images(&self) -> Result<Vec<ImageRecord>>;
+    /// Removes an image record and every tag pointing at it.
+    fn delete_image(&self, digest: &Digest) -> Result<()>;
+
+    /// All tags as `(full name:tag, manifest digest)`, sorted by name.
+    fn list_tags(&self) -> Result<Vec<(String, Digest)>>;
+    fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>>;
+    /// Points `tag` at an existing image; fails with `NotFound` otherwise.
+    fn set_tag(&self, tag: &str, digest: &Digest) -> Result<()>;
+    /// Returns whether the tag existed.
+    fn remove_tag(&self, tag: &str) -> Result<bool>;
+
+    fn put_layer(&self, layer: &LayerRecord) -> Result<()>;
+    fn get_layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>>;
+    fn list_layers(&self) -> Result<Vec<LayerRecord>>;
+    fn delete_layer(&self, diff_id: &Digest) -> Result<()>;
+}
+
+#[cfg(test)]
+mod contract_tests;

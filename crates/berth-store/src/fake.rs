@@ -1,0 +1,116 @@
+//! An in-memory [`Store`] for unit tests of the crates above.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use berth_core::Digest;
+
+use crate::{ImageRecord, LayerRecord, Result, Store, StoreError};
+
+#[derive(Default)]
+struct State {
+    images: BTreeMap<Digest, ImageRecord>,
+    tags: BTreeMap<String, Digest>,
+    layers: BTreeMap<Digest, LayerRecord>,
+}
+
+/// Keeps every record in memory, with the same semantics as
+/// [`crate::SqliteStore`] (checked by the shared contract tests).
+#[derive(Default)]
+pub struct FakeStore {
+    state: Mutex<State>,
+}
+
+impl FakeStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Store for FakeStore {
+    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()> {
+        self.with(|s| {
+            let rec = match s.images.get(&image.digest) {
+                Some(old) => ImageRecord {
+                    repo_digests: image.repo_digests.clone(),
+                    index_digest: old.index_digest.clone().or_else(|| image.index_digest.clone()),
+                    ..old.clone()
+                },
+                None => image.clone(),
+            };
+            s.images.insert(image.digest.clone(), rec);
+            for t in tags {
+                s.tags.insert(t.clone(), image.digest.clone());
+            }
+            Ok(())
+        })
+    }
+
+    fn get_image(&self, digest: &Digest) -> Result<Option<ImageRecord>> {
+        self.with(|s| Ok(s.images.get(digest).cloned()))
+    }
+
+    fn list_images(&self) -> Result<Vec<ImageRecord>> {
+        self.with(|s| {
+            let mut v: Vec<_> = s.images.values().cloned().collect();
+            v.sort_by(|a, b| b.added_at.cmp(&a.added_at).then_with(|| a.digest.cmp(&b.digest)));
+            Ok(v)
+        })
+    }
+
+    fn delete_image(&self, digest: &Digest) -> Result<()> {
+        self.with(|s| {
+            s.tags.retain(|_, d| d != digest);
+            s.images.remove(digest);
+            Ok(())
+        })
+    }
+
+    fn list_tags(&self) -> Result<Vec<(String, Digest)>> {
+        self.with(|s| Ok(s.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()))
+    }
+
+    fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>> {
+        self.with(|s| Ok(s.tags.get(tag).cloned()))
+    }
+
+    fn set_tag(&self, tag: &str, digest: &Digest) -> Result<()> {
+        self.with(|s| {
+            if !s.images.contains_key(digest) {
+                return Err(StoreError::NotFound(format!("image {digest}")));
+            }
+            s.tags.insert(tag.to_string(), digest.clone());
+            Ok(())
+        })
+    }
+
+    fn remove_tag(&self, tag: &str) -> Result<bool> {
+        self.with(|s| Ok(s.tags.remove(tag).is_some()))
+    }
+
+    fn put_layer(&self, layer: &LayerRecord) -> Result<()> {
+        self.with(|s| {
+            s.layers.insert(layer.diff_id.clone(), layer.clone());
+            Ok(())
+        })
+    }
+
+    fn get_layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>> {
+        self.with(|s| Ok(s.layers.get(diff_id).cloned()))
+    }
+
+    fn list_layers(&self) -> Result<Vec<LayerRecord>> {
+        self.with(|s| Ok(s.layers.values().cloned().collect()))
+    }
+
+    fn delete_layer(&self, diff_id: &Digest) -> Result<()> {
+        self.with(|s| {
+            s.layers.remove(diff_id);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,44 @@
+//! Versioned schema migrations. Append only: a released migration is never
+//! edited, a change is a new entry. `PRAGMA user_version` records how many
+//! have run; each runs in its own transaction with the version bump.
+
+pub const MIGRATIONS: &[&str] = &[
+    // 1: images, tags, unpacked layers.
+    r#"
+    CREATE TABLE images (
+        digest         TEXT PRIMARY KEY,
+        media_type     TEXT NOT NULL,
+        manifest_size  INTEGER NOT NULL,
+        config_digest  TEXT NOT NULL,
+        config_size    INTEGER NOT NULL,
+        index_digest   TEXT,
+        os             TEXT NOT NULL,
+        architecture   TEXT NOT NULL,
+        variant        TEXT,
+        created        TEXT,
+        source         TEXT NOT NULL,
+        repo_digests   TEXT NOT NULL,
+        added_at       TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE image_layers (
+        image      TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE,
+        position   INTEGER NOT NULL,
+        digest     TEXT NOT NULL,
+        diff_id    TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size       INTEGER NOT NULL,
+        PRIMARY KEY (image, position)
+    ) STRICT;
+    CREATE INDEX image_layers_diff_id ON image_layers(diff_id);
+    CREATE TABLE tags (
+        name   TEXT PRIMARY KEY,
+        image  TEXT NOT NULL REFERENCES images(digest) ON DELETE CASCADE
+    ) STRICT;
+    CREATE TABLE layers (
+        diff_id       TEXT PRIMARY KEY,
+        unpacked_size INTEGER NOT NULL,
+        entries       INTEGER NOT NULL,
+        unpacked_at   TEXT NOT NULL
+    ) STRICT;
+    "#,
+];

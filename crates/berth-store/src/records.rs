@@ -1,0 +1,63 @@
+//! The records the store keeps.
+
+use berth_core::Digest;
+use serde::{Deserialize, Serialize};
+
+/// One stored image: a platform manifest and what it points at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// Digest of the platform manifest (the record's key).
+    pub digest: Digest,
+    pub media_type: String,
+    pub manifest_size: u64,
+    pub config_digest: Digest,
+    pub config_size: u64,
+    /// Digest of the index the manifest was chosen from, when there was one.
+    pub index_digest: Option<Digest>,
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+    /// The image's own creation time (from its config), RFC 3339.
+    pub created: Option<String>,
+    /// `pull`, `import` …
+    pub source: String,
+    /// `registry/repo@digest` names this image is known by.
+    pub repo_digests: Vec<String>,
+    pub layers: Vec<LayerRef>,
+    /// When berth stored it, RFC 3339.
+    pub added_at: String,
+}
+
+/// A layer as an image's manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRef {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// A layer unpacked on disk, keyed by its uncompressed digest so that two
+/// images sharing a layer share its directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub diff_id: Digest,
+    /// Bytes of regular files in the layer.
+    pub unpacked_size: u64,
+    pub entries: u64,
+    pub unpacked_at: String,
+}
+
+impl ImageRecord {
+    /// Bytes stored for this image: manifest, config and layer blobs.
+    pub fn compressed_size(&self) -> u64 {
+        self.manifest_size + self.config_size + self.layers.iter().map(|l| l.size).sum::<u64>()
+    }
+
+    pub fn platform(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}/{}/{}", self.os, self.architecture, v),
+            None => format!("{}/{}", self.os, self.architecture),
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The SQLite implementation of [`Store`].
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use berth_core::Digest;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use crate::migrations::MIGRATIONS;
+use crate::{ImageRecord, LayerRecord, LayerRef, Result, Store, StoreError};
+
+/// SQLite in WAL mode. One connection behind a mutex: the daemon's writes
+/// are small and serialising them keeps every transaction simple.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sqlite { context, source }
+}
+
+fn digest(what: &'static str, s: String) -> Result<Digest> {
+    Digest::parse(&s).map_err(|e| StoreError::Corrupt { what, detail: e.to_string() })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs pending
+    /// migrations. Safe to call after a crash: SQLite replays or discards
+    /// the WAL, and each migration is its own transaction.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        Self::init(conn)
+    }
+
+    /// An in-memory SQLite database with the real schema (for tests that
+    /// want SQL semantics without a file).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+        Self::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql("setting the busy timeout"))?;
+        // journal_mode returns a row, so it is queried rather than executed.
+        let _mode: String =
+            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql("enabling WAL"))?;
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(sql("setting pragmas"))?;
+        migrate(&mut conn)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        // A panic while holding the lock cannot leave a half transaction
+        // behind (rusqlite rolls back on drop), so a poisoned lock is safe.
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut conn)
+    }
+
+    /// The schema version now in force.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.with(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("reading the schema version")))
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("reading the schema version"))?;
+    let supported = MIGRATIONS.len() as i64;
+    if current > supported {
+        return Err(StoreError::TooNew { found: current, supported });
+    }
+    for (i, migration) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction().map_err(sql("starting a migration"))?;
+        tx.execute_batch(migration).map_err(sql("running a migration"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)).map_err(sql("recording a migration"))?;
+        tx.commit().map_err(sql("committing a migration"))?;
+    }
+    Ok(())
+}
+
+fn load_image(tx: &Connection, d: &Digest) -> Result<Option<ImageRecord>> {
+    let row = tx
+        .query_row(
+            "SELECT media_type, manifest_size, config_digest, config_size, index_digest, os, architecture, variant,
+                    created, source, repo_digests, added_at FROM images WHERE digest = ?1",
+            [d.to_string()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, String>(10)?,
+                    r.get::<_, String>(11)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql("reading an image"))?;
+    let Some((media_type, msize, cdigest, csize, idigest, os, arch, variant, created, source, rd, added_at)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = tx
+        .prepare_cached("SELECT digest, diff_id, media_type, size FROM image_layers WHERE image = ?1 ORDER BY position")
+        .map_err(sql("reading image layers"))?;
+    let layers = stmt
+        .query_map([d.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))
+        .map_err(sql("reading image layers"))?
+        .map(|row| {
+            let (digest_s, diff_s, media_type, size) = row.map_err(sql("reading image layers"))?;
+            Ok(LayerRef { digest: digest("layer digest", digest_s)?, diff_id: digest("diff id", diff_s)?, media_type, size: size as u64 })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let repo_digests: Vec<String> =
+        serde_json::from_str(&rd).map_err(|e| StoreError::Corrupt { what: "repo digest list", detail: e.to_string() })?;
+    Ok(Some(ImageRecord {
+        digest: d.clone(),
+        media_type,
+        manifest_size: msize as u64,
+        config_digest: digest("config digest", cdigest)?,
+        config_size: csize as u64,
+        index_digest: idigest.map(|s| digest("index digest", s)).transpose()?,
+        os,
+        architecture: arch,
+        variant,
+        created,
+        source,
+        repo_digests,
+        layers,
+        added_at,
+    }))
+}
+
+fn write_image(tx: &Transaction<'_>, image: &ImageRecord) -> Result<()> {
+    let repo_digests = serde_json::to_string(&image.repo_digests).expect("a list of strings serialises");
+    tx.execute(
+        "INSERT INTO images (digest, media_type, manifest_size, config_digest, config_size, index_digest, os,
+                             architecture, variant, created, source, repo_digests, added_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+         ON CONFLICT(digest) DO UPDATE SET repo_digests = excluded.repo_digests,
+             index_digest = COALESCE(images.index_digest, excluded.index_digest)",
+        params![
+            image.digest.to_string(),
+            image.media_type,
+            image.manifest_size as i64,
+            image.config_digest.to_string(),
+            image.config_size as i64,
+            image.index_digest.as_ref().map(Digest::to_string),
+            image.os,
+            image.architecture,
+            image.variant,
+            image.created,
+            image.source,
+            repo_digests,
+            image.added_at,
+        ],
+    )
+    .map_err(sql("writing an image"))?;
+    tx.execute("DELETE FROM image_layers WHERE image = ?1", [image.digest.to_string()]).map_err(sql("writing image layers"))?;
+    for (i, l) in image.layers.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO image_layers (image, position, digest, diff_id, media_type, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![image.digest.to_string(), i as i64, l.digest.to_string(), l.diff_id.to_string(), l.media_type, l.size as i64],
+        )
+        .map_err(sql("writing image layers"))?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            write_image(&tx, image)?;
+            for t in tags {
+                tx.execute(
+                    "INSERT INTO tags (name, image) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image = excluded.image",
+                    params![t, image.digest.to_string()],
+                )
+                .map_err(sql("writing a tag"))?;
+            }
+            tx.commit().map_err(sql("committing an image"))
+        })
+    }
+
+    fn get_image(&self, d: &Digest) -> Result<Option<ImageRecord>> {
+        self.with(|c| load_image(c, d))
+    }
+
+    fn list_images(&self) -> Result<Vec<ImageRecord>> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            let digests: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT digest FROM images ORDER BY added_at DESC, digest").map_err(sql("listing images"))?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(sql("listing images"))?;
+                rows.collect::<rusqlite::Result<_>>().map_err(sql("listing images"))?
+            };
+            let mut out = Vec::with_capacity(digests.len());
+            for d in digests {
+                let d = digest("image digest", d)?;
+                if let Some(img) = load_image(&tx, &d)? {
+                    out.push(img);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn delete_image(&self, d: &Digest) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            tx.execute("DELETE FROM tags WHERE image = ?1", [d.to_string()]).map_err(sql("deleting tags"))?;
+            tx.execute("DELETE FROM image_layers WHERE image = ?1", [d.to_string()]).map_err(sql("deleting image layers"))?;
+            tx.execute("DELETE FROM images WHERE digest = ?1", [d.to_string()]).map_err(sql("deleting an image"))?;
+            tx.commit().map_err(sql("committing an image deletion"))
+        })
+    }
+
+    fn list_tags(&self) -> Result<Vec<(String, Digest)>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT name, image FROM tags ORDER BY name").map_err(sql("listing tags"))?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql("listing tags"))?;
+            rows.map(|row| {
+                let (name, d) = row.map_err(sql("listing tags"))?;
+                Ok((name, digest("tag target", d)?))
+            })
+            .collect()
+        })
+    }
+
+    fn resolve_tag(&self, tag: &str) -> Result<Option<Digest>> {
+        self.with(|c| {
+            let d: Option<String> = c
+                .query_row("SELECT image FROM tags WHERE name = ?1", [tag], |r| r.get(0))
+                .optional()
+                .map_err(sql("resolving a tag"))?;
+            d.map(|d| digest("tag target", d)).transpose()
+        })
+    }
+
+    fn set_tag(&self, tag: &str, d: &Digest) -> Result<()> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            let exists: bool = tx
+                .query_row("SELECT EXISTS(SELECT 1 FROM images WHERE digest = ?1)", [d.to_string()], |r| r.get(0))
+                .map_err(sql("checking an image"))?;
+            if !exists {
+                return Err(StoreError::NotFound(format!("image {d}")));
+            }
+            tx.execute(
+                "INSERT INTO tags (name, image) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image = excluded.image",
+                params![tag, d.to_string()],
+            )
+            .map_err(sql("writing a tag"))?;
+            tx.commit().map_err(sql("committing a tag"))
+        })
+    }
+
+    fn remove_tag(&self, tag: &str) -> Result<bool> {
+        self.with(|c| Ok(c.execute("DELETE FROM tags WHERE name = ?1", [tag]).map_err(sql("removing a tag"))? > 0))
+    }
+
+    fn put_layer(&self, l: &LayerRecord) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO layers (diff_id, unpacked_size, entries, unpacked_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(diff_id) DO UPDATE SET unpacked_size = excluded.unpacked_size, entries = excluded.entries,
+                     unpacked_at = excluded.unpacked_at",
+                params![l.diff_id.to_string(), l.unpacked_size as i64, l.entries as i64, l.unpacked_at],
+            )
+            .map_err(sql("writing a layer"))?;
+            Ok(())
+        })
+    }
+
+    fn get_layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>> {
+        self.with(|c| {
+            let row = c
+                .query_row(
+                    "SELECT unpacked_size, entries, unpacked_at FROM layers WHERE diff_id = ?1",
+                    [diff_id.to_string()],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+                )
+                .optional()
+                .map_err(sql("reading a layer"))?;
+            Ok(row.map(|(size, entries, at)| LayerRecord {
+                diff_id: diff_id.clone(),
+                unpacked_size: size as u64,
+                entries: entries as u64,
+                unpacked_at: at,
+            }))
+        })
+    }
+
+    fn list_layers(&self) -> Result<Vec<LayerRecord>> {
+        self.with(|c| {
+            let mut stmt =
+                c.prepare("SELECT diff_id, unpacked_size, entries, unpacked_at FROM layers ORDER BY diff_id").map_err(sql("listing layers"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?)))
+                .map_err(sql("listing layers"))?;
+            rows.map(|row| {
+                let (d, size, entries, at) = row.map_err(sql("listing layers"))?;
+                Ok(LayerRecord { diff_id: digest("layer diff id", d)?, unpacked_size: size as u64, entries: entries as u64, unpacked_at: at })
+            })
+            .collect()
+        })
+    }
+
+    fn delete_layer(&self, diff_id: &Digest) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM layers WHERE diff_id = ?1", [diff_id.to_string()]).map_err(sql("deleting a layer"))?;
+            Ok(())
+        })
+    }
+}
