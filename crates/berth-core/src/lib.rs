@@ -15,10 +15,12 @@
 pub mod api;
 pub mod digest;
 pub mod media;
+pub mod platform;
 pub mod layerpath;
 pub mod reference;
 pub mod size;
 
 pub use digest::{Digest, DigestError};
 pub use media::{Compression, MediaType, MediaTypeError};
+pub use platform::Platform;
 pub use reference::{ImageRef, ReferenceError};

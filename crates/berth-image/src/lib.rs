@@ -18,3 +18,20 @@
 
 pub mod unpack;
 pub mod snapshot;
+pub mod auth;
+pub mod blobs;
+pub mod config;
+pub mod error;
+mod export;
+pub mod import;
+pub mod manifest;
+pub mod progress;
+mod pull;
+mod push;
+mod registry;
+pub mod store;
+
+pub use config::ImageConfig;
+pub use error::ImageError;
+pub use progress::Progress;
+pub use store::{ImageStore, ImageUsers, NoUsers};

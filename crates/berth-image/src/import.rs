@@ -1,0 +1,544 @@
+//! `berth image import`: OCI layouts, OCI archives, `docker save` tars and
+//! plain root filesystems (directory or tar) into the store. Every blob is
+//! verified against the digest its manifest gives before it is stored.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_core::api::{ImportRequest, ImportResponse};
+use berth_core::digest::Hasher;
+use berth_core::layerpath::sanitize;
+use berth_core::media::{self, sniff_compression};
+use berth_core::{Compression, Digest, ImageRef, MediaType, Platform};
+use sha2::Digest as _;
+
+use crate::blobs::copy_into;
+use crate::error::{io_err, ImageError, Result};
+use crate::manifest::{self, Desc, Parsed};
+use crate::store::{ImageStore, NewImage};
+use crate::unpack::decompressor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OciLayout,
+    OciArchive,
+    DockerArchive,
+    RootfsDir,
+    RootfsTar,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OciLayout => "oci-layout",
+            Self::OciArchive => "oci-archive",
+            Self::DockerArchive => "docker-archive",
+            Self::RootfsDir => "rootfs-dir",
+            Self::RootfsTar => "rootfs-tar",
+        }
+    }
+}
+
+fn import_err(path: &Path, why: impl Into<String>) -> ImageError {
+    ImageError::Import { path: path.display().to_string(), why: why.into() }
+}
+
+/// Decides what `path` holds by looking at it, never by its name.
+pub fn detect(path: &Path) -> Result<Format> {
+    let meta = fs::metadata(path).map_err(|e| import_err(path, format!("{e}")))?;
+    if meta.is_dir() {
+        return Ok(if path.join("oci-layout").is_file() { Format::OciLayout } else { Format::RootfsDir });
+    }
+    let mut head = [0u8; 8];
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io_err(path))?;
+    let compression = sniff_compression(&head[..n]);
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut archive = tar::Archive::new(decompressor(BufReader::new(file), compression));
+    let entries = archive.entries().map_err(|e| import_err(path, format!("not a tar archive or directory: {e}")))?;
+    let mut format = Format::RootfsTar;
+    for (i, entry) in entries.enumerate() {
+        let entry = entry.map_err(|e| import_err(path, format!("not a readable tar archive: {e}")))?;
+        let name = entry.path().map(|p| p.to_string_lossy().trim_start_matches("./").to_string()).unwrap_or_default();
+        if name == "oci-layout" {
+            format = Format::OciArchive;
+            break;
+        }
+        if name == "manifest.json" {
+            format = Format::DockerArchive;
+            break;
+        }
+        // Layout markers sit near the top; a rootfs needs no full scan.
+        if i > 4096 {
+            break;
+        }
+    }
+    Ok(format)
+}
+
+impl ImageStore {
+    pub async fn import(self: &Arc<Self>, req: ImportRequest) -> Result<ImportResponse> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || this.import_blocking(&req))
+            .await
+            .map_err(|e| ImageError::Io { path: "import task".into(), source: io::Error::other(e.to_string()) })?
+    }
+
+    fn import_blocking(self: &Arc<Self>, req: &ImportRequest) -> Result<ImportResponse> {
+        let path = PathBuf::from(&req.path);
+        if !path.is_absolute() {
+            return Err(import_err(&path, "give an absolute path (the daemon resolves it, not your shell)"));
+        }
+        let tag = req.tag.as_deref().map(ImageRef::parse).transpose()?;
+        if let Some(t) = &tag {
+            if t.digest().is_some() {
+                return Err(import_err(&path, "--tag takes NAME[:TAG], not a digest"));
+            }
+        }
+        let format = detect(&path)?;
+        let has_config_overrides = req.config_cmd.is_some() || req.config_entrypoint.is_some() || !req.config_env.is_empty() || req.config_workdir.is_some();
+        if has_config_overrides && !matches!(format, Format::RootfsDir | Format::RootfsTar) {
+            return Err(import_err(&path, format!("--config-* options apply to root filesystem imports; this is an {}", format.name())));
+        }
+        let mut written = Vec::new();
+        let result = match format {
+            Format::OciLayout => self.import_layout(&path, tag.as_ref(), &mut written),
+            Format::OciArchive | Format::DockerArchive => {
+                let scratch = tempfile::Builder::new().prefix("import-").tempdir_in(self.blobs.tmp_dir()).map_err(io_err(self.blobs.tmp_dir()))?;
+                extract_archive(&path, scratch.path())?;
+                if format == Format::OciArchive {
+                    self.import_layout(scratch.path(), tag.as_ref(), &mut written)
+                } else {
+                    self.import_docker(scratch.path(), tag.as_ref(), &mut written)
+                }
+            }
+            Format::RootfsDir | Format::RootfsTar => {
+                let Some(tag) = tag.as_ref() else {
+                    return Err(import_err(&path, "a root filesystem has no name of its own; give --tag NAME[:TAG]"));
+                };
+                self.import_rootfs(&path, format, tag, req, &mut written).map(|s| vec![s])
+            }
+        };
+        match result {
+            Ok(images) => Ok(ImportResponse { format: format.name().to_string(), images }),
+            Err(e) => {
+                self.discard_new_blobs(&written);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copies a blob file into the store, verifying digest and size.
+    fn take_blob(&self, file: &Path, desc: &Desc, written: &mut Vec<Digest>) -> Result<()> {
+        if self.blobs.size(&desc.digest) == Some(desc.size) {
+            return Ok(());
+        }
+        let f = File::open(file).map_err(|_| import_err(file, format!("blob {} is missing from the archive", desc.digest)))?;
+        let d = copy_into(&self.blobs, BufReader::new(f), Some(&desc.digest), Some(desc.size)).map_err(|e| match e {
+            ImageError::DigestMismatch { expected, actual, .. } => {
+                ImageError::DigestMismatch { what: format!("blob {}", file.display()), expected, actual }
+            }
+            other => other,
+        })?;
+        written.push(d);
+        Ok(())
+    }
+
+    fn import_layout(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, written: &mut Vec<Digest>) -> Result<Vec<berth_core::api::ImageSummary>> {
+        let index_path = dir.join("index.json");
+        let index = fs::read(&index_path).map_err(|_| import_err(dir, "index.json is missing; not an OCI image layout"))?;
+        let Parsed::Index { entries, .. } = manifest::parse(&index, Some(media::OCI_INDEX))? else {
+            return Err(import_err(&index_path, "index.json is not an image index"));
+        };
+        if entries.is_empty() {
+            return Err(import_err(dir, "the layout's index.json lists no images"));
+        }
+        if tag.is_some() && entries.len() > 1 {
+            return Err(import_err(dir, format!("the layout holds {} images; --tag needs exactly one", entries.len())));
+        }
+        let blob_path = |d: &Digest| dir.join("blobs").join("sha256").join(d.hex());
+        let read_blob = |desc: &Desc| -> Result<Vec<u8>> {
+            let p = blob_path(&desc.digest);
+            let data = fs::read(&p).map_err(|_| import_err(dir, format!("blob {} is missing", desc.digest)))?;
+            let actual = Digest::of(&data);
+            if actual != desc.digest {
+                return Err(ImageError::DigestMismatch { what: format!("blob {}", p.display()), expected: desc.digest.to_string(), actual: actual.to_string() });
+            }
+            Ok(data)
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let mut bytes = read_blob(&entry.desc)?;
+            let mut index_digest = None;
+            if entry.media_type.is_index() {
+                let Parsed::Index { entries: inner, .. } = manifest::parse(&bytes, Some(&entry.desc.media_type))? else {
+                    return Err(import_err(dir, "an index entry is not an index"));
+                };
+                let host = Platform::host();
+                let candidates: Vec<_> = inner
+                    .iter()
+                    .filter(|e| e.media_type.is_manifest())
+                    .map(|e| {
+                        let (os, a, v) = e.platform.clone().unwrap_or_default();
+                        (e.desc.clone(), os, a, v)
+                    })
+                    .collect();
+                let chosen = host.choose(&candidates).cloned().ok_or_else(|| ImageError::NoMatchingPlatform {
+                    reference: dir.display().to_string(),
+                    platform: host.to_string(),
+                    available: candidates.iter().map(|(_, o, a, _)| format!("{o}/{a}")).collect::<Vec<_>>().join(", "),
+                })?;
+                self.take_blob(&blob_path(&entry.desc.digest), &entry.desc, written)?;
+                index_digest = Some(entry.desc.digest.clone());
+                bytes = read_blob(&chosen)?;
+            }
+            let Parsed::Manifest(m) = manifest::parse(&bytes, None)? else {
+                return Err(import_err(dir, "nested indexes are not supported"));
+            };
+            let config_bytes = read_blob(&m.config)?;
+            for l in &m.layers {
+                self.take_blob(&blob_path(&l.digest), l, written)?;
+            }
+            let name = match (tag, &entry.ref_name) {
+                (Some(t), _) => Some(t.clone()),
+                (None, Some(n)) => Some(name_from_annotation(n)?),
+                (None, None) => None,
+            };
+            let mut pins = self.pin();
+            for l in &m.layers {
+                pins.add(&l.digest);
+            }
+            let repo_digests = match &name {
+                Some(n) => vec![format!("{}@{}", n.name(), index_digest.as_ref().unwrap_or(&Digest::of(&bytes)))],
+                None => vec![],
+            };
+            let new = NewImage {
+                manifest_bytes: bytes,
+                manifest: m,
+                config_bytes,
+                index_digest,
+                source: "import",
+                tags: name.iter().map(|n| n.to_string()).collect(),
+                repo_digests,
+            };
+            out.push(self.commit_sync(new, pins)?);
+        }
+        Ok(out)
+    }
+
+    fn commit_sync(self: &Arc<Self>, new: NewImage, mut pins: crate::store::PinGuard) -> Result<berth_core::api::ImageSummary> {
+        let rec = self.commit(new, &mut pins)?;
+        self.summary(&rec)
+    }
+
+    fn import_docker(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, written: &mut Vec<Digest>) -> Result<Vec<berth_core::api::ImageSummary>> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "PascalCase")]
+        struct Entry {
+            config: String,
+            #[serde(default)]
+            repo_tags: Option<Vec<String>>,
+            layers: Vec<String>,
+        }
+        let mpath = dir.join("manifest.json");
+        let entries: Vec<Entry> = serde_json::from_slice(&fs::read(&mpath).map_err(io_err(&mpath))?)
+            .map_err(|e| import_err(&mpath, format!("manifest.json is not a docker-save manifest: {e}")))?;
+        if entries.is_empty() {
+            return Err(import_err(dir, "manifest.json lists no images"));
+        }
+        if tag.is_some() && entries.len() > 1 {
+            return Err(import_err(dir, format!("the archive holds {} images; --tag needs exactly one", entries.len())));
+        }
+        let inside = |rel: &str| -> Result<PathBuf> {
+            let clean = sanitize(rel).map_err(|e| import_err(dir, e.to_string()))?;
+            Ok(dir.join(clean))
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let config_bytes = fs::read(inside(&e.config)?).map_err(|_| import_err(dir, format!("config {} is missing", e.config)))?;
+            let config = manifest::parse_config(&config_bytes)?;
+            if config.diff_ids.len() != e.layers.len() {
+                return Err(import_err(dir, format!("{} layers but {} diff_ids in {}", e.layers.len(), config.diff_ids.len(), e.config)));
+            }
+            let mut layers = Vec::new();
+            for (rel, diff_id) in e.layers.iter().zip(&config.diff_ids) {
+                let file = inside(rel)?;
+                let (desc, _, new) = self.store_layer_file(&file, Some(diff_id))?;
+                if new {
+                    written.push(desc.digest.clone());
+                }
+                layers.push(desc);
+            }
+            let names: Vec<ImageRef> = match tag {
+                Some(t) => vec![t.clone()],
+                None => e.repo_tags.unwrap_or_default().iter().map(|t| ImageRef::parse(t)).collect::<std::result::Result<_, _>>()?,
+            };
+            let (new, pins) = self.build_image(config_bytes, layers, &names, "import")?;
+            out.push(self.commit_sync(new, pins)?);
+        }
+        Ok(out)
+    }
+
+    /// Stores a layer tar file as a blob, as it is (compressed or not), and
+    /// checks the uncompressed stream's digest against `diff_id` if given.
+    /// Returns the descriptor, the diff_id and whether the blob is new.
+    fn store_layer_file(&self, file: &Path, diff_id: Option<&Digest>) -> Result<(Desc, Digest, bool)> {
+        let mut head = [0u8; 8];
+        let n = File::open(file).and_then(|mut f| f.read(&mut head)).map_err(|_| import_err(file, "layer file is missing"))?;
+        let compression = sniff_compression(&head[..n]);
+        let hash = |r: &mut dyn Read| -> Result<Digest> {
+            let mut h = Hasher::new();
+            io::copy(r, &mut HashWriter(&mut h)).map_err(|e| import_err(file, format!("layer is not readable: {e}")))?;
+            Ok(Digest::from_hasher(h))
+        };
+        let open = || File::open(file).map(BufReader::new).map_err(io_err(file));
+        let actual_diff = hash(&mut decompressor(open()?, compression))?;
+        if let Some(want) = diff_id {
+            if *want != actual_diff {
+                return Err(ImageError::DigestMismatch { what: format!("layer {}", file.display()), expected: want.to_string(), actual: actual_diff.to_string() });
+            }
+        }
+        let digest = if compression == Compression::None { actual_diff.clone() } else { hash(&mut open()?)? };
+        let size = fs::metadata(file).map_err(io_err(file))?.len();
+        let new = if self.blobs.size(&digest) == Some(size) {
+            false
+        } else {
+            copy_into(&self.blobs, open()?, Some(&digest), Some(size))?;
+            true
+        };
+        let media_type = MediaType::OciLayer(compression).as_str().to_string();
+        Ok((Desc { media_type, digest, size }, actual_diff, new))
+    }
+
+    /// Stores `config_bytes` and builds an OCI manifest over it and
+    /// `layers` (already stored), ready to commit under `names`.
+    fn build_image(self: &Arc<Self>, config_bytes: Vec<u8>, layers: Vec<Desc>, names: &[ImageRef], source: &'static str) -> Result<(NewImage, crate::store::PinGuard)> {
+        let mut pins = self.pin();
+        let config_digest = Digest::of(&config_bytes);
+        let descriptor = |media_type: &str, d: &Digest, size: u64| -> Result<oci_spec::image::Descriptor> {
+            let digest: oci_spec::image::Digest = d.to_string().parse().map_err(|e| ImageError::Config(format!("{e}")))?;
+            Ok(oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(media_type), size, digest))
+        };
+        let mut oci_layers = Vec::new();
+        for l in &layers {
+            pins.add(&l.digest);
+            oci_layers.push(descriptor(&l.media_type, &l.digest, l.size)?);
+        }
+        let manifest = oci_spec::image::ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(oci_spec::image::MediaType::ImageManifest)
+            .config(descriptor(media::OCI_CONFIG, &config_digest, config_bytes.len() as u64)?)
+            .layers(oci_layers)
+            .build()
+            .map_err(|e| ImageError::InvalidManifest { what: "new manifest".into(), detail: e.to_string() })?;
+        let manifest_bytes = serde_json::to_vec(&manifest).expect("manifest serialises");
+        let manifest_digest = Digest::of(&manifest_bytes);
+        let parsed = manifest::Manifest {
+            media_type: MediaType::OciManifest,
+            config: Desc { media_type: media::OCI_CONFIG.into(), digest: config_digest, size: config_bytes.len() as u64 },
+            layers,
+        };
+        let new = NewImage {
+            manifest_bytes,
+            manifest: parsed,
+            config_bytes,
+            index_digest: None,
+            source,
+            tags: names.iter().map(|n| n.to_string()).collect(),
+            repo_digests: names.iter().map(|n| format!("{}@{manifest_digest}", n.name())).collect(),
+        };
+        Ok((new, pins))
+    }
+
+    fn import_rootfs(self: &Arc<Self>, path: &Path, format: Format, tag: &ImageRef, req: &ImportRequest, written: &mut Vec<Digest>) -> Result<berth_core::api::ImageSummary> {
+        let (desc, diff_id) = match format {
+            Format::RootfsDir => {
+                let (desc, diff_id) = self.pack_dir(path)?;
+                written.push(desc.digest.clone());
+                (desc, diff_id)
+            }
+            _ => {
+                let (desc, diff_id, new) = self.store_layer_file(path, None)?;
+                if new {
+                    written.push(desc.digest.clone());
+                }
+                (desc, diff_id)
+            }
+        };
+        let host = Platform::host();
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut env = req.config_env.clone();
+        for e in &env {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(import_err(path, format!("--config-env {e:?} must be KEY=VALUE")));
+            }
+        }
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        }
+        if let Some(w) = &req.config_workdir {
+            if !w.starts_with('/') {
+                return Err(import_err(path, format!("--config-workdir {w:?} must be an absolute path")));
+            }
+        }
+        let mut cfg = serde_json::Map::new();
+        cfg.insert("Env".into(), serde_json::json!(env));
+        match (&req.config_entrypoint, &req.config_cmd) {
+            (None, None) => {
+                cfg.insert("Cmd".into(), serde_json::json!(["/bin/sh"]));
+            }
+            (ep, cmd) => {
+                if let Some(ep) = ep {
+                    cfg.insert("Entrypoint".into(), serde_json::json!(ep));
+                }
+                if let Some(cmd) = cmd {
+                    cfg.insert("Cmd".into(), serde_json::json!(cmd));
+                }
+            }
+        }
+        if let Some(w) = &req.config_workdir {
+            cfg.insert("WorkingDir".into(), serde_json::json!(w));
+        }
+        let mut config = serde_json::json!({
+            "created": now,
+            "architecture": host.architecture,
+            "os": host.os,
+            "config": cfg,
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+            "history": [{"created": now, "created_by": format!("berth image import ({})", format.name())}],
+        });
+        if let Some(v) = &host.variant {
+            config["variant"] = serde_json::json!(v);
+        }
+        let config_bytes = serde_json::to_vec(&config).expect("config serialises");
+        let (new, pins) = self.build_image(config_bytes, vec![desc], std::slice::from_ref(tag), "import")?;
+        self.commit_sync(new, pins)
+    }
+
+    /// Packs a directory into a gzip layer blob in one pass, hashing the
+    /// tar stream (diff_id) and the compressed blob (digest) as it goes.
+    /// Entries are sorted so that the same tree gives the same digests.
+    fn pack_dir(&self, dir: &Path) -> Result<(Desc, Digest)> {
+        let blob = self.blobs.writer(None, None)?;
+        let gz = flate2::write::GzEncoder::new(blob, flate2::Compression::default());
+        let mut tee = TarHasher { inner: gz, hasher: Hasher::new() };
+        {
+            let mut builder = tar::Builder::new(&mut tee);
+            builder.follow_symlinks(false);
+            builder.mode(tar::HeaderMode::Complete);
+            append_sorted(&mut builder, dir, Path::new("")).map_err(|e| import_err(dir, format!("cannot pack the directory: {e}")))?;
+            builder.finish().map_err(|e| import_err(dir, e.to_string()))?;
+        }
+        let diff_id = Digest::from_hasher(tee.hasher);
+        let blob = tee.inner.finish().map_err(io_err(dir))?;
+        let size = blob.written();
+        let digest = blob.commit()?;
+        Ok((Desc { media_type: media::OCI_LAYER_GZIP.into(), digest, size }, diff_id))
+    }
+}
+
+struct HashWriter<'a>(&'a mut Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hashes the tar stream on its way into the compressor.
+struct TarHasher<W: Write> {
+    inner: W,
+    hasher: Hasher,
+}
+
+impl<W: Write> Write for TarHasher<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn append_sorted<W: Write>(b: &mut tar::Builder<W>, root: &Path, rel: &Path) -> io::Result<()> {
+    let dir = root.join(rel);
+    let mut names: Vec<_> = fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let rel_child = rel.join(&name);
+        let full = root.join(&rel_child);
+        let meta = fs::symlink_metadata(&full)?;
+        let ft = meta.file_type();
+        if ft.is_dir() || ft.is_file() || ft.is_symlink() {
+            b.append_path_with_name(&full, &rel_child)?;
+        } else {
+            // Sockets, devices and FIFOs do not belong in an image built from a tree.
+            continue;
+        }
+        if ft.is_dir() {
+            append_sorted(b, root, &rel_child)?;
+        }
+    }
+    Ok(())
+}
+
+/// An OCI layout's `org.opencontainers.image.ref.name`: a full reference is
+/// kept; a bare tag or name becomes `localhost/NAME` (as podman does), so it
+/// never pretends to come from Docker Hub.
+fn name_from_annotation(n: &str) -> Result<ImageRef> {
+    let full = n.contains('/') || n.contains(':');
+    if full {
+        if let Ok(r) = ImageRef::parse(n) {
+            return Ok(r);
+        }
+    }
+    Ok(ImageRef::parse(&format!("localhost/{n}"))?)
+}
+
+/// Extracts an OCI or docker archive into `dest`: only regular files and
+/// directories at safe paths; anything else in such an archive is refused.
+fn extract_archive(path: &Path, dest: &Path) -> Result<()> {
+    let mut head = [0u8; 8];
+    let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io_err(path))?;
+    let file = File::open(path).map_err(io_err(path))?;
+    let mut archive = tar::Archive::new(decompressor(BufReader::new(file), sniff_compression(&head[..n])));
+    for entry in archive.entries().map_err(|e| import_err(path, e.to_string()))? {
+        let mut entry = entry.map_err(|e| import_err(path, e.to_string()))?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
+        let rel = match sanitize(&raw) {
+            Ok(r) => r,
+            Err(berth_core::layerpath::PathError::Empty { .. }) => continue,
+            Err(e) => return Err(import_err(path, e.to_string())),
+        };
+        let target = dest.join(&rel);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => fs::create_dir_all(&target).map_err(io_err(&target))?,
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                let mut out = File::create(&target).map_err(io_err(&target))?;
+                io::copy(&mut entry, &mut out).map_err(io_err(&target))?;
+            }
+            // docker save writes symlinks for layers repeated across images.
+            tar::EntryType::Symlink => {
+                let link = entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
+                let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
+                let resolved = sanitize(&base.join(&link).to_string_lossy()).map_err(|e| import_err(path, format!("symlink {raw}: {e}")))?;
+                let src = dest.join(resolved);
+                if src.is_file() {
+                    fs::copy(&src, &target).map_err(io_err(&target))?;
+                }
+            }
+            other => return Err(import_err(path, format!("entry {raw} has type {other:?}, which an image archive never needs"))),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! `berth pull`: fetch an image from its registry (mirrors first), verify
+//! every byte against its digest, unpack it and record it.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use berth_core::api::{BlobProgress, ImageSummary, ProgressEvent};
+use berth_core::{Digest, ImageRef, Platform};
+use futures::{StreamExt, TryStreamExt};
+
+use crate::config::Source;
+use crate::error::{classify_io, ImageError, Result};
+use crate::manifest::{self, Desc, Parsed};
+use crate::progress::{Progress, Throttle};
+use crate::registry::{client_for, map_err, oci_ref, worth_falling_back};
+use crate::store::{ImageStore, NewImage, PinGuard};
+
+/// Manifests and configs are small; refuse anything that claims otherwise.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+impl ImageStore {
+    /// Pulls `reference` for `platform` (the host's by default). On error
+    /// the store is as it was: new blobs are removed, nothing is recorded.
+    pub async fn pull(self: &Arc<Self>, reference: &str, platform: Option<&str>, progress: &Progress) -> Result<ImageSummary> {
+        let r = ImageRef::parse(reference)?;
+        let platform = match platform {
+            Some(p) => Platform::parse(p).map_err(|e| ImageError::Config(e.to_string()))?,
+            None => Platform::host(),
+        };
+        let sources = self.config.sources(r.registry());
+        let mut written = Vec::new();
+        let mut result = Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
+        for src in &sources {
+            progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
+            result = self.pull_from(&r, src, &platform, progress, &mut written).await;
+            match &result {
+                Ok(_) => break,
+                Err(e) if src.mirror && worth_falling_back(e) => {
+                    progress.warn(format!("mirror {} failed: {e}; trying the next source", src.registry));
+                }
+                Err(_) => break,
+            }
+        }
+        match result {
+            Ok(s) => Ok(s),
+            Err(e) => {
+                self.discard_new_blobs(&written);
+                Err(e)
+            }
+        }
+    }
+
+    async fn pull_from(
+        self: &Arc<Self>,
+        r: &ImageRef,
+        src: &Source,
+        platform: &Platform,
+        progress: &Progress,
+        written: &mut Vec<Digest>,
+    ) -> Result<ImageSummary> {
+        let client = client_for(src, self.config.concurrent_downloads);
+        let auth = self.auth_for(&src.registry)?;
+        let oref = oci_ref(r, &src.registry);
+        let shown = r.familiar();
+        let fetch_manifest = |oref: oci_client::Reference| {
+            let client = &client;
+            let auth = &auth;
+            let shown = &shown;
+            async move {
+                let (bytes, _) = client
+                    .pull_manifest_raw(&oref, auth, &berth_core::media::MANIFEST_ACCEPT)
+                    .await
+                    .map_err(|e| map_err(&src.registry, shown, e))?;
+                if bytes.len() > MAX_MANIFEST_BYTES {
+                    return Err(ImageError::InvalidManifest { what: "manifest".into(), detail: format!("{} bytes is larger than berth accepts", bytes.len()) });
+                }
+                Ok::<_, ImageError>(bytes.to_vec())
+            }
+        };
+        let mut pins = self.pin();
+
+        let top = fetch_manifest(oref.clone()).await?;
+        let top_digest = Digest::of(&top);
+        if let Some(want) = r.digest() {
+            if *want != top_digest {
+                return Err(ImageError::DigestMismatch { what: format!("manifest of {shown}"), expected: want.to_string(), actual: top_digest.to_string() });
+            }
+        }
+        let (manifest_bytes, manifest, index_digest) = match manifest::parse(&top, None)? {
+            Parsed::Manifest(m) => (top, m, None),
+            Parsed::Index { entries, .. } => {
+                let candidates: Vec<_> = entries
+                    .iter()
+                    .filter(|e| e.media_type.is_manifest())
+                    .map(|e| {
+                        let (os, arch, v) = e.platform.clone().unwrap_or_default();
+                        (e.desc.clone(), os, arch, v)
+                    })
+                    .collect();
+                let chosen: Desc = platform.choose(&candidates).cloned().ok_or_else(|| ImageError::NoMatchingPlatform {
+                    reference: shown.clone(),
+                    platform: platform.to_string(),
+                    available: candidates.iter().map(|(_, os, a, v)| format!("{os}/{a}{}", v.as_ref().map(|v| format!("/{v}")).unwrap_or_default())).collect::<Vec<_>>().join(", "),
+                })?;
+                let (d, new) = self.blobs.put(Some(&top_digest), &top)?;
+                pins.add(&d);
+                if new {
+                    written.push(d);
+                }
+                let bytes = fetch_manifest(oref.clone_with_digest(chosen.digest.to_string())).await?;
+                let actual = Digest::of(&bytes);
+                if actual != chosen.digest {
+                    return Err(ImageError::DigestMismatch { what: format!("platform manifest of {shown}"), expected: chosen.digest.to_string(), actual: actual.to_string() });
+                }
+                match manifest::parse(&bytes, Some(&chosen.media_type))? {
+                    Parsed::Manifest(m) => (bytes, m, Some(top_digest.clone())),
+                    Parsed::Index { .. } => {
+                        return Err(ImageError::InvalidManifest { what: "image index".into(), detail: "nested indexes are not supported".into() })
+                    }
+                }
+            }
+        };
+        let manifest_digest = Digest::of(&manifest_bytes);
+        progress.send(ProgressEvent::Resolved {
+            reference: r.to_string(),
+            digest: manifest_digest.to_string(),
+            blobs: manifest
+                .layers
+                .iter()
+                .map(|l| BlobProgress { digest: l.digest.to_string(), current: 0, total: l.size, state: "waiting".into() })
+                .collect(),
+        });
+
+        // Config: small, fetched whole and verified.
+        let mut config_bytes = Vec::new();
+        client
+            .pull_blob(&oref, manifest.config.digest.to_string().as_str(), &mut config_bytes)
+            .await
+            .map_err(|e| map_err(&src.registry, &shown, e))?;
+        if config_bytes.len() as u64 != manifest.config.size {
+            return Err(ImageError::SizeMismatch { digest: manifest.config.digest.to_string(), expected: manifest.config.size, actual: config_bytes.len() as u64 });
+        }
+        let config = manifest::parse_config(&config_bytes)?;
+        if config.diff_ids.len() != manifest.layers.len() {
+            return Err(ImageError::InvalidManifest {
+                what: format!("image {shown}"),
+                detail: format!("{} layers but {} diff_ids in the config", manifest.layers.len(), config.diff_ids.len()),
+            });
+        }
+
+        // Layers: concurrently, skipping blobs already here.
+        for l in &manifest.layers {
+            pins.add(&l.digest);
+        }
+        let downloads = futures::stream::iter(manifest.layers.iter().cloned().map(|layer| {
+            let client = &client;
+            let oref = &oref;
+            let shown = &shown;
+            async move { self.fetch_layer(client, oref, &src.registry, shown, &layer, progress).await }
+        }))
+        .buffer_unordered(self.config.concurrent_downloads);
+        let results: Vec<Result<Option<Digest>>> = downloads.collect().await;
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(Some(d)) => written.push(d),
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+
+        let mut tags = Vec::new();
+        if r.tag().is_some() {
+            tags.push(ImageRef::parse_name_only(&format!("{}:{}", r.name(), r.tag().unwrap_or_default()))?.to_string());
+        }
+        let repo_digest = format!("{}@{}", r.name(), index_digest.as_ref().unwrap_or(&manifest_digest));
+        let new = NewImage { manifest_bytes, manifest: manifest.clone(), config_bytes, index_digest, source: "pull", tags, repo_digests: vec![repo_digest] };
+        for l in &manifest.layers {
+            progress.blob(&l.digest, l.size, l.size, "unpacking");
+        }
+        let summary = self.commit_blocking(new, pins).await?;
+        for l in &manifest.layers {
+            progress.blob(&l.digest, l.size, l.size, "done");
+        }
+        Ok(summary)
+    }
+
+    /// Runs [`ImageStore::commit`] on the blocking pool (unpacking is disk
+    /// work) and summarises the result.
+    pub(crate) async fn commit_blocking(self: &Arc<Self>, new: NewImage, mut pins: PinGuard) -> Result<ImageSummary> {
+        let this = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let rec = this.commit(new, &mut pins)?;
+            this.summary(&rec)
+        })
+        .await
+        .map_err(|e| ImageError::Io { path: "unpack task".into(), source: std::io::Error::other(e.to_string()) })?
+    }
+
+    /// Downloads one layer into the blob store. Returns its digest when it
+    /// was newly written, `None` when it was already present.
+    async fn fetch_layer(
+        &self,
+        client: &oci_client::Client,
+        oref: &oci_client::Reference,
+        registry: &str,
+        shown: &str,
+        layer: &Desc,
+        progress: &Progress,
+    ) -> Result<Option<Digest>> {
+        if self.blobs.size(&layer.digest) == Some(layer.size) {
+            progress.blob(&layer.digest, layer.size, layer.size, "exists");
+            return Ok(None);
+        }
+        let mut stream = client.pull_blob_stream(oref, layer.digest.to_string().as_str()).await.map_err(|e| map_err(registry, shown, e))?;
+        let mut w = self.blobs.writer(Some(&layer.digest), Some(layer.size))?;
+        let mut throttle = Throttle::new();
+        progress.blob(&layer.digest, 0, layer.size, "downloading");
+        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| ImageError::Unreachable { registry: registry.into(), detail: format!("transfer of {} broke off: {e}", layer.digest) })? {
+            // Writes go to the page cache in small chunks; blocking here is
+            // cheaper than a hop to the blocking pool per chunk.
+            w.write_all(&chunk).map_err(|e| match e.kind() {
+                std::io::ErrorKind::InvalidData => ImageError::SizeMismatch { digest: layer.digest.to_string(), expected: layer.size, actual: layer.size + 1 },
+                _ => classify_io(self.blobs.tmp_dir(), e),
+            })?;
+            if throttle.due(w.written()) {
+                progress.blob(&layer.digest, w.written(), layer.size, "downloading");
+            }
+        }
+        let d = w.commit()?;
+        progress.blob(&layer.digest, layer.size, layer.size, "verified");
+        Ok(Some(d))
+    }
+}

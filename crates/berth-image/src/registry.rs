@@ -1,0 +1,169 @@
+//! Talking to OCI distribution registries through `oci-client`: which
+//! client and credentials to use for a source, how its errors read to a
+//! user, and the credential check behind `berth login`.
+
+use std::time::Duration;
+
+use berth_core::ImageRef;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::config::Source;
+use crate::error::{ImageError, Result};
+use crate::store::ImageStore;
+
+pub(crate) fn client_for(src: &Source, concurrent: usize) -> Client {
+    let protocol = if src.plain_http { ClientProtocol::HttpsExcept(vec![src.registry.clone()]) } else { ClientProtocol::Https };
+    Client::new(ClientConfig {
+        protocol,
+        max_concurrent_download: concurrent,
+        max_concurrent_upload: concurrent,
+        connect_timeout: Some(Duration::from_secs(10)),
+        read_timeout: Some(Duration::from_secs(60)),
+        ..Default::default()
+    })
+}
+
+/// The reference as the source registry names it.
+pub(crate) fn oci_ref(r: &ImageRef, registry: &str) -> Reference {
+    let registry = registry.to_string();
+    let repo = r.repository().to_string();
+    match (r.tag(), r.digest()) {
+        (Some(tag), Some(d)) => Reference::with_tag_and_digest(registry, repo, tag.to_string(), d.to_string()),
+        (None, Some(d)) => Reference::with_digest(registry, repo, d.to_string()),
+        (Some(tag), None) => Reference::with_tag(registry, repo, tag.to_string()),
+        (None, None) => Reference::with_tag(registry, repo, berth_core::reference::DEFAULT_TAG.to_string()),
+    }
+}
+
+impl ImageStore {
+    pub(crate) fn auth_for(&self, registry: &str) -> Result<RegistryAuth> {
+        Ok(match self.credentials.get(registry)? {
+            Some((u, p)) => RegistryAuth::Basic(u, p),
+            None => RegistryAuth::Anonymous,
+        })
+    }
+
+    /// Checks credentials against the registry and saves them (0600).
+    /// Nothing is saved when the registry refuses them.
+    pub async fn login(&self, registry: &str, user: &str, password: &str) -> Result<()> {
+        let probe = ImageRef::parse(&format!("{registry}/probe")).map_err(|_| ImageError::Config(format!("invalid registry address {registry:?}; give host[:port]")))?;
+        let registry = probe.registry().to_string();
+        if user.is_empty() || password.is_empty() {
+            return Err(ImageError::Config("username and password must not be empty".into()));
+        }
+        let scheme = if self.config.is_insecure(&registry) { "http" } else { "https" };
+        let host = if registry == "docker.io" { "registry-1.docker.io" } else { &registry };
+        check_login(scheme, host, &registry, user, password).await?;
+        self.credentials.set(&registry, user, password)
+    }
+
+    pub fn logout(&self, registry: &str) -> Result<bool> {
+        self.credentials.remove(registry)
+    }
+}
+
+async fn check_login(scheme: &str, host: &str, registry: &str, user: &str, password: &str) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| ImageError::Registry { registry: registry.into(), detail: e.to_string() })?;
+    let unreachable = |e: reqwest::Error| ImageError::Unreachable { registry: registry.into(), detail: root_cause(&e) };
+    let url = format!("{scheme}://{host}/v2/");
+    let resp = http.get(&url).basic_auth(user, Some(password)).send().await.map_err(unreachable)?;
+    if resp.status().is_success() {
+        return Ok(());
+    }
+    let refused = |detail: String| ImageError::Unauthorized { registry: registry.into(), user: format!(" for user {user:?}"), detail };
+    if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
+        return Err(ImageError::Registry { registry: registry.into(), detail: format!("GET {url} answered {}", resp.status()) });
+    }
+    // A token server: ask it for a token with the credentials.
+    let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let Some(params) = challenge.strip_prefix("Bearer ") else {
+        return Err(refused("wrong username or password".into()));
+    };
+    let field = |name: &str| {
+        params.split(',').find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then(|| v.trim_matches('"').to_string())
+        })
+    };
+    let realm = field("realm").ok_or_else(|| refused("the registry's token challenge names no realm".into()))?;
+    let mut req = http.get(&realm).basic_auth(user, Some(password)).query(&[("account", user)]);
+    if let Some(service) = field("service") {
+        req = req.query(&[("service", service)]);
+    }
+    let token = req.send().await.map_err(unreachable)?;
+    if token.status().is_success() {
+        Ok(())
+    } else {
+        Err(refused(format!("the token server answered {}", token.status())))
+    }
+}
+
+/// The innermost cause of an error, which is what a user can act on
+/// ("Connection refused", "dns error: ...").
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Turns a registry client error into one a user can act on.
+pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) -> ImageError {
+    let registry = registry.to_string();
+    match e {
+        OciDistributionError::RequestError(ref re) => {
+            let detail = root_cause(re);
+            if detail.contains("InvalidContentType") || detail.contains("invalid HTTP version") || detail.contains("http2 error") {
+                return ImageError::Registry { registry, detail: format!("{detail} (does it speak plain HTTP? then list it under insecure_registries)") };
+            }
+            ImageError::Unreachable { registry, detail }
+        }
+        OciDistributionError::AuthenticationFailure(detail) => ImageError::Unauthorized { registry, user: String::new(), detail },
+        OciDistributionError::UnauthorizedError { url } => {
+            ImageError::Unauthorized { registry, user: String::new(), detail: format!("access to {url} denied") }
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => ImageError::ManifestUnknown { reference: reference.to_string(), registry },
+        OciDistributionError::RegistryError { envelope, url } => {
+            let codes: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}", e.code)).collect();
+            let text = codes.join(",").to_uppercase();
+            if text.contains("MANIFEST_UNKNOWN") || text.contains("NAME_UNKNOWN") || text.contains("MANIFESTUNKNOWN") || text.contains("NAMEUNKNOWN") {
+                ImageError::ManifestUnknown { reference: reference.to_string(), registry }
+            } else if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
+                ImageError::Unauthorized { registry, user: String::new(), detail: format!("{url}: {}", codes.join(", ")) }
+            } else {
+                let msgs: Vec<String> = envelope.errors.iter().map(|e| e.message.clone()).collect();
+                ImageError::Registry { registry, detail: format!("{url}: {}", msgs.join("; ")) }
+            }
+        }
+        OciDistributionError::ServerError { code, url, message } => {
+            if code == 404 {
+                ImageError::ManifestUnknown { reference: reference.to_string(), registry }
+            } else if code == 401 || code == 403 {
+                ImageError::Unauthorized { registry, user: String::new(), detail: format!("{url} answered {code}") }
+            } else {
+                ImageError::Registry { registry, detail: format!("{url} answered {code}: {message}") }
+            }
+        }
+        OciDistributionError::DigestError(d) => {
+            ImageError::DigestMismatch { what: format!("content from {registry}"), expected: String::new(), actual: d.to_string() }
+        }
+        OciDistributionError::IoError(io) => ImageError::Io { path: format!("transfer from {registry}"), source: io },
+        other => ImageError::Registry { registry, detail: other.to_string() },
+    }
+}
+
+/// Whether a pull that failed at a mirror should go on to the next source.
+pub(crate) fn worth_falling_back(e: &ImageError) -> bool {
+    !matches!(
+        e,
+        ImageError::NoSpace { .. } | ImageError::Io { .. } | ImageError::Store(_) | ImageError::Reference(_) | ImageError::Config(_)
+    )
+}
