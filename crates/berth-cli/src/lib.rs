@@ -1,1 +1,43 @@
+//! Berth's command line: parses arguments, talks to the daemon over its
+//! unix socket, and prints for people (tables, progress bars) or for
+//! scripts (`-o json`, exit codes).
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 the daemon
+//! could not be reached.
+//!
+//! It must never touch the state root itself: every effect goes through the
+//! daemon's API.
 
+pub mod args;
+pub mod client;
+mod images;
+mod output;
+mod progress;
+
+pub use args::{Cli, Command, DaemonArgs};
+use client::{CliError, Client};
+
+/// Runs a client command (everything but `daemon`). Returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    let client = Client::new(&cli.socket);
+    let result = match cli.command {
+        Command::Daemon(_) => Err(CliError::Other("the daemon command is run by the binary, not the client".into())),
+        Command::Version { output } => images::version(&client, output).await,
+        Command::Pull(a) => images::pull(&client, a).await,
+        Command::Push(a) => images::push(&client, a).await,
+        Command::Images(a) => images::list(&client, a).await,
+        Command::Rmi(a) => images::remove(&client, a).await,
+        Command::Tag { source, target } => images::tag(&client, &source, &target).await,
+        Command::Image(cmd) => images::image(&client, cmd).await,
+        Command::Login(a) => images::login(&client, a).await,
+        Command::Logout { registry } => images::logout(&client, &registry).await,
+        Command::System(args::SystemCommand::Df { verbose, output }) => images::disk_usage(&client, verbose, output).await,
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            e.exit_code()
+        }
+    }
+}

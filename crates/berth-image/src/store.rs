@@ -14,7 +14,7 @@ use crate::auth::Credentials;
 use crate::blobs::BlobStore;
 use crate::config::ImageConfig;
 use crate::error::{io_err, ImageError, Result};
-use crate::manifest::{self, Desc};
+use crate::manifest;
 use crate::unpack::{unpack_layer, UnpackLimits};
 
 /// Who uses an image (containers, later); `rmi` and `prune` ask before

@@ -139,7 +139,7 @@ pub enum UnpackError {
         target: String,
         reason: String,
     },
-    #[error("layer entry {entry:?} is a {kind} device node, and device nodes in layers are refused; provide devices through the container's configuration instead, or enable allow_devices for trusted images")]
+    #[error("layer entry {entry:?} is a {kind} device node, and device nodes in layers are refused; provide devices through the container's configuration instead, or for trusted images set `allow_device_nodes` in the daemon configuration")]
     DeviceNotAllowed { entry: String, kind: &'static str },
     #[error("layer entry {entry:?} has tar type {kind}, which berth does not unpack; rebuild the layer with files, directories, links and FIFOs only")]
     UnsupportedEntry { entry: String, kind: String },
@@ -210,16 +210,14 @@ pub fn unpack_layer<R: Read>(
         limit: limits.stream_limit(),
         over: false,
     };
-    let result = {
-        let reader = TapReader {
-            inner: decompressor(blob, compression),
-            tap: &mut tap,
-        };
-        let mut unpacker = Unpacker::new(dest, limits);
-        unpacker
-            .run(reader)
-            .map(|()| (unpacker.bytes, unpacker.entries))
+    let mut unpacker = Unpacker::new(dest, limits);
+    let reader = TapReader {
+        inner: decompressor(blob, compression),
+        tap: &mut tap,
     };
+    let result = unpacker
+        .run(reader)
+        .map(|()| (unpacker.bytes, unpacker.entries));
     let cause = match result {
         Ok((bytes, entries)) => {
             let diff_id = Digest::from_hasher(tap.hasher);
@@ -237,7 +235,7 @@ pub fn unpack_layer<R: Read>(
         },
         Err(e) => e,
     };
-    match empty_layer_dir(dest) {
+    match empty_layer_dir(dest, unpacker.marked_root) {
         Ok(()) => Err(cause),
         Err((path, source)) => Err(UnpackError::Cleanup {
             cause: Box::new(cause),
@@ -266,13 +264,14 @@ fn check_destination(dest: &Path) -> Result<(), UnpackError> {
     Ok(())
 }
 
-/// Removes everything an unpack may have left in `dest`, including an
-/// opaque marker on `dest` itself.
-fn empty_layer_dir(dest: &Path) -> Result<(), (PathBuf, io::Error)> {
+/// Removes everything an unpack left in `dest`, and the opaque marker on
+/// `dest` itself if the unpack set one.
+fn empty_layer_dir(dest: &Path, marked_root: bool) -> Result<(), (PathBuf, io::Error)> {
     let cleared = clear_dir(dest);
-    let unmarked = match xattr::remove(dest, OPAQUE_XATTR) {
-        Err(e) if e.raw_os_error() != Some(libc::ENODATA) => Err((dest.to_path_buf(), e)),
-        _ => Ok(()),
+    let unmarked = if marked_root {
+        xattr::remove(dest, OPAQUE_XATTR).map_err(|e| (dest.to_path_buf(), e))
+    } else {
+        Ok(())
     };
     cleared.and(unmarked)
 }
@@ -385,6 +384,8 @@ struct Unpacker<'a> {
     buf: Vec<u8>,
     /// Xattr names already warned about, so a layer full of them logs once.
     warned_xattrs: HashSet<String>,
+    /// Whether an opaque marker was set on `dest` itself.
+    marked_root: bool,
 }
 
 impl<'a> Unpacker<'a> {
@@ -397,6 +398,7 @@ impl<'a> Unpacker<'a> {
             dir_times: Vec::new(),
             buf: vec![0; 128 * 1024],
             warned_xattrs: HashSet::new(),
+            marked_root: false,
         }
     }
 
@@ -609,7 +611,9 @@ impl<'a> Unpacker<'a> {
             name,
             "set trusted.overlay.opaque on",
             &full,
-        ))
+        ))?;
+        self.marked_root |= dir.as_os_str().is_empty();
+        Ok(())
     }
 
     /// Makes sure every parent of `rel` is a real directory, creating missing
@@ -748,19 +752,30 @@ impl<'a> Unpacker<'a> {
             if key == "security.selinux" {
                 continue; // labels belong to the host's policy, not the image
             }
-            if key.starts_with("trusted.overlay.") {
+            if key.starts_with("trusted.overlay.") || key.starts_with("user.overlay.") {
                 // Only whiteout entries may steer overlayfs.
-                tracing::warn!(entry = %name, xattr = %key, "skipping overlayfs xattr carried by a layer entry");
+                self.warn_once(
+                    name,
+                    key,
+                    "skipping overlayfs xattr carried by a layer entry",
+                );
                 continue;
             }
             // xattr::set uses lsetxattr: never follows a symlink.
             if let Err(e) = xattr::set(full, key, value) {
-                if self.warned_xattrs.insert(key.clone()) {
-                    tracing::warn!(entry = %name, xattr = %key, error = %e, "cannot set xattr from layer; skipping it (logged once per name)");
-                }
+                let why = format!("cannot set xattr from layer, skipping it: {e}");
+                self.warn_once(name, key, &why);
             }
         }
         Ok(())
+    }
+
+    /// Logs a skipped xattr once per name, so a layer full of them does not
+    /// flood the log.
+    fn warn_once(&mut self, entry: &str, xattr: &str, why: &str) {
+        if self.warned_xattrs.insert(xattr.to_string()) {
+            tracing::warn!(%entry, %xattr, "{why} (further entries with this xattr are not logged)");
+        }
     }
 
     fn set_mtime(&self, name: &str, full: &Path, mtime: i64) -> Result<(), UnpackError> {

@@ -1,0 +1,92 @@
+//! One place where every error becomes an HTTP status.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::api::ErrorBody;
+use berth_image::ImageError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    Image(ImageError),
+    BadRequest(String),
+    NotFound(String),
+    Internal(String),
+    NotFoundRoute,
+}
+
+impl ApiError {
+    pub fn not_found_route() -> Self {
+        Self::NotFoundRoute
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Image(e) => image_status(e),
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NotFoundRoute => StatusCode::NOT_FOUND,
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        match self {
+            Self::Image(e) => ErrorBody { error: e.to_string(), kind: e.kind().to_string() },
+            Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
+            Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
+            Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
+            Self::NotFoundRoute => ErrorBody { error: "no such API route; see /v1/openapi.json".into(), kind: "not_found".into() },
+        }
+    }
+}
+
+/// Exhaustive on purpose: a new error variant must decide its status here.
+fn image_status(e: &ImageError) -> StatusCode {
+    match e {
+        ImageError::Reference(_)
+        | ImageError::MediaType(_)
+        | ImageError::InvalidManifest { .. }
+        | ImageError::Import { .. }
+        | ImageError::Config(_) => StatusCode::BAD_REQUEST,
+        ImageError::NotFound { .. } | ImageError::ManifestUnknown { .. } | ImageError::NoMatchingPlatform { .. } => StatusCode::NOT_FOUND,
+        ImageError::Ambiguous { .. } | ImageError::Exists { .. } | ImageError::InUse { .. } => StatusCode::CONFLICT,
+        ImageError::Unauthorized { .. } | ImageError::InsecureNotAllowed { .. } => StatusCode::FORBIDDEN,
+        ImageError::Unreachable { .. } | ImageError::Registry { .. } => StatusCode::BAD_GATEWAY,
+        ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } | ImageError::Unpack { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ImageError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        Self::Image(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self.body().error, "request failed");
+        }
+        (status, Json(self.body())).into_response()
+    }
+}
+
+/// Request bodies: parse errors become one-line 400s naming the field.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+    }
+}

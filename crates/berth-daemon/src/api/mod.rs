@@ -1,0 +1,81 @@
+//! The REST API: routes, the OpenAPI document and error mapping.
+
+mod auth;
+mod error;
+mod images;
+mod system;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use berth_core::api::ProgressEvent;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::Daemon;
+pub use error::ApiError;
+
+pub type State = Arc<Daemon>;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Berth API", description = "Berth's daemon API, served on a unix socket. Errors are `ErrorBody` with an HTTP status that matches their kind."),
+    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"))
+)]
+struct ApiDoc;
+
+/// The API router and its OpenAPI document, built from the same route list
+/// so the document cannot drift from what is served.
+pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::version))
+        .routes(routes!(system::disk_usage))
+        .routes(routes!(images::list))
+        .routes(routes!(images::inspect, images::remove))
+        .routes(routes!(images::pull))
+        .routes(routes!(images::push))
+        .routes(routes!(images::import))
+        .routes(routes!(images::export))
+        .routes(routes!(images::tag))
+        .routes(routes!(images::prune))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .with_state(daemon)
+        .split_for_parts();
+    let json = serde_json::to_vec_pretty(&doc).expect("OpenAPI document serialises");
+    let router = router
+        .route(
+            "/v1/openapi.json",
+            axum::routing::get(move || {
+                let json = json.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found_route() });
+    (router, doc)
+}
+
+/// Streams progress events as JSON lines. The operation runs in its own
+/// task, so it completes even if the client disconnects.
+pub(crate) fn ndjson_stream<F>(work: F) -> Response
+where
+    F: FnOnce(berth_image::Progress) -> futures::future::BoxFuture<'static, ProgressEvent> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
+    let progress = berth_image::Progress::new(tx.clone());
+    tokio::spawn(async move {
+        let last = work(progress).await;
+        let _ = tx.send(last);
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let event = rx.recv().await?;
+        let mut line = serde_json::to_vec(&event).expect("event serialises");
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(bytes::Bytes::from(line)), rx))
+    });
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+}

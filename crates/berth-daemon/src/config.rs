@@ -1,0 +1,136 @@
+//! The daemon's configuration file (`/etc/berth/config.toml` by default,
+//! optional). Unknown keys are errors that name the key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use berth_image::config::RegistrySettings;
+use berth_image::ImageConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Registries reached over plain HTTP besides loopback ones.
+    pub insecure_registries: Vec<String>,
+    /// `[registries."host"]` tables: mirrors per registry.
+    pub registries: BTreeMap<String, RegistrySettings>,
+    pub images: ImageLimits,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImageLimits {
+    pub max_layer_bytes: u64,
+    pub max_layer_entries: u64,
+    pub allow_device_nodes: bool,
+    pub concurrent_downloads: usize,
+}
+
+impl Default for ImageLimits {
+    fn default() -> Self {
+        let d = ImageConfig::default();
+        Self {
+            max_layer_bytes: d.max_layer_bytes,
+            max_layer_entries: d.max_layer_entries,
+            allow_device_nodes: d.allow_device_nodes,
+            concurrent_downloads: d.concurrent_downloads,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json` (JSON lines).
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `berth_image=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: "text".into(), level: "info".into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config {path}: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+impl DaemonConfig {
+    /// Loads `path`; a missing file means the embedded defaults unless
+    /// `required` (the user named the file explicitly).
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(source) => return Err(ConfigError::Read { path: path.display().to_string(), source }),
+        };
+        Self::parse(&text).map_err(|detail| ConfigError::Invalid { path: path.display().to_string(), detail })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().lines().collect::<Vec<_>>().join(" ").trim().to_string())?;
+        if !matches!(cfg.log.format.as_str(), "text" | "json") {
+            return Err(format!("log.format is {:?}; use \"text\" or \"json\"", cfg.log.format));
+        }
+        cfg.image_config().validate()?;
+        Ok(cfg)
+    }
+
+    pub fn image_config(&self) -> ImageConfig {
+        ImageConfig {
+            max_layer_bytes: self.images.max_layer_bytes,
+            max_layer_entries: self.images.max_layer_entries,
+            allow_device_nodes: self.images.allow_device_nodes,
+            concurrent_downloads: self.images.concurrent_downloads,
+            insecure_registries: self.insecure_registries.clone(),
+            registries: self.registries.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let cfg = DaemonConfig::parse(
+            r#"
+            insecure_registries = ["registry.lan:5000"]
+            [registries."example.org"]
+            mirrors = ["http://127.0.0.1:5000"]
+            [images]
+            max_layer_bytes = 1048576
+            [log]
+            format = "json"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(cfg.image_config().sources("example.org").len(), 2);
+        assert_eq!(cfg.images.max_layer_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = DaemonConfig::parse("[images]\nmax_layer_byte = 1").unwrap_err();
+        assert!(e.contains("max_layer_byte"), "{e}");
+        let e = DaemonConfig::parse("[log]\nformat = \"xml\"").unwrap_err();
+        assert!(e.contains("log.format"), "{e}");
+        assert!(DaemonConfig::parse("").is_ok());
+    }
+
+    #[test]
+    fn missing_file_is_defaults_unless_required() {
+        let p = Path::new("/nonexistent/berth/config.toml");
+        assert!(DaemonConfig::load(p, false).is_ok());
+        assert!(DaemonConfig::load(p, true).is_err());
+    }
+}

@@ -1,0 +1,87 @@
+//! Starting, serving and stopping the daemon.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use berth_image::{ImageStore, NoUsers};
+use berth_store::SqliteStore;
+use nix::fcntl::{Flock, FlockArg};
+use tokio::net::UnixListener;
+
+use crate::config::DaemonConfig;
+
+pub struct DaemonOptions {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub socket: PathBuf,
+    pub config: DaemonConfig,
+}
+
+/// The services every handler reaches.
+pub struct Daemon {
+    pub images: Arc<ImageStore>,
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    _lock: Flock<fs::File>,
+}
+
+impl Daemon {
+    /// Opens the state under `opts.root`. Fails if another daemon holds it.
+    pub fn open(opts: &DaemonOptions) -> anyhow::Result<Arc<Self>> {
+        for dir in [&opts.root, &opts.run_root] {
+            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| format!("cannot restrict {}", dir.display()))?;
+        }
+        let lock_path = opts.root.join("daemon.lock");
+        let lock_file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+            anyhow::anyhow!("state root {} is in use by another berth daemon ({e}); stop it or pass a different --root", opts.root.display())
+        })?;
+        let store = Arc::new(SqliteStore::open(&opts.root.join("state.db"))?);
+        let images = ImageStore::open(&opts.root.join("images"), store, opts.config.image_config(), Arc::new(NoUsers))?;
+        Ok(Arc::new(Self { images: Arc::new(images), root: opts.root.clone(), run_root: opts.run_root.clone(), _lock: lock }))
+    }
+
+    /// Serves the API until SIGINT or SIGTERM, then removes the socket.
+    pub async fn serve(self: Arc<Self>, socket: &Path) -> anyhow::Result<()> {
+        let listener = bind_socket(socket).await?;
+        tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
+        let (router, _) = crate::api::router(Arc::clone(&self));
+        let shutdown = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler installs");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            tracing::info!("shutting down");
+        };
+        let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let _ = fs::remove_file(socket);
+        result.context("API server failed")
+    }
+}
+
+/// Binds the API socket, mode 0600. A stale socket file from a crashed
+/// daemon is replaced; a live one means another daemon is running.
+async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            bail!("another berth daemon is already listening on {}; stop it or pass a different --run-root", path.display());
+        }
+        fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
+    }
+    // Create the socket with a restrictive umask so it is never, even
+    // briefly, reachable by others.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
