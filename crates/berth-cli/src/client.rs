@@ -77,9 +77,9 @@ impl Client {
                 self.socket.display()
             ))
         })?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| CliError::Unreachable(format!("cannot talk to the daemon at {}: {e}", self.socket.display())))?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+            CliError::Unreachable(format!("cannot talk to the daemon at {}: {e}", self.socket.display()))
+        })?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -87,8 +87,12 @@ impl Client {
         if body.is_some() {
             req = req.header("content-type", "application/json");
         }
-        let req = req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| CliError::Other(e.to_string()))?;
-        sender.send_request(req).await.map_err(|e| CliError::Unreachable(format!("the daemon closed the connection: {e}")))
+        let req =
+            req.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| CliError::Other(e.to_string()))?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| CliError::Unreachable(format!("the daemon closed the connection: {e}")))
     }
 
     async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {
@@ -97,15 +101,26 @@ impl Client {
         }
         let status = resp.status();
         let bytes = resp.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-        let body = serde_json::from_slice::<ErrorBody>(&bytes)
-            .unwrap_or_else(|_| ErrorBody { error: format!("daemon answered {status}: {}", String::from_utf8_lossy(&bytes)), kind: "internal".into() });
+        let body = serde_json::from_slice::<ErrorBody>(&bytes).unwrap_or_else(|_| ErrorBody {
+            error: format!("daemon answered {status}: {}", String::from_utf8_lossy(&bytes)),
+            kind: "internal".into(),
+        });
         Err(CliError::Api { status, body })
     }
 
     async fn json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
         let resp = Self::check(resp).await?;
-        let bytes = resp.into_body().collect().await.map_err(|e| CliError::Other(format!("reading the daemon's answer: {e}")))?.to_bytes();
-        serde_json::from_slice(&bytes).map_err(|e| CliError::Other(format!("the daemon's answer is not what this CLI expects ({e}); are CLI and daemon the same version?")))
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| CliError::Other(format!("reading the daemon's answer: {e}")))?
+            .to_bytes();
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::Other(format!(
+                "the daemon's answer is not what this CLI expects ({e}); are CLI and daemon the same version?"
+            ))
+        })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -128,7 +143,12 @@ impl Client {
     }
 
     /// POST that answers with JSON lines; `on_line` sees each parsed line.
-    pub async fn post_stream<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B, mut on_line: impl FnMut(T)) -> Result<()> {
+    pub async fn post_stream<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        mut on_line: impl FnMut(T),
+    ) -> Result<()> {
         let body = serde_json::to_vec(body).expect("request serialises");
         let resp = Self::check(self.send(Method::POST, path, Some(body)).await?).await?;
         let mut body = resp.into_body();
@@ -139,7 +159,8 @@ impl Client {
                 buf.extend_from_slice(data);
                 while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
                     let line: Vec<u8> = buf.drain(..=pos).collect();
-                    let item = serde_json::from_slice(&line).map_err(|e| CliError::Other(format!("unexpected stream line from the daemon: {e}")))?;
+                    let item = serde_json::from_slice(&line)
+                        .map_err(|e| CliError::Other(format!("unexpected stream line from the daemon: {e}")))?;
                     on_line(item);
                 }
             }

@@ -3,8 +3,9 @@
 use std::io::Read;
 
 use berth_core::api::{
-    DiskUsage, ExportRequest, ExportResponse, ImageInspect, ImageSummary, ImportRequest, ImportResponse, LoginRequest, LogoutRequest,
-    ProgressEvent, PruneResponse, PullRequest, PushRequest, RemoveImageResponse, TagRequest, VersionInfo,
+    DiskUsage, ExportRequest, ExportResponse, ImageInspect, ImageSummary, ImportRequest, ImportResponse, LoginRequest,
+    LogoutRequest, ProgressEvent, PruneResponse, PullRequest, PushRequest, RemoveImageResponse, TagRequest,
+    VersionInfo,
 };
 use berth_core::size::human;
 use berth_core::ImageRef;
@@ -27,7 +28,10 @@ pub async fn version(client: &Client, output: Output) -> Result<()> {
     }
     println!("Client: {}", env!("CARGO_PKG_VERSION"));
     let s = server?;
-    println!("Server: {} (API {}, {}/{})\nRoot:   {}\nRun:    {}", s.version, s.api_version, s.os, s.arch, s.root, s.run_root);
+    println!(
+        "Server: {} (API {}, {}/{})\nRoot:   {}\nRun:    {}",
+        s.version, s.api_version, s.os, s.arch, s.root, s.run_root
+    );
     Ok(())
 }
 
@@ -112,7 +116,10 @@ pub async fn list(client: &Client, a: ListArgs) -> Result<()> {
         }
     }
     if wide {
-        table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "COMPRESSED", "LAYERS", "PLATFORM", "DIGEST"], &rows);
+        table(
+            &["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE", "COMPRESSED", "LAYERS", "PLATFORM", "DIGEST"],
+            &rows,
+        );
     } else {
         table(&["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"], &rows);
     }
@@ -147,7 +154,8 @@ pub async fn remove(client: &Client, a: RemoveArgs) -> Result<()> {
 }
 
 pub async fn tag(client: &Client, source: &str, target: &str) -> Result<()> {
-    let _: ImageSummary = client.post("/v1/images/tag", &TagRequest { source: source.into(), target: target.into() }).await?;
+    let _: ImageSummary =
+        client.post("/v1/images/tag", &TagRequest { source: source.into(), target: target.into() }).await?;
     Ok(())
 }
 
@@ -163,7 +171,8 @@ fn absolute(p: &std::path::Path) -> Result<String> {
 /// `--config-cmd '["a","b"]'` or `--config-cmd 'a b'`.
 fn command_list(flag: &str, s: &str) -> Result<Vec<String>> {
     if s.trim_start().starts_with('[') {
-        return serde_json::from_str(s).map_err(|e| CliError::Other(format!("{flag} {s:?} is not a JSON array of strings: {e}")));
+        return serde_json::from_str(s)
+            .map_err(|e| CliError::Other(format!("{flag} {s:?} is not a JSON array of strings: {e}")));
     }
     let parts: Vec<String> = s.split_whitespace().map(str::to_string).collect();
     if parts.is_empty() {
@@ -177,7 +186,11 @@ async fn import(client: &Client, a: ImportArgs) -> Result<()> {
         path: absolute(&a.path)?,
         tag: a.tag,
         config_cmd: a.config_cmd.as_deref().map(|s| command_list("--config-cmd", s)).transpose()?,
-        config_entrypoint: a.config_entrypoint.as_deref().map(|s| command_list("--config-entrypoint", s)).transpose()?,
+        config_entrypoint: a
+            .config_entrypoint
+            .as_deref()
+            .map(|s| command_list("--config-entrypoint", s))
+            .transpose()?,
         config_env: a.config_env,
         config_workdir: a.config_workdir,
     };
@@ -201,7 +214,8 @@ pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
         }
         ImageCommand::Import(a) => import(client, a).await,
         ImageCommand::Export { image, path } => {
-            let r: ExportResponse = client.post("/v1/images/export", &ExportRequest { reference: image, path: absolute(&path)? }).await?;
+            let r: ExportResponse =
+                client.post("/v1/images/export", &ExportRequest { reference: image, path: absolute(&path)? }).await?;
             println!("Exported {} ({}) to {}", r.digest, human(r.bytes), r.path);
             Ok(())
         }
@@ -214,7 +228,12 @@ pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
             for d in &r.deleted_images {
                 println!("Deleted image: {d}");
             }
-            println!("Removed {} blob(s) and {} unpacked layer(s); reclaimed {}", r.deleted_blobs, r.deleted_layers, human(r.reclaimed_bytes));
+            println!(
+                "Removed {} blob(s) and {} unpacked layer(s); reclaimed {}",
+                r.deleted_blobs,
+                r.deleted_layers,
+                human(r.reclaimed_bytes)
+            );
             Ok(())
         }
     }
@@ -225,12 +244,16 @@ pub async fn login(client: &Client, a: LoginArgs) -> Result<()> {
         (Some(p), _) => p,
         (None, true) => {
             let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).map_err(|e| CliError::Other(format!("cannot read the password from stdin: {e}")))?;
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| CliError::Other(format!("cannot read the password from stdin: {e}")))?;
             s.trim_end_matches(['\n', '\r']).to_string()
         }
         (None, false) => return Err(CliError::Other("give the password with --password-stdin (or --password)".into())),
     };
-    client.post_empty("/v1/auth/login", &LoginRequest { registry: a.registry.clone(), username: a.username, password }).await?;
+    client
+        .post_empty("/v1/auth/login", &LoginRequest { registry: a.registry.clone(), username: a.username, password })
+        .await?;
     println!("Login to {} succeeded", a.registry);
     Ok(())
 }
@@ -265,7 +288,10 @@ pub async fn disk_usage(client: &Client, verbose: bool, output: Output) -> Resul
             .iter()
             .map(|i| {
                 vec![
-                    i.repo_tags.first().map(|t| ImageRef::parse(t).map(|r| r.familiar()).unwrap_or(t.clone())).unwrap_or("<none>".into()),
+                    i.repo_tags
+                        .first()
+                        .map(|t| ImageRef::parse(t).map(|r| r.familiar()).unwrap_or(t.clone()))
+                        .unwrap_or("<none>".into()),
                     short_id(&i.id),
                     human(i.compressed),
                     human(i.unpacked),

@@ -31,7 +31,9 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Image(cmd) => images::image(&client, cmd).await,
         Command::Login(a) => images::login(&client, a).await,
         Command::Logout { registry } => images::logout(&client, &registry).await,
-        Command::System(args::SystemCommand::Df { verbose, output }) => images::disk_usage(&client, verbose, output).await,
+        Command::System(args::SystemCommand::Df { verbose, output }) => {
+            images::disk_usage(&client, verbose, output).await
+        }
     };
     match result {
         Ok(()) => 0,

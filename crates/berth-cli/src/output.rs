@@ -56,7 +56,9 @@ fn to_yaml(v: &serde_json::Value, indent: usize) -> String {
             let mut s = String::new();
             for (k, val) in m {
                 match val {
-                    Value::Object(o) if !o.is_empty() => s.push_str(&format!("{pad}{k}:\n{}", to_yaml(val, indent + 2))),
+                    Value::Object(o) if !o.is_empty() => {
+                        s.push_str(&format!("{pad}{k}:\n{}", to_yaml(val, indent + 2)))
+                    }
                     Value::Array(a) if !a.is_empty() => s.push_str(&format!("{pad}{k}:\n{}", to_yaml(val, indent))),
                     _ => s.push_str(&format!("{pad}{k}: {}", to_yaml(val, 0))),
                 }

@@ -22,7 +22,8 @@ fn short(digest: &str) -> &str {
 
 impl Reporter {
     pub fn new(quiet: bool) -> Self {
-        let bars = (!quiet && std::io::stderr().is_terminal()).then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), HashMap::new()));
+        let bars = (!quiet && std::io::stderr().is_terminal())
+            .then(|| (MultiProgress::with_draw_target(ProgressDrawTarget::stderr()), HashMap::new()));
         Self { quiet, bars, printed: HashMap::new() }
     }
 
@@ -35,16 +36,20 @@ impl Reporter {
                 let what = if *mirror { "mirror" } else { "registry" };
                 self.line(format!("Using {what} {registry}"));
             }
-            ProgressEvent::Resolved { reference, digest, .. } => self.line(format!("{reference}: resolved to {digest}")),
+            ProgressEvent::Resolved { reference, digest, .. } => {
+                self.line(format!("{reference}: resolved to {digest}"))
+            }
             ProgressEvent::Warning { message } => self.line(format!("warning: {message}")),
             ProgressEvent::Blob(b) => {
                 if let Some((multi, bars)) = &mut self.bars {
                     let bar = bars.entry(b.digest.clone()).or_insert_with(|| {
                         let bar = multi.add(ProgressBar::new(b.total));
                         bar.set_style(
-                            ProgressStyle::with_template("{prefix} {msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                                .expect("template is valid")
-                                .progress_chars("=> "),
+                            ProgressStyle::with_template(
+                                "{prefix} {msg:11} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                            )
+                            .expect("template is valid")
+                            .progress_chars("=> "),
                         );
                         bar.set_prefix(short(&b.digest).to_string());
                         bar

@@ -276,7 +276,8 @@ mod tests {
         let e = ProgressEvent::Error { error: "boom".into(), kind: "registry".into() };
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(s, r#"{"event":"error","error":"boom","kind":"registry"}"#);
-        let b = ProgressEvent::Blob(BlobProgress { digest: "d".into(), current: 1, total: 2, state: "downloading".into() });
+        let b =
+            ProgressEvent::Blob(BlobProgress { digest: "d".into(), current: 1, total: 2, state: "downloading".into() });
         let s = serde_json::to_string(&b).unwrap();
         assert!(s.starts_with(r#"{"event":"blob","digest":"d""#), "{s}");
         assert_eq!(serde_json::from_str::<ProgressEvent>(&s).unwrap(), b);

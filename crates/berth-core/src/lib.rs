@@ -14,9 +14,9 @@
 
 pub mod api;
 pub mod digest;
+pub mod layerpath;
 pub mod media;
 pub mod platform;
-pub mod layerpath;
 pub mod reference;
 pub mod size;
 

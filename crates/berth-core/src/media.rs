@@ -132,8 +132,16 @@ mod tests {
     #[test]
     fn every_known_type_round_trips() {
         for s in [
-            OCI_MANIFEST, OCI_INDEX, OCI_CONFIG, OCI_LAYER, OCI_LAYER_GZIP, OCI_LAYER_ZSTD,
-            DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_CONFIG, DOCKER_LAYER,
+            OCI_MANIFEST,
+            OCI_INDEX,
+            OCI_CONFIG,
+            OCI_LAYER,
+            OCI_LAYER_GZIP,
+            OCI_LAYER_ZSTD,
+            DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST,
+            DOCKER_CONFIG,
+            DOCKER_LAYER,
         ] {
             assert_eq!(MediaType::parse(s).unwrap().as_str(), s);
         }
@@ -141,7 +149,10 @@ mod tests {
 
     #[test]
     fn parameters_are_ignored_and_unknown_types_named() {
-        assert_eq!(MediaType::parse("application/vnd.oci.image.manifest.v1+json; charset=utf-8").unwrap(), MediaType::OciManifest);
+        assert_eq!(
+            MediaType::parse("application/vnd.oci.image.manifest.v1+json; charset=utf-8").unwrap(),
+            MediaType::OciManifest
+        );
         let err = MediaType::parse("application/vnd.docker.distribution.manifest.v1+prettyjws").unwrap_err();
         assert!(err.to_string().contains("v1+prettyjws"));
         assert!(MediaType::parse("application/vnd.docker.image.rootfs.foreign.diff.tar.gzip").is_err());

@@ -33,7 +33,9 @@ impl Platform {
         let parts: Vec<&str> = s.split('/').collect();
         let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Ok(Self { os: os.to_string(), architecture: arch.to_string(), variant: None }),
+            [os, arch] if ok(os) && ok(arch) => {
+                Ok(Self { os: os.to_string(), architecture: arch.to_string(), variant: None })
+            }
             [os, arch, v] if ok(os) && ok(arch) && ok(v) => {
                 Ok(Self { os: os.to_string(), architecture: arch.to_string(), variant: Some(v.to_string()) })
             }

@@ -178,7 +178,12 @@ pub fn is_loopback_host(registry: &str) -> bool {
 
 fn split_registry(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) => {
+        Some((first, rest))
+            if first.contains('.')
+                || first.contains(':')
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
             (Some(first), rest)
         }
         _ => (None, name),
@@ -211,7 +216,10 @@ fn validate_registry(registry: &str) -> Result<(), String> {
     };
     if let Some(host) = host {
         let label_ok = |l: &str| {
-            !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         };
         if host.is_empty() || !host.split('.').all(label_ok) {
             return Err(bad());
@@ -321,7 +329,11 @@ mod tests {
             ("localhost/app", "localhost/app:latest", "localhost/app:latest"),
             ("127.0.0.1:5000/a/b/c:v1", "127.0.0.1:5000/a/b/c:v1", "127.0.0.1:5000/a/b/c:v1"),
             ("[::1]:5000/app:x", "[::1]:5000/app:x", "[::1]:5000/app:x"),
-            ("reg.example.org/app__x/y-z.q:T_1.0-rc", "reg.example.org/app__x/y-z.q:T_1.0-rc", "reg.example.org/app__x/y-z.q:T_1.0-rc"),
+            (
+                "reg.example.org/app__x/y-z.q:T_1.0-rc",
+                "reg.example.org/app__x/y-z.q:T_1.0-rc",
+                "reg.example.org/app__x/y-z.q:T_1.0-rc",
+            ),
         ];
         for (input, full, familiar) in cases {
             let r = ImageRef::parse(input).unwrap();
@@ -344,8 +356,24 @@ mod tests {
     #[test]
     fn rejects_malformed_references_with_a_reason() {
         for bad in [
-            "", "UPPER", "a b", "app:", ":tag", "app:-x", "app::x", "a//b", "a/", "/a", "app@sha256:123",
-            "app@md5:00", "reg.example.org:port/app", "a..b", "a_-b", "-a", "a-", "reg.-x.org/a",
+            "",
+            "UPPER",
+            "a b",
+            "app:",
+            ":tag",
+            "app:-x",
+            "app::x",
+            "a//b",
+            "a/",
+            "/a",
+            "app@sha256:123",
+            "app@md5:00",
+            "reg.example.org:port/app",
+            "a..b",
+            "a_-b",
+            "-a",
+            "a-",
+            "reg.-x.org/a",
             "app:tag/with/slash",
         ] {
             let err = ImageRef::parse(bad).expect_err(bad);

@@ -76,7 +76,8 @@ impl DaemonConfig {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let cfg: Self = toml::from_str(text).map_err(|e| e.to_string().lines().collect::<Vec<_>>().join(" ").trim().to_string())?;
+        let cfg: Self =
+            toml::from_str(text).map_err(|e| e.to_string().lines().collect::<Vec<_>>().join(" ").trim().to_string())?;
         if !matches!(cfg.log.format.as_str(), "text" | "json") {
             return Err(format!("log.format is {:?}; use \"text\" or \"json\"", cfg.log.format));
         }

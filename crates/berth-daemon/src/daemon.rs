@@ -33,16 +33,30 @@ impl Daemon {
     pub fn open(opts: &DaemonOptions) -> anyhow::Result<Arc<Self>> {
         for dir in [&opts.root, &opts.run_root] {
             fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).with_context(|| format!("cannot restrict {}", dir.display()))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", dir.display()))?;
         }
         let lock_path = opts.root.join("daemon.lock");
-        let lock_file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).with_context(|| format!("cannot open {}", lock_path.display()))?;
+        let lock_file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
         let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
-            anyhow::anyhow!("state root {} is in use by another berth daemon ({e}); stop it or pass a different --root", opts.root.display())
+            anyhow::anyhow!(
+                "state root {} is in use by another berth daemon ({e}); stop it or pass a different --root",
+                opts.root.display()
+            )
         })?;
         let store = Arc::new(SqliteStore::open(&opts.root.join("state.db"))?);
         let images = ImageStore::open(&opts.root.join("images"), store, opts.config.image_config(), Arc::new(NoUsers))?;
-        Ok(Arc::new(Self { images: Arc::new(images), root: opts.root.clone(), run_root: opts.run_root.clone(), _lock: lock }))
+        Ok(Arc::new(Self {
+            images: Arc::new(images),
+            root: opts.root.clone(),
+            run_root: opts.run_root.clone(),
+            _lock: lock,
+        }))
     }
 
     /// Serves the API until SIGINT or SIGTERM, then removes the socket.
@@ -51,7 +65,8 @@ impl Daemon {
         tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
         let (router, _) = crate::api::router(Arc::clone(&self));
         let shutdown = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler installs");
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("signal handler installs");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = term.recv() => {},
@@ -72,7 +87,10 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     }
     if path.exists() {
         if tokio::net::UnixStream::connect(path).await.is_ok() {
-            bail!("another berth daemon is already listening on {}; stop it or pass a different --run-root", path.display());
+            bail!(
+                "another berth daemon is already listening on {}; stop it or pass a different --run-root",
+                path.display()
+            );
         }
         fs::remove_file(path).with_context(|| format!("cannot remove stale socket {}", path.display()))?;
     }

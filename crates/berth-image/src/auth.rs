@@ -35,8 +35,12 @@ impl Credentials {
 
     fn load(&self) -> Result<AuthFile> {
         match fs::read(&self.path) {
-            Ok(data) => serde_json::from_slice(&data)
-                .map_err(|e| ImageError::Config(format!("credentials file {} is not valid JSON ({e}); remove it and log in again", self.path.display()))),
+            Ok(data) => serde_json::from_slice(&data).map_err(|e| {
+                ImageError::Config(format!(
+                    "credentials file {} is not valid JSON ({e}); remove it and log in again",
+                    self.path.display()
+                ))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuthFile::default()),
             Err(e) => Err(io_err(&self.path)(e)),
         }
@@ -46,7 +50,13 @@ impl Credentials {
     fn save(&self, file: &AuthFile) -> Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let data = serde_json::to_vec_pretty(file).expect("auth file serialises");
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
         f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
         f.write_all(&data).map_err(io_err(&tmp))?;
         f.sync_all().map_err(io_err(&tmp))?;
@@ -57,11 +67,17 @@ impl Credentials {
     pub fn get(&self, registry: &str) -> Result<Option<(String, String)>> {
         let file = self.load()?;
         let Some(entry) = file.auths.get(registry) else { return Ok(None) };
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&entry.auth)
-            .map_err(|_| ImageError::Config(format!("credentials for {registry} in {} are corrupt; log in again", self.path.display())))?;
-        let text = String::from_utf8(raw).map_err(|_| ImageError::Config(format!("credentials for {registry} are not UTF-8; log in again")))?;
-        let (u, p) = text.split_once(':').ok_or_else(|| ImageError::Config(format!("credentials for {registry} lack a ':'; log in again")))?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(&entry.auth).map_err(|_| {
+            ImageError::Config(format!(
+                "credentials for {registry} in {} are corrupt; log in again",
+                self.path.display()
+            ))
+        })?;
+        let text = String::from_utf8(raw)
+            .map_err(|_| ImageError::Config(format!("credentials for {registry} are not UTF-8; log in again")))?;
+        let (u, p) = text
+            .split_once(':')
+            .ok_or_else(|| ImageError::Config(format!("credentials for {registry} lack a ':'; log in again")))?;
         Ok(Some((u.to_string(), p.to_string())))
     }
 

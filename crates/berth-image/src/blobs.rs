@@ -56,7 +56,14 @@ impl BlobStore {
     /// (and `size` bytes, when given).
     pub fn writer(&self, expected: Option<&Digest>, size: Option<u64>) -> Result<BlobWriter> {
         let file = tempfile::Builder::new().prefix("blob-").tempfile_in(&self.tmp).map_err(io_err(&self.tmp))?;
-        Ok(BlobWriter { file: Some(file), hasher: Hasher::new(), written: 0, expected: expected.cloned(), size, dir: self.dir.clone() })
+        Ok(BlobWriter {
+            file: Some(file),
+            hasher: Hasher::new(),
+            written: 0,
+            expected: expected.cloned(),
+            size,
+            dir: self.dir.clone(),
+        })
     }
 
     /// Stores `data`, verifying it against `expected` when given. Returns
@@ -65,7 +72,11 @@ impl BlobStore {
         let actual = Digest::of(data);
         if let Some(e) = expected {
             if *e != actual {
-                return Err(ImageError::DigestMismatch { what: "blob".into(), expected: e.to_string(), actual: actual.to_string() });
+                return Err(ImageError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: e.to_string(),
+                    actual: actual.to_string(),
+                });
             }
         }
         if self.contains(&actual) {
@@ -87,7 +98,11 @@ impl BlobStore {
         })?;
         let actual = Digest::of(&data);
         if actual != *d {
-            return Err(ImageError::DigestMismatch { what: format!("stored blob {}", path.display()), expected: d.to_string(), actual: actual.to_string() });
+            return Err(ImageError::DigestMismatch {
+                what: format!("stored blob {}", path.display()),
+                expected: d.to_string(),
+                actual: actual.to_string(),
+            });
         }
         Ok(data)
     }
@@ -148,12 +163,20 @@ impl BlobWriter {
         let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
         if let Some(size) = self.size {
             if size != self.written {
-                return Err(ImageError::SizeMismatch { digest: actual.to_string(), expected: size, actual: self.written });
+                return Err(ImageError::SizeMismatch {
+                    digest: actual.to_string(),
+                    expected: size,
+                    actual: self.written,
+                });
             }
         }
         if let Some(expected) = &self.expected {
             if *expected != actual {
-                return Err(ImageError::DigestMismatch { what: "blob".into(), expected: expected.to_string(), actual: actual.to_string() });
+                return Err(ImageError::DigestMismatch {
+                    what: "blob".into(),
+                    expected: expected.to_string(),
+                    actual: actual.to_string(),
+                });
             }
         }
         file.as_file().sync_all().map_err(io_err(file.path()))?;
@@ -174,7 +197,10 @@ impl Write for BlobWriter {
         self.written += n as u64;
         if let Some(size) = self.size {
             if self.written > size {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("blob is larger than the {size} bytes its descriptor declares")));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("blob is larger than the {size} bytes its descriptor declares"),
+                ));
             }
         }
         Ok(n)

@@ -17,7 +17,9 @@ pub enum ImageError {
     ManifestUnknown { reference: String, registry: String },
     #[error("registry {registry} is unreachable: {detail}; check the address, or configure a mirror")]
     Unreachable { registry: String, detail: String },
-    #[error("registry {registry} refused the credentials{user}: {detail}; run 'berth login {registry}' with valid ones")]
+    #[error(
+        "registry {registry} refused the credentials{user}: {detail}; run 'berth login {registry}' with valid ones"
+    )]
     Unauthorized { registry: String, user: String, detail: String },
     #[error("registry {registry} answered with an error: {detail}")]
     Registry { registry: String, detail: String },
@@ -43,7 +45,9 @@ pub enum ImageError {
     Exists { what: &'static str, path: String },
     #[error("image {reference} is used by {users}; stop and remove those first, or use -f")]
     InUse { reference: String, users: String },
-    #[error("no space left on device while writing {path}; free space under the state root and retry (nothing was stored)")]
+    #[error(
+        "no space left on device while writing {path}; free space under the state root and retry (nothing was stored)"
+    )]
     NoSpace { path: String },
     #[error("I/O error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
@@ -73,8 +77,15 @@ impl ImageError {
     /// A stable kind for API clients and exit codes.
     pub fn kind(&self) -> &'static str {
         match self {
-            Self::Reference(_) | Self::MediaType(_) | Self::InvalidManifest { .. } | Self::Import { .. } | Self::Config(_) => "invalid",
-            Self::NotFound { .. } | Self::ManifestUnknown { .. } | Self::BlobMissing { .. } | Self::NoMatchingPlatform { .. } => "not_found",
+            Self::Reference(_)
+            | Self::MediaType(_)
+            | Self::InvalidManifest { .. }
+            | Self::Import { .. }
+            | Self::Config(_) => "invalid",
+            Self::NotFound { .. }
+            | Self::ManifestUnknown { .. }
+            | Self::BlobMissing { .. }
+            | Self::NoMatchingPlatform { .. } => "not_found",
             Self::Ambiguous { .. } | Self::Exists { .. } | Self::InUse { .. } => "conflict",
             Self::Unreachable { .. } | Self::Registry { .. } => "registry",
             Self::Unauthorized { .. } | Self::InsecureNotAllowed { .. } => "unauthorized",

@@ -56,7 +56,12 @@ impl ImageStore {
         let tmp = tempfile::Builder::new().prefix(".berth-export-").tempfile_in(parent).map_err(io_err(parent))?;
         {
             let mut b = tar::Builder::new(BufWriter::new(tmp.as_file()));
-            let add = |b: &mut tar::Builder<BufWriter<&File>>, name: &str, size: u64, data: &mut dyn io::Read, dir: bool| -> io::Result<()> {
+            let add = |b: &mut tar::Builder<BufWriter<&File>>,
+                       name: &str,
+                       size: u64,
+                       data: &mut dyn io::Read,
+                       dir: bool|
+             -> io::Result<()> {
                 let mut h = tar::Header::new_ustar();
                 h.set_size(size);
                 h.set_mode(if dir { 0o755 } else { 0o644 });

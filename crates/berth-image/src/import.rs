@@ -97,15 +97,24 @@ impl ImageStore {
             }
         }
         let format = detect(&path)?;
-        let has_config_overrides = req.config_cmd.is_some() || req.config_entrypoint.is_some() || !req.config_env.is_empty() || req.config_workdir.is_some();
+        let has_config_overrides = req.config_cmd.is_some()
+            || req.config_entrypoint.is_some()
+            || !req.config_env.is_empty()
+            || req.config_workdir.is_some();
         if has_config_overrides && !matches!(format, Format::RootfsDir | Format::RootfsTar) {
-            return Err(import_err(&path, format!("--config-* options apply to root filesystem imports; this is an {}", format.name())));
+            return Err(import_err(
+                &path,
+                format!("--config-* options apply to root filesystem imports; this is an {}", format.name()),
+            ));
         }
         let mut written = Vec::new();
         let result = match format {
             Format::OciLayout => self.import_layout(&path, tag.as_ref(), &mut written),
             Format::OciArchive | Format::DockerArchive => {
-                let scratch = tempfile::Builder::new().prefix("import-").tempdir_in(self.blobs.tmp_dir()).map_err(io_err(self.blobs.tmp_dir()))?;
+                let scratch = tempfile::Builder::new()
+                    .prefix("import-")
+                    .tempdir_in(self.blobs.tmp_dir())
+                    .map_err(io_err(self.blobs.tmp_dir()))?;
                 extract_archive(&path, scratch.path())?;
                 if format == Format::OciArchive {
                     self.import_layout(scratch.path(), tag.as_ref(), &mut written)
@@ -134,20 +143,28 @@ impl ImageStore {
         if self.blobs.size(&desc.digest) == Some(desc.size) {
             return Ok(());
         }
-        let f = File::open(file).map_err(|_| import_err(file, format!("blob {} is missing from the archive", desc.digest)))?;
-        let d = copy_into(&self.blobs, BufReader::new(f), Some(&desc.digest), Some(desc.size)).map_err(|e| match e {
-            ImageError::DigestMismatch { expected, actual, .. } => {
-                ImageError::DigestMismatch { what: format!("blob {}", file.display()), expected, actual }
-            }
-            other => other,
-        })?;
+        let f = File::open(file)
+            .map_err(|_| import_err(file, format!("blob {} is missing from the archive", desc.digest)))?;
+        let d =
+            copy_into(&self.blobs, BufReader::new(f), Some(&desc.digest), Some(desc.size)).map_err(|e| match e {
+                ImageError::DigestMismatch { expected, actual, .. } => {
+                    ImageError::DigestMismatch { what: format!("blob {}", file.display()), expected, actual }
+                }
+                other => other,
+            })?;
         written.push(d);
         Ok(())
     }
 
-    fn import_layout(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, written: &mut Vec<Digest>) -> Result<Vec<berth_core::api::ImageSummary>> {
+    fn import_layout(
+        self: &Arc<Self>,
+        dir: &Path,
+        tag: Option<&ImageRef>,
+        written: &mut Vec<Digest>,
+    ) -> Result<Vec<berth_core::api::ImageSummary>> {
         let index_path = dir.join("index.json");
-        let index = fs::read(&index_path).map_err(|_| import_err(dir, "index.json is missing; not an OCI image layout"))?;
+        let index =
+            fs::read(&index_path).map_err(|_| import_err(dir, "index.json is missing; not an OCI image layout"))?;
         let Parsed::Index { entries, .. } = manifest::parse(&index, Some(media::OCI_INDEX))? else {
             return Err(import_err(&index_path, "index.json is not an image index"));
         };
@@ -163,7 +180,11 @@ impl ImageStore {
             let data = fs::read(&p).map_err(|_| import_err(dir, format!("blob {} is missing", desc.digest)))?;
             let actual = Digest::of(&data);
             if actual != desc.digest {
-                return Err(ImageError::DigestMismatch { what: format!("blob {}", p.display()), expected: desc.digest.to_string(), actual: actual.to_string() });
+                return Err(ImageError::DigestMismatch {
+                    what: format!("blob {}", p.display()),
+                    expected: desc.digest.to_string(),
+                    actual: actual.to_string(),
+                });
             }
             Ok(data)
         };
@@ -172,7 +193,8 @@ impl ImageStore {
             let mut bytes = read_blob(&entry.desc)?;
             let mut index_digest = None;
             if entry.media_type.is_index() {
-                let Parsed::Index { entries: inner, .. } = manifest::parse(&bytes, Some(&entry.desc.media_type))? else {
+                let Parsed::Index { entries: inner, .. } = manifest::parse(&bytes, Some(&entry.desc.media_type))?
+                else {
                     return Err(import_err(dir, "an index entry is not an index"));
                 };
                 let host = Platform::host();
@@ -227,12 +249,21 @@ impl ImageStore {
         Ok(out)
     }
 
-    fn commit_sync(self: &Arc<Self>, new: NewImage, mut pins: crate::store::PinGuard) -> Result<berth_core::api::ImageSummary> {
+    fn commit_sync(
+        self: &Arc<Self>,
+        new: NewImage,
+        mut pins: crate::store::PinGuard,
+    ) -> Result<berth_core::api::ImageSummary> {
         let rec = self.commit(new, &mut pins)?;
         self.summary(&rec)
     }
 
-    fn import_docker(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, written: &mut Vec<Digest>) -> Result<Vec<berth_core::api::ImageSummary>> {
+    fn import_docker(
+        self: &Arc<Self>,
+        dir: &Path,
+        tag: Option<&ImageRef>,
+        written: &mut Vec<Digest>,
+    ) -> Result<Vec<berth_core::api::ImageSummary>> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry {
@@ -248,7 +279,10 @@ impl ImageStore {
             return Err(import_err(dir, "manifest.json lists no images"));
         }
         if tag.is_some() && entries.len() > 1 {
-            return Err(import_err(dir, format!("the archive holds {} images; --tag needs exactly one", entries.len())));
+            return Err(import_err(
+                dir,
+                format!("the archive holds {} images; --tag needs exactly one", entries.len()),
+            ));
         }
         let inside = |rel: &str| -> Result<PathBuf> {
             let clean = sanitize(rel).map_err(|e| import_err(dir, e.to_string()))?;
@@ -256,10 +290,14 @@ impl ImageStore {
         };
         let mut out = Vec::new();
         for e in entries {
-            let config_bytes = fs::read(inside(&e.config)?).map_err(|_| import_err(dir, format!("config {} is missing", e.config)))?;
+            let config_bytes =
+                fs::read(inside(&e.config)?).map_err(|_| import_err(dir, format!("config {} is missing", e.config)))?;
             let config = manifest::parse_config(&config_bytes)?;
             if config.diff_ids.len() != e.layers.len() {
-                return Err(import_err(dir, format!("{} layers but {} diff_ids in {}", e.layers.len(), config.diff_ids.len(), e.config)));
+                return Err(import_err(
+                    dir,
+                    format!("{} layers but {} diff_ids in {}", e.layers.len(), config.diff_ids.len(), e.config),
+                ));
             }
             let mut layers = Vec::new();
             for (rel, diff_id) in e.layers.iter().zip(&config.diff_ids) {
@@ -272,7 +310,12 @@ impl ImageStore {
             }
             let names: Vec<ImageRef> = match tag {
                 Some(t) => vec![t.clone()],
-                None => e.repo_tags.unwrap_or_default().iter().map(|t| ImageRef::parse(t)).collect::<std::result::Result<_, _>>()?,
+                None => e
+                    .repo_tags
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| ImageRef::parse(t))
+                    .collect::<std::result::Result<_, _>>()?,
             };
             let (new, pins) = self.build_image(config_bytes, layers, &names, "import")?;
             out.push(self.commit_sync(new, pins)?);
@@ -285,18 +328,25 @@ impl ImageStore {
     /// Returns the descriptor, the diff_id and whether the blob is new.
     fn store_layer_file(&self, file: &Path, diff_id: Option<&Digest>) -> Result<(Desc, Digest, bool)> {
         let mut head = [0u8; 8];
-        let n = File::open(file).and_then(|mut f| f.read(&mut head)).map_err(|_| import_err(file, "layer file is missing"))?;
+        let n = File::open(file)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|_| import_err(file, "layer file is missing"))?;
         let compression = sniff_compression(&head[..n]);
         let hash = |r: &mut dyn Read| -> Result<Digest> {
             let mut h = Hasher::new();
-            io::copy(r, &mut HashWriter(&mut h)).map_err(|e| import_err(file, format!("layer is not readable: {e}")))?;
+            io::copy(r, &mut HashWriter(&mut h))
+                .map_err(|e| import_err(file, format!("layer is not readable: {e}")))?;
             Ok(Digest::from_hasher(h))
         };
         let open = || File::open(file).map(BufReader::new).map_err(io_err(file));
         let actual_diff = hash(&mut decompressor(open()?, compression))?;
         if let Some(want) = diff_id {
             if *want != actual_diff {
-                return Err(ImageError::DigestMismatch { what: format!("layer {}", file.display()), expected: want.to_string(), actual: actual_diff.to_string() });
+                return Err(ImageError::DigestMismatch {
+                    what: format!("layer {}", file.display()),
+                    expected: want.to_string(),
+                    actual: actual_diff.to_string(),
+                });
             }
         }
         let digest = if compression == Compression::None { actual_diff.clone() } else { hash(&mut open()?)? };
@@ -313,11 +363,18 @@ impl ImageStore {
 
     /// Stores `config_bytes` and builds an OCI manifest over it and
     /// `layers` (already stored), ready to commit under `names`.
-    fn build_image(self: &Arc<Self>, config_bytes: Vec<u8>, layers: Vec<Desc>, names: &[ImageRef], source: &'static str) -> Result<(NewImage, crate::store::PinGuard)> {
+    fn build_image(
+        self: &Arc<Self>,
+        config_bytes: Vec<u8>,
+        layers: Vec<Desc>,
+        names: &[ImageRef],
+        source: &'static str,
+    ) -> Result<(NewImage, crate::store::PinGuard)> {
         let mut pins = self.pin();
         let config_digest = Digest::of(&config_bytes);
         let descriptor = |media_type: &str, d: &Digest, size: u64| -> Result<oci_spec::image::Descriptor> {
-            let digest: oci_spec::image::Digest = d.to_string().parse().map_err(|e| ImageError::Config(format!("{e}")))?;
+            let digest: oci_spec::image::Digest =
+                d.to_string().parse().map_err(|e| ImageError::Config(format!("{e}")))?;
             Ok(oci_spec::image::Descriptor::new(oci_spec::image::MediaType::from(media_type), size, digest))
         };
         let mut oci_layers = Vec::new();
@@ -336,7 +393,11 @@ impl ImageStore {
         let manifest_digest = Digest::of(&manifest_bytes);
         let parsed = manifest::Manifest {
             media_type: MediaType::OciManifest,
-            config: Desc { media_type: media::OCI_CONFIG.into(), digest: config_digest, size: config_bytes.len() as u64 },
+            config: Desc {
+                media_type: media::OCI_CONFIG.into(),
+                digest: config_digest,
+                size: config_bytes.len() as u64,
+            },
             layers,
         };
         let new = NewImage {
@@ -351,7 +412,14 @@ impl ImageStore {
         Ok((new, pins))
     }
 
-    fn import_rootfs(self: &Arc<Self>, path: &Path, format: Format, tag: &ImageRef, req: &ImportRequest, written: &mut Vec<Digest>) -> Result<berth_core::api::ImageSummary> {
+    fn import_rootfs(
+        self: &Arc<Self>,
+        path: &Path,
+        format: Format,
+        tag: &ImageRef,
+        req: &ImportRequest,
+        written: &mut Vec<Digest>,
+    ) -> Result<berth_core::api::ImageSummary> {
         let (desc, diff_id) = match format {
             Format::RootfsDir => {
                 let (desc, diff_id) = self.pack_dir(path)?;
@@ -427,7 +495,8 @@ impl ImageStore {
             let mut builder = tar::Builder::new(&mut tee);
             builder.follow_symlinks(false);
             builder.mode(tar::HeaderMode::Complete);
-            append_sorted(&mut builder, dir, Path::new("")).map_err(|e| import_err(dir, format!("cannot pack the directory: {e}")))?;
+            append_sorted(&mut builder, dir, Path::new(""))
+                .map_err(|e| import_err(dir, format!("cannot pack the directory: {e}")))?;
             builder.finish().map_err(|e| import_err(dir, e.to_string()))?;
         }
         let diff_id = Digest::from_hasher(tee.hasher);
@@ -529,15 +598,22 @@ fn extract_archive(path: &Path, dest: &Path) -> Result<()> {
             }
             // docker save writes symlinks for layers repeated across images.
             tar::EntryType::Symlink => {
-                let link = entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
+                let link =
+                    entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
                 let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-                let resolved = sanitize(&base.join(&link).to_string_lossy()).map_err(|e| import_err(path, format!("symlink {raw}: {e}")))?;
+                let resolved = sanitize(&base.join(&link).to_string_lossy())
+                    .map_err(|e| import_err(path, format!("symlink {raw}: {e}")))?;
                 let src = dest.join(resolved);
                 if src.is_file() {
                     fs::copy(&src, &target).map_err(io_err(&target))?;
                 }
             }
-            other => return Err(import_err(path, format!("entry {raw} has type {other:?}, which an image archive never needs"))),
+            other => {
+                return Err(import_err(
+                    path,
+                    format!("entry {raw} has type {other:?}, which an image archive never needs"),
+                ))
+            }
         }
     }
     Ok(())

@@ -16,8 +16,6 @@
 //! It must never write outside its root (except the mount point a caller
 //! asks a snapshot for), and never follow a symlink that came from a layer.
 
-pub mod unpack;
-pub mod snapshot;
 pub mod auth;
 pub mod blobs;
 pub mod config;
@@ -29,7 +27,9 @@ pub mod progress;
 mod pull;
 mod push;
 mod registry;
+pub mod snapshot;
 pub mod store;
+pub mod unpack;
 
 pub use config::ImageConfig;
 pub use error::ImageError;

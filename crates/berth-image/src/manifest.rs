@@ -53,7 +53,7 @@ fn invalid(what: &str, detail: impl ToString) -> ImageError {
 }
 
 fn desc(what: &str, d: &Descriptor) -> Result<Desc> {
-    let digest = Digest::parse(&d.digest().to_string()).map_err(|e| invalid(what, e))?;
+    let digest = Digest::parse(d.digest().as_ref()).map_err(|e| invalid(what, e))?;
     Ok(Desc { media_type: d.media_type().to_string(), digest, size: d.size() })
 }
 
@@ -70,7 +70,10 @@ fn declared_type(bytes: &[u8], content_type: Option<&str>) -> Result<MediaType> 
     }
     let p: Probe = serde_json::from_slice(bytes).map_err(|e| invalid("manifest", e))?;
     if p.schema_version == Some(1) {
-        return Err(invalid("manifest", "Docker schema 1 manifests are deprecated and not supported; rebuild or re-push the image"));
+        return Err(invalid(
+            "manifest",
+            "Docker schema 1 manifests are deprecated and not supported; rebuild or re-push the image",
+        ));
     }
     if let Some(t) = p.media_type.as_deref().or(content_type) {
         return Ok(MediaType::parse(t)?);
@@ -90,7 +93,8 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed> {
             if !mt.is_manifest() && !mt.is_index() {
                 continue;
             }
-            let platform = m.platform().as_ref().map(|p| (p.os().to_string(), p.architecture().to_string(), p.variant().clone()));
+            let platform =
+                m.platform().as_ref().map(|p| (p.os().to_string(), p.architecture().to_string(), p.variant().clone()));
             let ref_name = m.annotations().as_ref().and_then(|a| a.get("org.opencontainers.image.ref.name").cloned());
             entries.push(IndexEntry { desc: d, media_type: mt, platform, ref_name });
         }

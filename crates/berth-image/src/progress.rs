@@ -26,7 +26,12 @@ impl Progress {
     }
 
     pub fn blob(&self, digest: &berth_core::Digest, current: u64, total: u64, state: &str) {
-        self.send(ProgressEvent::Blob(BlobProgress { digest: digest.to_string(), current, total, state: state.to_string() }));
+        self.send(ProgressEvent::Blob(BlobProgress {
+            digest: digest.to_string(),
+            current,
+            total,
+            state: state.to_string(),
+        }));
     }
 
     pub fn warn(&self, message: String) {

@@ -21,7 +21,12 @@ const MAX_MANIFEST_BYTES: usize = 4 << 20;
 impl ImageStore {
     /// Pulls `reference` for `platform` (the host's by default). On error
     /// the store is as it was: new blobs are removed, nothing is recorded.
-    pub async fn pull(self: &Arc<Self>, reference: &str, platform: Option<&str>, progress: &Progress) -> Result<ImageSummary> {
+    pub async fn pull(
+        self: &Arc<Self>,
+        reference: &str,
+        platform: Option<&str>,
+        progress: &Progress,
+    ) -> Result<ImageSummary> {
         let r = ImageRef::parse(reference)?;
         let platform = match platform {
             Some(p) => Platform::parse(p).map_err(|e| ImageError::Config(e.to_string()))?,
@@ -29,7 +34,8 @@ impl ImageStore {
         };
         let sources = self.config.sources(r.registry());
         let mut written = Vec::new();
-        let mut result = Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
+        let mut result =
+            Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
         for src in &sources {
             progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
             result = self.pull_from(&r, src, &platform, progress, &mut written).await;
@@ -72,7 +78,10 @@ impl ImageStore {
                     .await
                     .map_err(|e| map_err(&src.registry, shown, e))?;
                 if bytes.len() > MAX_MANIFEST_BYTES {
-                    return Err(ImageError::InvalidManifest { what: "manifest".into(), detail: format!("{} bytes is larger than berth accepts", bytes.len()) });
+                    return Err(ImageError::InvalidManifest {
+                        what: "manifest".into(),
+                        detail: format!("{} bytes is larger than berth accepts", bytes.len()),
+                    });
                 }
                 Ok::<_, ImageError>(bytes.to_vec())
             }
@@ -83,7 +92,11 @@ impl ImageStore {
         let top_digest = Digest::of(&top);
         if let Some(want) = r.digest() {
             if *want != top_digest {
-                return Err(ImageError::DigestMismatch { what: format!("manifest of {shown}"), expected: want.to_string(), actual: top_digest.to_string() });
+                return Err(ImageError::DigestMismatch {
+                    what: format!("manifest of {shown}"),
+                    expected: want.to_string(),
+                    actual: top_digest.to_string(),
+                });
             }
         }
         let (manifest_bytes, manifest, index_digest) = match manifest::parse(&top, None)? {
@@ -97,11 +110,18 @@ impl ImageStore {
                         (e.desc.clone(), os, arch, v)
                     })
                     .collect();
-                let chosen: Desc = platform.choose(&candidates).cloned().ok_or_else(|| ImageError::NoMatchingPlatform {
-                    reference: shown.clone(),
-                    platform: platform.to_string(),
-                    available: candidates.iter().map(|(_, os, a, v)| format!("{os}/{a}{}", v.as_ref().map(|v| format!("/{v}")).unwrap_or_default())).collect::<Vec<_>>().join(", "),
-                })?;
+                let chosen: Desc =
+                    platform.choose(&candidates).cloned().ok_or_else(|| ImageError::NoMatchingPlatform {
+                        reference: shown.clone(),
+                        platform: platform.to_string(),
+                        available: candidates
+                            .iter()
+                            .map(|(_, os, a, v)| {
+                                format!("{os}/{a}{}", v.as_ref().map(|v| format!("/{v}")).unwrap_or_default())
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    })?;
                 let (d, new) = self.blobs.put(Some(&top_digest), &top)?;
                 pins.add(&d);
                 if new {
@@ -110,12 +130,19 @@ impl ImageStore {
                 let bytes = fetch_manifest(oref.clone_with_digest(chosen.digest.to_string())).await?;
                 let actual = Digest::of(&bytes);
                 if actual != chosen.digest {
-                    return Err(ImageError::DigestMismatch { what: format!("platform manifest of {shown}"), expected: chosen.digest.to_string(), actual: actual.to_string() });
+                    return Err(ImageError::DigestMismatch {
+                        what: format!("platform manifest of {shown}"),
+                        expected: chosen.digest.to_string(),
+                        actual: actual.to_string(),
+                    });
                 }
                 match manifest::parse(&bytes, Some(&chosen.media_type))? {
                     Parsed::Manifest(m) => (bytes, m, Some(top_digest.clone())),
                     Parsed::Index { .. } => {
-                        return Err(ImageError::InvalidManifest { what: "image index".into(), detail: "nested indexes are not supported".into() })
+                        return Err(ImageError::InvalidManifest {
+                            what: "image index".into(),
+                            detail: "nested indexes are not supported".into(),
+                        })
                     }
                 }
             }
@@ -127,7 +154,12 @@ impl ImageStore {
             blobs: manifest
                 .layers
                 .iter()
-                .map(|l| BlobProgress { digest: l.digest.to_string(), current: 0, total: l.size, state: "waiting".into() })
+                .map(|l| BlobProgress {
+                    digest: l.digest.to_string(),
+                    current: 0,
+                    total: l.size,
+                    state: "waiting".into(),
+                })
                 .collect(),
         });
 
@@ -138,13 +170,21 @@ impl ImageStore {
             .await
             .map_err(|e| map_err(&src.registry, &shown, e))?;
         if config_bytes.len() as u64 != manifest.config.size {
-            return Err(ImageError::SizeMismatch { digest: manifest.config.digest.to_string(), expected: manifest.config.size, actual: config_bytes.len() as u64 });
+            return Err(ImageError::SizeMismatch {
+                digest: manifest.config.digest.to_string(),
+                expected: manifest.config.size,
+                actual: config_bytes.len() as u64,
+            });
         }
         let config = manifest::parse_config(&config_bytes)?;
         if config.diff_ids.len() != manifest.layers.len() {
             return Err(ImageError::InvalidManifest {
                 what: format!("image {shown}"),
-                detail: format!("{} layers but {} diff_ids in the config", manifest.layers.len(), config.diff_ids.len()),
+                detail: format!(
+                    "{} layers but {} diff_ids in the config",
+                    manifest.layers.len(),
+                    config.diff_ids.len()
+                ),
             });
         }
 
@@ -179,7 +219,15 @@ impl ImageStore {
             tags.push(ImageRef::parse_name_only(&format!("{}:{}", r.name(), r.tag().unwrap_or_default()))?.to_string());
         }
         let repo_digest = format!("{}@{}", r.name(), index_digest.as_ref().unwrap_or(&manifest_digest));
-        let new = NewImage { manifest_bytes, manifest: manifest.clone(), config_bytes, index_digest, source: "pull", tags, repo_digests: vec![repo_digest] };
+        let new = NewImage {
+            manifest_bytes,
+            manifest: manifest.clone(),
+            config_bytes,
+            index_digest,
+            source: "pull",
+            tags,
+            repo_digests: vec![repo_digest],
+        };
         for l in &manifest.layers {
             progress.blob(&l.digest, l.size, l.size, "unpacking");
         }
@@ -217,15 +265,25 @@ impl ImageStore {
             progress.blob(&layer.digest, layer.size, layer.size, "exists");
             return Ok(None);
         }
-        let mut stream = client.pull_blob_stream(oref, layer.digest.to_string().as_str()).await.map_err(|e| map_err(registry, shown, e))?;
+        let mut stream = client
+            .pull_blob_stream(oref, layer.digest.to_string().as_str())
+            .await
+            .map_err(|e| map_err(registry, shown, e))?;
         let mut w = self.blobs.writer(Some(&layer.digest), Some(layer.size))?;
         let mut throttle = Throttle::new();
         progress.blob(&layer.digest, 0, layer.size, "downloading");
-        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| ImageError::Unreachable { registry: registry.into(), detail: format!("transfer of {} broke off: {e}", layer.digest) })? {
+        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| ImageError::Unreachable {
+            registry: registry.into(),
+            detail: format!("transfer of {} broke off: {e}", layer.digest),
+        })? {
             // Writes go to the page cache in small chunks; blocking here is
             // cheaper than a hop to the blocking pool per chunk.
             w.write_all(&chunk).map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => ImageError::SizeMismatch { digest: layer.digest.to_string(), expected: layer.size, actual: layer.size + 1 },
+                std::io::ErrorKind::InvalidData => ImageError::SizeMismatch {
+                    digest: layer.digest.to_string(),
+                    expected: layer.size,
+                    actual: layer.size + 1,
+                },
                 _ => classify_io(self.blobs.tmp_dir(), e),
             })?;
             if throttle.due(w.written()) {

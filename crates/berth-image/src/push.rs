@@ -19,7 +19,11 @@ impl ImageStore {
     pub async fn push(self: &Arc<Self>, reference: &str, progress: &Progress) -> Result<ImageSummary> {
         let img = self.resolve(reference)?;
         let r = ImageRef::parse(reference)?;
-        let src = Source { registry: r.registry().to_string(), plain_http: self.config.is_insecure(r.registry()), mirror: false };
+        let src = Source {
+            registry: r.registry().to_string(),
+            plain_http: self.config.is_insecure(r.registry()),
+            mirror: false,
+        };
         let client = client_for(&src, self.config.concurrent_downloads);
         let auth = self.auth_for(&src.registry)?;
         let oref = oci_ref(&r, &src.registry);
@@ -33,7 +37,8 @@ impl ImageStore {
         let mut blobs: Vec<(Digest, u64)> = img.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
         blobs.push((img.config_digest.clone(), img.config_size));
         for (d, size) in blobs {
-            let exists = client.blob_exists(&oref, &d.to_string()).await.map_err(|e| map_err(&src.registry, &shown, e))?;
+            let exists =
+                client.blob_exists(&oref, &d.to_string()).await.map_err(|e| map_err(&src.registry, &shown, e))?;
             if exists {
                 progress.blob(&d, size, size, "exists");
                 continue;
@@ -45,7 +50,8 @@ impl ImageStore {
             let digest = d.clone();
             let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
                 let chunk = chunk.map_err(OciDistributionError::IoError)?;
-                let now = counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed) + chunk.len() as u64;
+                let now =
+                    counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed) + chunk.len() as u64;
                 p.blob(&digest, now, size, "uploading");
                 Ok(chunk)
             });
@@ -56,14 +62,11 @@ impl ImageStore {
             progress.blob(&d, size, size, "done");
         }
         let manifest = self.blobs.read(&img.digest)?;
-        let content_type = img
-            .media_type
-            .parse()
-            .map_err(|_| ImageError::InvalidManifest { what: "stored manifest".into(), detail: format!("media type {:?}", img.media_type) })?;
-        client
-            .push_manifest_raw(&oref, manifest, content_type)
-            .await
-            .map_err(|e| map_err(&src.registry, &shown, e))?;
+        let content_type = img.media_type.parse().map_err(|_| ImageError::InvalidManifest {
+            what: "stored manifest".into(),
+            detail: format!("media type {:?}", img.media_type),
+        })?;
+        client.push_manifest_raw(&oref, manifest, content_type).await.map_err(|e| map_err(&src.registry, &shown, e))?;
         let repo_digest = format!("{}@{}", r.name(), img.digest);
         let mut rec = img.clone();
         if !rec.repo_digests.contains(&repo_digest) {

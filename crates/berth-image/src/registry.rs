@@ -15,7 +15,8 @@ use crate::error::{ImageError, Result};
 use crate::store::ImageStore;
 
 pub(crate) fn client_for(src: &Source, concurrent: usize) -> Client {
-    let protocol = if src.plain_http { ClientProtocol::HttpsExcept(vec![src.registry.clone()]) } else { ClientProtocol::Https };
+    let protocol =
+        if src.plain_http { ClientProtocol::HttpsExcept(vec![src.registry.clone()]) } else { ClientProtocol::Https };
     Client::new(ClientConfig {
         protocol,
         max_concurrent_download: concurrent,
@@ -49,7 +50,8 @@ impl ImageStore {
     /// Checks credentials against the registry and saves them (0600).
     /// Nothing is saved when the registry refuses them.
     pub async fn login(&self, registry: &str, user: &str, password: &str) -> Result<()> {
-        let probe = ImageRef::parse(&format!("{registry}/probe")).map_err(|_| ImageError::Config(format!("invalid registry address {registry:?}; give host[:port]")))?;
+        let probe = ImageRef::parse(&format!("{registry}/probe"))
+            .map_err(|_| ImageError::Config(format!("invalid registry address {registry:?}; give host[:port]")))?;
         let registry = probe.registry().to_string();
         if user.is_empty() || password.is_empty() {
             return Err(ImageError::Config("username and password must not be empty".into()));
@@ -77,9 +79,16 @@ async fn check_login(scheme: &str, host: &str, registry: &str, user: &str, passw
     if resp.status().is_success() {
         return Ok(());
     }
-    let refused = |detail: String| ImageError::Unauthorized { registry: registry.into(), user: format!(" for user {user:?}"), detail };
+    let refused = |detail: String| ImageError::Unauthorized {
+        registry: registry.into(),
+        user: format!(" for user {user:?}"),
+        detail,
+    };
     if resp.status() != reqwest::StatusCode::UNAUTHORIZED {
-        return Err(ImageError::Registry { registry: registry.into(), detail: format!("GET {url} answered {}", resp.status()) });
+        return Err(ImageError::Registry {
+            registry: registry.into(),
+            detail: format!("GET {url} answered {}", resp.status()),
+        });
     }
     // A token server: ask it for a token with the credentials.
     let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -121,23 +130,41 @@ pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) 
     match e {
         OciDistributionError::RequestError(ref re) => {
             let detail = root_cause(re);
-            if detail.contains("InvalidContentType") || detail.contains("invalid HTTP version") || detail.contains("http2 error") {
-                return ImageError::Registry { registry, detail: format!("{detail} (does it speak plain HTTP? then list it under insecure_registries)") };
+            if detail.contains("InvalidContentType")
+                || detail.contains("invalid HTTP version")
+                || detail.contains("http2 error")
+            {
+                return ImageError::Registry {
+                    registry,
+                    detail: format!("{detail} (does it speak plain HTTP? then list it under insecure_registries)"),
+                };
             }
             ImageError::Unreachable { registry, detail }
         }
-        OciDistributionError::AuthenticationFailure(detail) => ImageError::Unauthorized { registry, user: String::new(), detail },
+        OciDistributionError::AuthenticationFailure(detail) => {
+            ImageError::Unauthorized { registry, user: String::new(), detail }
+        }
         OciDistributionError::UnauthorizedError { url } => {
             ImageError::Unauthorized { registry, user: String::new(), detail: format!("access to {url} denied") }
         }
-        OciDistributionError::ImageManifestNotFoundError(_) => ImageError::ManifestUnknown { reference: reference.to_string(), registry },
+        OciDistributionError::ImageManifestNotFoundError(_) => {
+            ImageError::ManifestUnknown { reference: reference.to_string(), registry }
+        }
         OciDistributionError::RegistryError { envelope, url } => {
             let codes: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}", e.code)).collect();
             let text = codes.join(",").to_uppercase();
-            if text.contains("MANIFEST_UNKNOWN") || text.contains("NAME_UNKNOWN") || text.contains("MANIFESTUNKNOWN") || text.contains("NAMEUNKNOWN") {
+            if text.contains("MANIFEST_UNKNOWN")
+                || text.contains("NAME_UNKNOWN")
+                || text.contains("MANIFESTUNKNOWN")
+                || text.contains("NAMEUNKNOWN")
+            {
                 ImageError::ManifestUnknown { reference: reference.to_string(), registry }
             } else if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
-                ImageError::Unauthorized { registry, user: String::new(), detail: format!("{url}: {}", codes.join(", ")) }
+                ImageError::Unauthorized {
+                    registry,
+                    user: String::new(),
+                    detail: format!("{url}: {}", codes.join(", ")),
+                }
             } else {
                 let msgs: Vec<String> = envelope.errors.iter().map(|e| e.message.clone()).collect();
                 ImageError::Registry { registry, detail: format!("{url}: {}", msgs.join("; ")) }
@@ -152,9 +179,11 @@ pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) 
                 ImageError::Registry { registry, detail: format!("{url} answered {code}: {message}") }
             }
         }
-        OciDistributionError::DigestError(d) => {
-            ImageError::DigestMismatch { what: format!("content from {registry}"), expected: String::new(), actual: d.to_string() }
-        }
+        OciDistributionError::DigestError(d) => ImageError::DigestMismatch {
+            what: format!("content from {registry}"),
+            expected: String::new(),
+            actual: d.to_string(),
+        },
         OciDistributionError::IoError(io) => ImageError::Io { path: format!("transfer from {registry}"), source: io },
         other => ImageError::Registry { registry, detail: other.to_string() },
     }
@@ -164,6 +193,10 @@ pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) 
 pub(crate) fn worth_falling_back(e: &ImageError) -> bool {
     !matches!(
         e,
-        ImageError::NoSpace { .. } | ImageError::Io { .. } | ImageError::Store(_) | ImageError::Reference(_) | ImageError::Config(_)
+        ImageError::NoSpace { .. }
+            | ImageError::Io { .. }
+            | ImageError::Store(_)
+            | ImageError::Reference(_)
+            | ImageError::Config(_)
     )
 }

@@ -41,17 +41,9 @@ pub enum SnapshotError {
     #[error("overlay path {path:?} contains {found:?}, which overlayfs mount options cannot carry; move the berth state root to a path without ',', ':', '\\\\' or newlines")]
     UnsupportedPath { path: PathBuf, found: char },
     #[error("overlay mount options for {target:?} take {len} bytes, over the kernel's limit of {limit}; move the berth state root to a shorter path or use an image with fewer layers")]
-    OptionsTooLong {
-        target: PathBuf,
-        len: usize,
-        limit: usize,
-    },
+    OptionsTooLong { target: PathBuf, len: usize, limit: usize },
     #[error("cannot create overlay {role} directory {path:?}: {source}; check that the snapshot root is writable")]
-    CreateDir {
-        role: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    CreateDir { role: &'static str, path: PathBuf, source: io::Error },
     #[error("cannot mount overlay on {target:?}: {source}; check that the kernel has overlayfs, berth runs as root, and upper and work directories share one filesystem")]
     Mount { target: PathBuf, source: Errno },
     #[error("cannot unmount {target:?}: {source}; check whether a process still uses it (e.g. with `fuser -m`)")]
@@ -65,33 +57,18 @@ pub enum SnapshotError {
 /// first when re-running after a crash.
 pub fn mount_overlay(spec: &OverlaySpec) -> Result<(), SnapshotError> {
     let options = overlay_options(spec)?;
-    for (role, path, mode) in [
-        ("upper", spec.upper, 0o755),
-        ("work", spec.work, 0o700),
-        ("mount point", spec.target, 0o755),
-    ] {
+    for (role, path, mode) in
+        [("upper", spec.upper, 0o755), ("work", spec.work, 0o700), ("mount point", spec.target, 0o755)]
+    {
         // The upper directory's mode becomes the mode of the container's `/`.
-        DirBuilder::new()
-            .recursive(true)
-            .mode(mode)
-            .create(path)
-            .map_err(|source| SnapshotError::CreateDir {
-                role,
-                path: path.to_path_buf(),
-                source,
-            })?;
+        DirBuilder::new().recursive(true).mode(mode).create(path).map_err(|source| SnapshotError::CreateDir {
+            role,
+            path: path.to_path_buf(),
+            source,
+        })?;
     }
-    mount(
-        Some("overlay"),
-        spec.target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(options.as_slice()),
-    )
-    .map_err(|source| SnapshotError::Mount {
-        target: spec.target.to_path_buf(),
-        source,
-    })?;
+    mount(Some("overlay"), spec.target, Some("overlay"), MsFlags::empty(), Some(options.as_slice()))
+        .map_err(|source| SnapshotError::Mount { target: spec.target.to_path_buf(), source })?;
     tracing::debug!(target = %spec.target.display(), layers = spec.lower.len(), "mounted overlay");
     Ok(())
 }
@@ -100,9 +77,7 @@ pub fn mount_overlay(spec: &OverlaySpec) -> Result<(), SnapshotError> {
 /// first, the reverse of [`OverlaySpec::lower`].
 pub fn overlay_options(spec: &OverlaySpec) -> Result<Vec<u8>, SnapshotError> {
     if spec.lower.is_empty() {
-        return Err(SnapshotError::NoLowerLayers {
-            target: spec.target.to_path_buf(),
-        });
+        return Err(SnapshotError::NoLowerLayers { target: spec.target.to_path_buf() });
     }
     let mut out = b"lowerdir=".to_vec();
     for (i, lower) in spec.lower.iter().rev().enumerate() {
@@ -130,14 +105,8 @@ fn option_path(path: &Path) -> Result<&[u8], SnapshotError> {
     let bytes = path.as_os_str().as_bytes();
     // ',' separates options, ':' layers, '\' escapes; a newline would
     // confuse readers of /proc/self/mountinfo.
-    match bytes
-        .iter()
-        .find(|b| matches!(b, b',' | b':' | b'\\' | b'\n' | 0))
-    {
-        Some(&b) => Err(SnapshotError::UnsupportedPath {
-            path: path.to_path_buf(),
-            found: char::from(b),
-        }),
+    match bytes.iter().find(|b| matches!(b, b',' | b':' | b'\\' | b'\n' | 0)) {
+        Some(&b) => Err(SnapshotError::UnsupportedPath { path: path.to_path_buf(), found: char::from(b) }),
         None => Ok(bytes),
     }
 }
@@ -150,10 +119,7 @@ pub fn unmount(target: &Path) -> Result<(), SnapshotError> {
     match umount2(target, MntFlags::MNT_DETACH) {
         Ok(()) => Ok(()),
         Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
-        Err(source) => Err(SnapshotError::Unmount {
-            target: target.to_path_buf(),
-            source,
-        }),
+        Err(source) => Err(SnapshotError::Unmount { target: target.to_path_buf(), source }),
     }
 }
 
@@ -177,9 +143,8 @@ fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {
-        let octal = field
-            .get(i + 1..i + 4)
-            .filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        let octal =
+            field.get(i + 1..i + 4).filter(|d| field[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
         match octal {
             Some(d) => {
                 out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
@@ -200,62 +165,31 @@ mod tests {
     use crate::unpack::tests::{require_root, unpack_into, Layer};
     use tempfile::TempDir;
 
-    fn spec<'a>(
-        lower: &[&'a Path],
-        upper: &'a Path,
-        work: &'a Path,
-        target: &'a Path,
-    ) -> OverlaySpec<'a> {
-        OverlaySpec {
-            lower: lower.to_vec(),
-            upper,
-            work,
-            target,
-        }
+    fn spec<'a>(lower: &[&'a Path], upper: &'a Path, work: &'a Path, target: &'a Path) -> OverlaySpec<'a> {
+        OverlaySpec { lower: lower.to_vec(), upper, work, target }
     }
 
     #[test]
     fn options_list_the_top_layer_first() {
-        let (l1, l2, l3) = (
-            Path::new("/s/l/1"),
-            Path::new("/s/l/2"),
-            Path::new("/s/l/3"),
-        );
-        let s = spec(
-            &[l1, l2, l3],
-            Path::new("/s/u"),
-            Path::new("/s/w"),
-            Path::new("/s/m"),
-        );
+        let (l1, l2, l3) = (Path::new("/s/l/1"), Path::new("/s/l/2"), Path::new("/s/l/3"));
+        let s = spec(&[l1, l2, l3], Path::new("/s/u"), Path::new("/s/w"), Path::new("/s/m"));
         let opts = overlay_options(&s).unwrap();
-        assert_eq!(
-            opts,
-            b"lowerdir=/s/l/3:/s/l/2:/s/l/1,upperdir=/s/u,workdir=/s/w"
-        );
+        assert_eq!(opts, b"lowerdir=/s/l/3:/s/l/2:/s/l/1,upperdir=/s/u,workdir=/s/w");
     }
 
     #[test]
     fn options_refuse_unsafe_paths_and_overflow() {
         let (u, w, m) = (Path::new("/u"), Path::new("/w"), Path::new("/m"));
         let err = overlay_options(&spec(&[], u, w, m)).unwrap_err();
-        assert!(
-            matches!(err, SnapshotError::NoLowerLayers { .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, SnapshotError::NoLowerLayers { .. }), "{err:?}");
         for bad in ["/a,b", "/a:b", "/a\\b", "/a\nb"] {
             let err = overlay_options(&spec(&[Path::new(bad)], u, w, m)).unwrap_err();
-            assert!(
-                matches!(err, SnapshotError::UnsupportedPath { .. }),
-                "{bad:?}: {err:?}"
-            );
+            assert!(matches!(err, SnapshotError::UnsupportedPath { .. }), "{bad:?}: {err:?}");
         }
         let long = format!("/{}", "x".repeat(200));
         let many = vec![Path::new(&long); 30];
         let err = overlay_options(&spec(&many, u, w, m)).unwrap_err();
-        assert!(
-            matches!(err, SnapshotError::OptionsTooLong { limit: 4096, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, SnapshotError::OptionsTooLong { limit: 4096, .. }), "{err:?}");
         assert!(!err.to_string().contains('\n'));
     }
 
@@ -286,11 +220,7 @@ mod tests {
             p
         };
         let (l1, l2) = (dir("l1"), dir("l2"));
-        let (upper, work, target) = (
-            root.path().join("upper"),
-            root.path().join("work"),
-            root.path().join("merged"),
-        );
+        let (upper, work, target) = (root.path().join("upper"), root.path().join("work"), root.path().join("merged"));
 
         let base = Layer::new()
             .dir("etc/", 0o755)
@@ -315,14 +245,8 @@ mod tests {
 
         assert_eq!(fs::read(target.join("etc/keep")).unwrap(), b"kept");
         assert_eq!(fs::read(target.join("etc/override")).unwrap(), b"v2");
-        assert!(
-            fs::symlink_metadata(target.join("etc/gone")).is_err(),
-            "whiteout ignored"
-        );
-        let mut data: Vec<_> = fs::read_dir(target.join("data"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        assert!(fs::symlink_metadata(target.join("etc/gone")).is_err(), "whiteout ignored");
+        let mut data: Vec<_> = fs::read_dir(target.join("data")).unwrap().map(|e| e.unwrap().file_name()).collect();
         data.sort();
         assert_eq!(data, ["new"], "opaque directory shows lower content");
 

@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use berth_core::api::{DiskUsage, ImageDiskUsage, ImageInspect, ImageSummary, LayerInfo, PruneResponse, RemoveImageResponse};
+use berth_core::api::{
+    DiskUsage, ImageDiskUsage, ImageInspect, ImageSummary, LayerInfo, PruneResponse, RemoveImageResponse,
+};
 use berth_core::{Digest, ImageRef, MediaType};
 use berth_store::{ImageRecord, LayerRecord, LayerRef, Store};
 
@@ -135,7 +137,8 @@ impl ImageStore {
     /// Removes layer directories that no record vouches for (an unpack cut
     /// short by a crash) and records whose directory vanished.
     fn recover(&self) -> Result<()> {
-        let known: HashSet<String> = self.store.list_layers()?.into_iter().map(|l| l.diff_id.hex().to_string()).collect();
+        let known: HashSet<String> =
+            self.store.list_layers()?.into_iter().map(|l| l.diff_id.hex().to_string()).collect();
         for entry in fs::read_dir(&self.layers_dir).map_err(io_err(&self.layers_dir))? {
             let entry = entry.map_err(io_err(&self.layers_dir))?;
             let name = entry.file_name().to_string_lossy().to_string();
@@ -161,7 +164,8 @@ impl ImageStore {
     /// or a unique prefix of its ID or manifest digest (as docker does).
     pub fn resolve(&self, name: &str) -> Result<ImageRecord> {
         let not_found = || ImageError::NotFound { reference: name.to_string() };
-        let hex_like = name.len() <= 71 && name.trim_start_matches("sha256:").bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let hex_like = name.len() <= 71
+            && name.trim_start_matches("sha256:").bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         if let Some(hex) = name.strip_prefix("sha256:").filter(|_| hex_like) {
             return self.resolve_prefix(hex, name)?.ok_or_else(not_found);
         }
@@ -216,7 +220,12 @@ impl ImageStore {
         Ok(self.store.list_layers()?.into_iter().map(|l| (l.diff_id, l.unpacked_size)).collect())
     }
 
-    fn summarise(&self, img: &ImageRecord, tags: &BTreeMap<Digest, Vec<String>>, sizes: &BTreeMap<Digest, u64>) -> ImageSummary {
+    fn summarise(
+        &self,
+        img: &ImageRecord,
+        tags: &BTreeMap<Digest, Vec<String>>,
+        sizes: &BTreeMap<Digest, u64>,
+    ) -> ImageSummary {
         let mut repo_digests = img.repo_digests.clone();
         repo_digests.sort();
         ImageSummary {
@@ -288,11 +297,21 @@ impl ImageStore {
 
     /// Unpacks every layer of `m` that is not unpacked yet, checking each
     /// against its diff_id. Blocking; run it off the async executor.
-    pub(crate) fn unpack_layers(&self, m: &manifest::Manifest, diff_ids: &[Digest], pins: &mut PinGuard) -> Result<Vec<Digest>> {
+    pub(crate) fn unpack_layers(
+        &self,
+        m: &manifest::Manifest,
+        diff_ids: &[Digest],
+        pins: &mut PinGuard,
+        created: &mut Vec<Digest>,
+    ) -> Result<()> {
         if diff_ids.len() != m.layers.len() {
             return Err(ImageError::InvalidManifest {
                 what: "image".into(),
-                detail: format!("the manifest lists {} layers but the config has {} diff_ids", m.layers.len(), diff_ids.len()),
+                detail: format!(
+                    "the manifest lists {} layers but the config has {} diff_ids",
+                    m.layers.len(),
+                    diff_ids.len()
+                ),
             });
         }
         let limits = UnpackLimits {
@@ -300,17 +319,20 @@ impl ImageStore {
             max_entries: self.config.max_layer_entries,
             allow_devices: self.config.allow_device_nodes,
         };
-        let mut created = Vec::new();
         for (layer, diff_id) in m.layers.iter().zip(diff_ids) {
             pins.add(diff_id);
             if self.store.get_layer(diff_id)?.is_some() && self.layer_dir(diff_id).is_dir() {
                 continue;
             }
             let compression = MediaType::parse(&layer.media_type)?.layer_compression()?;
-            let tmp = tempfile::Builder::new().prefix(".unpack-").tempdir_in(&self.layers_dir).map_err(io_err(&self.layers_dir))?;
+            let tmp = tempfile::Builder::new()
+                .prefix(".unpack-")
+                .tempdir_in(&self.layers_dir)
+                .map_err(io_err(&self.layers_dir))?;
             let blob = self.blobs.open_read(&layer.digest)?;
-            let stats = unpack_layer(std::io::BufReader::with_capacity(1 << 20, blob), compression, tmp.path(), &limits)
-                .map_err(|source| ImageError::Unpack { layer: layer.digest.to_string(), source })?;
+            let stats =
+                unpack_layer(std::io::BufReader::with_capacity(1 << 20, blob), compression, tmp.path(), &limits)
+                    .map_err(|source| ImageError::Unpack { layer: layer.digest.to_string(), source })?;
             if stats.diff_id != *diff_id {
                 return Err(ImageError::DigestMismatch {
                     what: format!("uncompressed layer {}", layer.digest),
@@ -321,10 +343,15 @@ impl ImageStore {
             let target = self.layer_dir(diff_id);
             let tmp_path = tmp.keep();
             fs::rename(&tmp_path, &target).map_err(io_err(&target))?;
-            self.store.put_layer(&LayerRecord { diff_id: diff_id.clone(), unpacked_size: stats.bytes, entries: stats.entries, unpacked_at: now() })?;
+            self.store.put_layer(&LayerRecord {
+                diff_id: diff_id.clone(),
+                unpacked_size: stats.bytes,
+                entries: stats.entries,
+                unpacked_at: now(),
+            })?;
             created.push(diff_id.clone());
         }
-        Ok(created)
+        Ok(())
     }
 
     /// Stores manifest and config blobs, unpacks the layers and records the
@@ -341,10 +368,11 @@ impl ImageStore {
                 return Err(ImageError::BlobMissing { digest: l.digest.to_string() });
             }
         }
-        let unpacked = match self.unpack_layers(&new.manifest, &config.diff_ids, pins) {
-            Ok(u) => u,
-            Err(e) => return Err(e),
-        };
+        let mut unpacked = Vec::new();
+        if let Err(e) = self.unpack_layers(&new.manifest, &config.diff_ids, pins, &mut unpacked) {
+            self.drop_layers(&unpacked);
+            return Err(e);
+        }
         let record = ImageRecord {
             digest: manifest_digest,
             media_type: new.manifest.media_type.as_str().to_string(),
@@ -363,7 +391,12 @@ impl ImageStore {
                 .layers
                 .iter()
                 .zip(&config.diff_ids)
-                .map(|(l, diff_id)| LayerRef { digest: l.digest.clone(), diff_id: diff_id.clone(), media_type: l.media_type.clone(), size: l.size })
+                .map(|(l, diff_id)| LayerRef {
+                    digest: l.digest.clone(),
+                    diff_id: diff_id.clone(),
+                    media_type: l.media_type.clone(),
+                    size: l.size,
+                })
                 .collect(),
             added_at: now(),
         };
@@ -377,13 +410,19 @@ impl ImageStore {
             }
         }
         if let Err(e) = self.store.put_image(&record, &new.tags) {
-            for d in unpacked {
-                let _ = remove_tree(&self.layer_dir(&d));
-                let _ = self.store.delete_layer(&d);
-            }
+            self.drop_layers(&unpacked);
             return Err(e.into());
         }
         Ok(record)
+    }
+
+    /// Removes layers an operation unpacked before it failed. Best effort:
+    /// what is left is unreferenced and `prune` collects it.
+    fn drop_layers(&self, layers: &[Digest]) {
+        for d in layers {
+            let _ = self.store.delete_layer(d);
+            let _ = remove_tree(&self.layer_dir(d));
+        }
     }
 
     /// Gives an image another tag.
@@ -402,7 +441,8 @@ impl ImageStore {
     /// the blobs and layers nothing else needs.
     pub fn remove(&self, name: &str, force: bool) -> Result<RemoveImageResponse> {
         let img = self.resolve(name)?;
-        let tags: Vec<String> = self.store.list_tags()?.into_iter().filter(|(_, d)| *d == img.digest).map(|(t, _)| t).collect();
+        let tags: Vec<String> =
+            self.store.list_tags()?.into_iter().filter(|(_, d)| *d == img.digest).map(|(t, _)| t).collect();
         let as_tag = ImageRef::parse(name).ok().map(|r| r.to_string()).filter(|t| tags.contains(t));
         let mut out = RemoveImageResponse::default();
         if let Some(tag) = &as_tag {
@@ -542,7 +582,8 @@ impl ImageStore {
             }
         }
         let used_blob_bytes = out.blobs_on_disk.saturating_sub(out.reclaimable.min(out.blobs_on_disk));
-        out.shared_savings = (out.total_compressed + out.total_unpacked).saturating_sub(used_blob_bytes + out.layers_on_disk);
+        out.shared_savings =
+            (out.total_compressed + out.total_unpacked).saturating_sub(used_blob_bytes + out.layers_on_disk);
         Ok(out)
     }
 

@@ -51,11 +51,7 @@ pub struct UnpackLimits {
 
 impl Default for UnpackLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 8 * 1024 * 1024 * 1024,
-            max_entries: 1_000_000,
-            allow_devices: false,
-        }
+        Self { max_bytes: 8 * 1024 * 1024 * 1024, max_entries: 1_000_000, allow_devices: false }
     }
 }
 
@@ -117,53 +113,32 @@ pub enum UnpackError {
     BadDestination { path: PathBuf, reason: String },
     #[error("cannot read the layer stream {position}: {source}; the blob is truncated or corrupt, or its media type names the wrong compression — remove it and pull the image again")]
     Read { position: String, source: io::Error },
-    #[error(
-        "layer entry refused: {source}; the layer is malformed or hostile — do not use this image"
-    )]
+    #[error("layer entry refused: {source}; the layer is malformed or hostile — do not use this image")]
     UnsafePath { source: PathError },
     #[error("layer entry {entry:?} has a name that is not valid UTF-8; berth only unpacks UTF-8 names — rebuild the image with UTF-8 file names")]
     NonUtf8Name { entry: String },
     #[error("layer entry {entry:?} would be written through symlink {symlink:?}; berth never follows a layer's symlinks on the host — the layer is malformed or hostile, do not use this image")]
     ThroughSymlink { entry: String, symlink: PathBuf },
-    #[error("layer entry {entry:?} needs {parent:?} to be a directory, but the layer made it a {found}; rebuild the layer")]
-    ParentNotDirectory {
-        entry: String,
-        parent: PathBuf,
-        found: &'static str,
-    },
+    #[error(
+        "layer entry {entry:?} needs {parent:?} to be a directory, but the layer made it a {found}; rebuild the layer"
+    )]
+    ParentNotDirectory { entry: String, parent: PathBuf, found: &'static str },
     #[error("symlink entry {entry:?} -> {target:?} climbs out of the image root; use an absolute target or one that stays inside the image")]
     EscapingSymlink { entry: String, target: String },
     #[error("hardlink entry {entry:?} -> {target:?} refused: {reason}; a hardlink must name a file that appears earlier in the same layer")]
-    BadHardlink {
-        entry: String,
-        target: String,
-        reason: String,
-    },
+    BadHardlink { entry: String, target: String, reason: String },
     #[error("layer entry {entry:?} is a {kind} device node, and device nodes in layers are refused; provide devices through the container's configuration instead, or for trusted images set `allow_device_nodes` in the daemon configuration")]
     DeviceNotAllowed { entry: String, kind: &'static str },
     #[error("layer entry {entry:?} has tar type {kind}, which berth does not unpack; rebuild the layer with files, directories, links and FIFOs only")]
     UnsupportedEntry { entry: String, kind: String },
     #[error("layer entry {entry:?} has an invalid {field} in its tar header: {detail}; the layer is corrupt — pull the image again or rebuild it")]
-    BadHeader {
-        entry: String,
-        field: &'static str,
-        detail: String,
-    },
+    BadHeader { entry: String, field: &'static str, detail: String },
     #[error("layer is over the limit of {limit} {unit}, refused as a possible archive bomb; if the image is trusted, raise `{key}` in the daemon configuration", unit = .kind.unit(), key = .kind.config_key())]
     LayerTooLarge { limit: u64, kind: LimitKind },
     #[error("cannot {op} {path:?} for layer entry {entry:?}: {source}; check that the image store's filesystem is writable, has space and supports xattrs, and that berth runs as root")]
-    Io {
-        entry: String,
-        op: &'static str,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Io { entry: String, op: &'static str, path: PathBuf, source: io::Error },
     #[error("{cause}; removing the partial layer also failed at {path:?}: {source} — remove the contents of that directory by hand")]
-    Cleanup {
-        cause: Box<UnpackError>,
-        path: PathBuf,
-        source: io::Error,
-    },
+    Cleanup { cause: Box<UnpackError>, path: PathBuf, source: io::Error },
 }
 
 /// Wraps a compressed layer stream in the matching decompressor.
@@ -184,10 +159,7 @@ struct FailedReader(Option<io::Error>);
 
 impl Read for FailedReader {
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(self
-            .0
-            .take()
-            .unwrap_or_else(|| io::Error::other("decompressor unavailable")))
+        Err(self.0.take().unwrap_or_else(|| io::Error::other("decompressor unavailable")))
     }
 }
 
@@ -204,58 +176,31 @@ pub fn unpack_layer<R: Read>(
     limits: &UnpackLimits,
 ) -> Result<UnpackStats, UnpackError> {
     check_destination(dest)?;
-    let mut tap = Tap {
-        hasher: Sha256::new(),
-        read: 0,
-        limit: limits.stream_limit(),
-        over: false,
-    };
+    let mut tap = Tap { hasher: Sha256::new(), read: 0, limit: limits.stream_limit(), over: false };
     let mut unpacker = Unpacker::new(dest, limits);
-    let reader = TapReader {
-        inner: decompressor(blob, compression),
-        tap: &mut tap,
-    };
-    let result = unpacker
-        .run(reader)
-        .map(|()| (unpacker.bytes, unpacker.entries));
+    let reader = TapReader { inner: decompressor(blob, compression), tap: &mut tap };
+    let result = unpacker.run(reader).map(|()| (unpacker.bytes, unpacker.entries));
     let cause = match result {
         Ok((bytes, entries)) => {
             let diff_id = Digest::from_hasher(tap.hasher);
             tracing::debug!(dest = %dest.display(), %diff_id, bytes, entries, "unpacked layer");
-            return Ok(UnpackStats {
-                diff_id,
-                bytes,
-                entries,
-            });
+            return Ok(UnpackStats { diff_id, bytes, entries });
         }
         // Whatever the tar reader made of our refusal, the cause is the cap.
-        Err(_) if tap.over => UnpackError::LayerTooLarge {
-            limit: tap.limit,
-            kind: LimitKind::Stream,
-        },
+        Err(_) if tap.over => UnpackError::LayerTooLarge { limit: tap.limit, kind: LimitKind::Stream },
         Err(e) => e,
     };
     match empty_layer_dir(dest, unpacker.marked_root) {
         Ok(()) => Err(cause),
-        Err((path, source)) => Err(UnpackError::Cleanup {
-            cause: Box::new(cause),
-            path,
-            source,
-        }),
+        Err((path, source)) => Err(UnpackError::Cleanup { cause: Box::new(cause), path, source }),
     }
 }
 
 fn check_destination(dest: &Path) -> Result<(), UnpackError> {
-    let bad = |reason: String| UnpackError::BadDestination {
-        path: dest.to_path_buf(),
-        reason,
-    };
+    let bad = |reason: String| UnpackError::BadDestination { path: dest.to_path_buf(), reason };
     let meta = fs::symlink_metadata(dest).map_err(|e| bad(e.to_string()))?;
     if !meta.is_dir() {
-        return Err(bad(format!(
-            "it is a {}, not a directory",
-            describe(meta.file_type())
-        )));
+        return Err(bad(format!("it is a {}, not a directory", describe(meta.file_type()))));
     }
     let mut items = fs::read_dir(dest).map_err(|e| bad(e.to_string()))?;
     if items.next().is_some() {
@@ -268,11 +213,8 @@ fn check_destination(dest: &Path) -> Result<(), UnpackError> {
 /// `dest` itself if the unpack set one.
 fn empty_layer_dir(dest: &Path, marked_root: bool) -> Result<(), (PathBuf, io::Error)> {
     let cleared = clear_dir(dest);
-    let unmarked = if marked_root {
-        xattr::remove(dest, OPAQUE_XATTR).map_err(|e| (dest.to_path_buf(), e))
-    } else {
-        Ok(())
-    };
+    let unmarked =
+        if marked_root { xattr::remove(dest, OPAQUE_XATTR).map_err(|e| (dest.to_path_buf(), e)) } else { Ok(()) };
     cleared.and(unmarked)
 }
 
@@ -348,9 +290,7 @@ impl<R: Read> Read for TapReader<'_, R> {
         self.tap.read += n as u64;
         if self.tap.read > self.tap.limit {
             self.tap.over = true;
-            return Err(io::Error::other(
-                "uncompressed layer stream is over its size limit",
-            ));
+            return Err(io::Error::other("uncompressed layer stream is over its size limit"));
         }
         self.tap.hasher.update(&buf[..n]);
         Ok(n)
@@ -408,16 +348,11 @@ impl<'a> Unpacker<'a> {
         let entries = archive.entries().map_err(read_err("at its start".into()))?;
         let mut last: Option<String> = None;
         for entry in entries {
-            let position = last
-                .as_ref()
-                .map_or_else(|| "at its start".into(), |n| format!("after entry {n:?}"));
+            let position = last.as_ref().map_or_else(|| "at its start".into(), |n| format!("after entry {n:?}"));
             let mut entry = entry.map_err(read_err(position))?;
             self.entries += 1;
             if self.entries > self.limits.max_entries {
-                return Err(UnpackError::LayerTooLarge {
-                    limit: self.limits.max_entries,
-                    kind: LimitKind::Entries,
-                });
+                return Err(UnpackError::LayerTooLarge { limit: self.limits.max_entries, kind: LimitKind::Entries });
             }
             let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             self.entry(&mut entry, &name)?;
@@ -426,23 +361,16 @@ impl<'a> Unpacker<'a> {
         // The diff_id covers the whole stream, end-of-archive blocks and
         // record padding included.
         let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink())
-            .map_err(read_err("after the end of the archive".into()))?;
+        io::copy(&mut rest, &mut io::sink()).map_err(read_err("after the end of the archive".into()))?;
         self.apply_dir_times()
     }
 
-    fn entry<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        name: &str,
-    ) -> Result<(), UnpackError> {
+    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str) -> Result<(), UnpackError> {
         if entry.header().entry_type() == EntryType::XGlobalHeader {
             return Ok(()); // archive-wide PAX defaults; nothing berth applies
         }
         if std::str::from_utf8(&entry.path_bytes()).is_err() {
-            return Err(UnpackError::NonUtf8Name {
-                entry: name.to_string(),
-            });
+            return Err(UnpackError::NonUtf8Name { entry: name.to_string() });
         }
         match layerpath::classify(name).map_err(|source| UnpackError::UnsafePath { source })? {
             None => Ok(()), // the root: its metadata is the snapshot's business
@@ -452,12 +380,7 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    fn normal<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        name: &str,
-        path: &Path,
-    ) -> Result<(), UnpackError> {
+    fn normal<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str, path: &Path) -> Result<(), UnpackError> {
         let kind = entry.header().entry_type();
         let meta = read_meta(entry, name)?;
         let full = self.dest.join(path);
@@ -484,10 +407,7 @@ impl<'a> Unpacker<'a> {
                 let target = link_name(entry, name)?;
                 let target_str = String::from_utf8_lossy(&target).into_owned();
                 if layerpath::symlink_escapes(path, &target_str) {
-                    return Err(UnpackError::EscapingSymlink {
-                        entry: name.to_string(),
-                        target: target_str,
-                    });
+                    return Err(UnpackError::EscapingSymlink { entry: name.to_string(), target: target_str });
                 }
                 self.prepare_parents(name, path)?;
                 self.clear_slot(name, &full, false)?;
@@ -499,28 +419,17 @@ impl<'a> Unpacker<'a> {
             }
             EntryType::Link => self.hardlink(entry, name, path, &full),
             EntryType::Char | EntryType::Block => {
-                let (flag, label) = if kind == EntryType::Char {
-                    (SFlag::S_IFCHR, "char")
-                } else {
-                    (SFlag::S_IFBLK, "block")
-                };
+                let (flag, label) =
+                    if kind == EntryType::Char { (SFlag::S_IFCHR, "char") } else { (SFlag::S_IFBLK, "block") };
                 if !self.limits.allow_devices {
-                    return Err(UnpackError::DeviceNotAllowed {
-                        entry: name.to_string(),
-                        kind: label,
-                    });
+                    return Err(UnpackError::DeviceNotAllowed { entry: name.to_string(), kind: label });
                 }
                 let header = entry.header();
                 let major = device_number(header.device_major(), name, "device major")?;
                 let minor = device_number(header.device_minor(), name, "device minor")?;
                 self.prepare_parents(name, path)?;
                 self.clear_slot(name, &full, false)?;
-                let made = mknod(
-                    &full,
-                    flag,
-                    Mode::from_bits_truncate(0o600),
-                    makedev(major.into(), minor.into()),
-                );
+                let made = mknod(&full, flag, Mode::from_bits_truncate(0o600), makedev(major.into(), minor.into()));
                 made.map_err(|e| io_err(name, "create device node", &full)(e.into()))?;
                 self.apply_meta(name, &full, &meta, true)?;
                 self.set_mtime(name, &full, meta.mtime)
@@ -549,11 +458,8 @@ impl<'a> Unpacker<'a> {
     ) -> Result<(), UnpackError> {
         let raw = link_name(entry, name)?;
         let target_str = String::from_utf8_lossy(&raw).into_owned();
-        let bad = |reason: String| UnpackError::BadHardlink {
-            entry: name.to_string(),
-            target: target_str.clone(),
-            reason,
-        };
+        let bad =
+            |reason: String| UnpackError::BadHardlink { entry: name.to_string(), target: target_str.clone(), reason };
         let Ok(target_utf8) = std::str::from_utf8(&raw) else {
             return Err(bad("the target name is not valid UTF-8".into()));
         };
@@ -564,16 +470,12 @@ impl<'a> Unpacker<'a> {
         match self.walk_parents(&target, false) {
             Ok(()) => {}
             Err(ParentIssue::Symlink(link)) => {
-                return Err(bad(format!(
-                    "the target is reached through symlink {link:?}"
-                )))
+                return Err(bad(format!("the target is reached through symlink {link:?}")))
             }
             Err(ParentIssue::NotDir(p, found)) => {
                 return Err(bad(format!("{p:?} on the way to the target is a {found}")))
             }
-            Err(ParentIssue::Missing(_)) => {
-                return Err(bad("the target does not exist in this layer".into()))
-            }
+            Err(ParentIssue::Missing(_)) => return Err(bad("the target does not exist in this layer".into())),
             Err(ParentIssue::Io(p, e)) => return Err(io_err(name, "inspect", &p)(e)),
         }
         let target_full = self.dest.join(&target);
@@ -607,11 +509,7 @@ impl<'a> Unpacker<'a> {
             // symlink's target.
             self.prepare_parents(name, &dir.join(layerpath::OPAQUE_MARKER))?;
         }
-        xattr::set(&full, OPAQUE_XATTR, b"y").map_err(io_err(
-            name,
-            "set trusted.overlay.opaque on",
-            &full,
-        ))?;
+        xattr::set(&full, OPAQUE_XATTR, b"y").map_err(io_err(name, "set trusted.overlay.opaque on", &full))?;
         self.marked_root |= dir.as_os_str().is_empty();
         Ok(())
     }
@@ -621,19 +519,14 @@ impl<'a> Unpacker<'a> {
     fn prepare_parents(&self, name: &str, rel: &Path) -> Result<(), UnpackError> {
         match self.walk_parents(rel, true) {
             Ok(()) => Ok(()),
-            Err(ParentIssue::Symlink(symlink)) => Err(UnpackError::ThroughSymlink {
-                entry: name.to_string(),
-                symlink,
-            }),
-            Err(ParentIssue::NotDir(parent, found)) => Err(UnpackError::ParentNotDirectory {
-                entry: name.to_string(),
-                parent,
-                found,
-            }),
+            Err(ParentIssue::Symlink(symlink)) => Err(UnpackError::ThroughSymlink { entry: name.to_string(), symlink }),
+            Err(ParentIssue::NotDir(parent, found)) => {
+                Err(UnpackError::ParentNotDirectory { entry: name.to_string(), parent, found })
+            }
             // Not reported when creating; kept for exhaustiveness.
-            Err(ParentIssue::Missing(p)) => Err(io_err(name, "find", &self.dest.join(p))(
-                io::ErrorKind::NotFound.into(),
-            )),
+            Err(ParentIssue::Missing(p)) => {
+                Err(io_err(name, "find", &self.dest.join(p))(io::ErrorKind::NotFound.into()))
+            }
             Err(ParentIssue::Io(p, e)) => Err(io_err(name, "prepare parent directory", &p)(e)),
         }
     }
@@ -659,9 +552,7 @@ impl<'a> Unpacker<'a> {
                         .and_then(|()| fs::set_permissions(&full, Permissions::from_mode(0o755)))
                         .map_err(|e| ParentIssue::Io(full, e))?;
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(ParentIssue::Missing(cur))
-                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ParentIssue::Missing(cur)),
                 Err(e) => return Err(ParentIssue::Io(full, e)),
             }
         }
@@ -684,10 +575,7 @@ impl<'a> Unpacker<'a> {
 
     fn charge_bytes(&self, more: u64) -> Result<(), UnpackError> {
         if self.bytes.saturating_add(more) > self.limits.max_bytes {
-            return Err(UnpackError::LayerTooLarge {
-                limit: self.limits.max_bytes,
-                kind: LimitKind::Bytes,
-            });
+            return Err(UnpackError::LayerTooLarge { limit: self.limits.max_bytes, kind: LimitKind::Bytes });
         }
         Ok(())
     }
@@ -711,17 +599,11 @@ impl<'a> Unpacker<'a> {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(UnpackError::Read {
-                        position: format!("in entry {name:?}"),
-                        source,
-                    })
-                }
+                Err(source) => return Err(UnpackError::Read { position: format!("in entry {name:?}"), source }),
             };
             written += n as u64;
             self.charge_bytes(written)?;
-            file.write_all(&self.buf[..n])
-                .map_err(io_err(name, "write", full))?;
+            file.write_all(&self.buf[..n]).map_err(io_err(name, "write", full))?;
         }
         self.bytes += written;
         Ok(())
@@ -729,24 +611,14 @@ impl<'a> Unpacker<'a> {
 
     /// Owner, then mode (chown clears setuid bits), then xattrs (chown
     /// clears file capabilities).
-    fn apply_meta(
-        &mut self,
-        name: &str,
-        full: &Path,
-        meta: &Meta,
-        chmod: bool,
-    ) -> Result<(), UnpackError> {
+    fn apply_meta(&mut self, name: &str, full: &Path, meta: &Meta, chmod: bool) -> Result<(), UnpackError> {
         std::os::unix::fs::lchown(full, Some(meta.uid), Some(meta.gid)).map_err(io_err(
             name,
             "change owner of",
             full,
         ))?;
         if chmod {
-            fs::set_permissions(full, Permissions::from_mode(meta.mode)).map_err(io_err(
-                name,
-                "set mode of",
-                full,
-            ))?;
+            fs::set_permissions(full, Permissions::from_mode(meta.mode)).map_err(io_err(name, "set mode of", full))?;
         }
         for (key, value) in &meta.xattrs {
             if key == "security.selinux" {
@@ -754,11 +626,7 @@ impl<'a> Unpacker<'a> {
             }
             if key.starts_with("trusted.overlay.") || key.starts_with("user.overlay.") {
                 // Only whiteout entries may steer overlayfs.
-                self.warn_once(
-                    name,
-                    key,
-                    "skipping overlayfs xattr carried by a layer entry",
-                );
+                self.warn_once(name, key, "skipping overlayfs xattr carried by a layer entry");
                 continue;
             }
             // xattr::set uses lsetxattr: never follows a symlink.
@@ -800,26 +668,13 @@ impl<'a> Unpacker<'a> {
     }
 }
 
-fn io_err<'p>(
-    entry: &str,
-    op: &'static str,
-    path: &'p Path,
-) -> impl FnOnce(io::Error) -> UnpackError + 'p {
+fn io_err<'p>(entry: &str, op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> UnpackError + 'p {
     let entry = entry.to_string();
-    move |source| UnpackError::Io {
-        entry,
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| UnpackError::Io { entry, op, path: path.to_path_buf(), source }
 }
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta, UnpackError> {
-    let bad = |field: &'static str, detail: String| UnpackError::BadHeader {
-        entry: name.to_string(),
-        field,
-        detail,
-    };
+    let bad = |field: &'static str, detail: String| UnpackError::BadHeader { entry: name.to_string(), field, detail };
     let header = entry.header();
     let mode = header.mode().map_err(|e| bad("mode", e.to_string()))? & 0o7777;
     let uid = header.uid().map_err(|e| bad("uid", e.to_string()))?;
@@ -827,13 +682,9 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta,
     let gid = header.gid().map_err(|e| bad("gid", e.to_string()))?;
     let gid = u32::try_from(gid).map_err(|_| bad("gid", format!("{gid} is out of range")))?;
     let mtime = header.mtime().map_err(|e| bad("mtime", e.to_string()))?;
-    let mtime =
-        i64::try_from(mtime).map_err(|_| bad("mtime", format!("{mtime} is out of range")))?;
+    let mtime = i64::try_from(mtime).map_err(|_| bad("mtime", format!("{mtime} is out of range")))?;
     let mut xattrs = Vec::new();
-    if let Some(pax) = entry
-        .pax_extensions()
-        .map_err(|e| bad("PAX header", e.to_string()))?
-    {
+    if let Some(pax) = entry.pax_extensions().map_err(|e| bad("PAX header", e.to_string()))? {
         for ext in pax {
             let ext = ext.map_err(|e| bad("PAX header", e.to_string()))?;
             if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
@@ -841,38 +692,21 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta,
             }
         }
     }
-    Ok(Meta {
-        mode,
-        uid,
-        gid,
-        mtime,
-        xattrs,
-    })
+    Ok(Meta { mode, uid, gid, mtime, xattrs })
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, name: &str) -> Result<Vec<u8>, UnpackError> {
     match entry.link_name_bytes() {
         Some(target) if !target.is_empty() => Ok(target.into_owned()),
-        _ => Err(UnpackError::BadHeader {
-            entry: name.to_string(),
-            field: "link target",
-            detail: "it is empty".into(),
-        }),
+        _ => {
+            Err(UnpackError::BadHeader { entry: name.to_string(), field: "link target", detail: "it is empty".into() })
+        }
     }
 }
 
-fn device_number(
-    n: io::Result<Option<u32>>,
-    name: &str,
-    field: &'static str,
-) -> Result<u32, UnpackError> {
-    let bad = |detail: String| UnpackError::BadHeader {
-        entry: name.to_string(),
-        field,
-        detail,
-    };
-    n.map_err(|e| bad(e.to_string()))?
-        .ok_or_else(|| bad("the header format has no device numbers".into()))
+fn device_number(n: io::Result<Option<u32>>, name: &str, field: &'static str) -> Result<u32, UnpackError> {
+    let bad = |detail: String| UnpackError::BadHeader { entry: name.to_string(), field, detail };
+    n.map_err(|e| bad(e.to_string()))?.ok_or_else(|| bad("the header format has no device numbers".into()))
 }
 
 #[cfg(test)]
@@ -897,21 +731,10 @@ pub(crate) mod tests {
             // Owned by whoever runs the test, so the unprivileged tests can lchown.
             let uid = nix::unistd::geteuid().as_raw().into();
             let gid = nix::unistd::getegid().as_raw().into();
-            Self {
-                buf: Vec::new(),
-                uid,
-                gid,
-            }
+            Self { buf: Vec::new(), uid, gid }
         }
 
-        fn raw(
-            &mut self,
-            name: &str,
-            kind: EntryType,
-            mode: u32,
-            link: &str,
-            data: &[u8],
-        ) -> &mut Self {
+        fn raw(&mut self, name: &str, kind: EntryType, mode: u32, link: &str, data: &[u8]) -> &mut Self {
             let mut h = tar::Header::new_gnu();
             h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
             h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
@@ -919,11 +742,7 @@ pub(crate) mod tests {
             h.set_mode(mode);
             h.set_uid(self.uid);
             h.set_gid(self.gid);
-            h.set_mtime(if kind == EntryType::Directory {
-                DIR_MTIME
-            } else {
-                FILE_MTIME
-            });
+            h.set_mtime(if kind == EntryType::Directory { DIR_MTIME } else { FILE_MTIME });
             h.set_size(data.len() as u64);
             h.set_cksum();
             self.buf.extend_from_slice(h.as_bytes());
@@ -1060,15 +879,9 @@ pub(crate) mod tests {
         assert_eq!(lmeta(&d.join("bin")).mtime() as u64, DIR_MTIME);
         assert_eq!(lmeta(&d.join("bin")).mode() & 0o7777, 0o711);
         assert_eq!(lmeta(&d.join("bin/busybox")).mode() & 0o7777, 0o4755);
-        assert_eq!(
-            fs::read_link(d.join("bin/sh")).unwrap(),
-            Path::new("busybox")
-        );
+        assert_eq!(fs::read_link(d.join("bin/sh")).unwrap(), Path::new("busybox"));
         assert_eq!(lmeta(&d.join("bin/sh")).mtime() as u64, FILE_MTIME);
-        assert_eq!(
-            lmeta(&d.join("bin/ash")).ino(),
-            lmeta(&d.join("bin/busybox")).ino()
-        );
+        assert_eq!(lmeta(&d.join("bin/ash")).ino(), lmeta(&d.join("bin/busybox")).ino());
         assert_eq!(fs::read_link(d.join("lib")).unwrap(), Path::new("/usr/lib"));
         assert!(lmeta(&d.join("run/fifo")).file_type().is_fifo());
         assert_eq!(lmeta(&d.join("run/fifo")).mode() & 0o7777, 0o620);
@@ -1080,10 +893,7 @@ pub(crate) mod tests {
 
     #[test]
     fn diff_id_is_sha256_of_the_whole_uncompressed_stream() {
-        let mut tar = Layer::new()
-            .dir("etc/", 0o755)
-            .file("etc/os-release", 0o644, b"ID=berth\n")
-            .finish();
+        let mut tar = Layer::new().dir("etc/", 0o755).file("etc/os-release", 0o644, b"ID=berth\n").finish();
         // Some writers pad past the record; that is part of the diff_id too.
         tar.extend_from_slice(&[0; 4096]);
         let want = sha256(&tar);
@@ -1099,19 +909,10 @@ pub(crate) mod tests {
         ];
         for (compression, blob) in blobs {
             let dest = TempDir::new().unwrap();
-            let stats = unpack_layer(
-                &blob[..],
-                compression,
-                dest.path(),
-                &UnpackLimits::default(),
-            )
-            .unwrap();
+            let stats = unpack_layer(&blob[..], compression, dest.path(), &UnpackLimits::default()).unwrap();
             assert_eq!(stats.diff_id, want, "{compression:?}");
             assert_eq!((stats.entries, stats.bytes), (2, 9), "{compression:?}");
-            assert_eq!(
-                fs::read(dest.path().join("etc/os-release")).unwrap(),
-                b"ID=berth\n"
-            );
+            assert_eq!(fs::read(dest.path().join("etc/os-release")).unwrap(), b"ID=berth\n");
         }
     }
 
@@ -1138,11 +939,7 @@ pub(crate) mod tests {
         assert_eq!(lmeta(&d.join("e")).mode() & 0o7777, 0o751);
         assert_eq!(fs::read(d.join("e/kept")).unwrap(), b"k");
         assert!(lmeta(&d.join("s")).is_file());
-        assert_eq!(
-            fs::read(d.join("a")).unwrap(),
-            b"two",
-            "writing s must not follow the old link"
-        );
+        assert_eq!(fs::read(d.join("a")).unwrap(), b"two", "writing s must not follow the old link");
     }
 
     #[test]
@@ -1150,10 +947,7 @@ pub(crate) mod tests {
         let tar = Layer::new()
             .pax(&[
                 ("SCHILY.xattr.user.note", b"hi"),
-                (
-                    "SCHILY.xattr.security.selinux",
-                    b"system_u:object_r:etc_t:s0",
-                ),
+                ("SCHILY.xattr.security.selinux", b"system_u:object_r:etc_t:s0"),
                 ("SCHILY.xattr.trusted.overlay.opaque", b"y"),
             ])
             .dir("d/", 0o755)
@@ -1161,10 +955,7 @@ pub(crate) mod tests {
         let dest = TempDir::new().unwrap();
         unpack_into(dest.path(), &tar);
         let d = dest.path().join("d");
-        assert_eq!(
-            xattr::get(&d, "user.note").unwrap().as_deref(),
-            Some(&b"hi"[..])
-        );
+        assert_eq!(xattr::get(&d, "user.note").unwrap().as_deref(), Some(&b"hi"[..]));
         assert_eq!(xattr::get(&d, OPAQUE_XATTR).unwrap(), None);
     }
 
@@ -1208,30 +999,21 @@ pub(crate) mod tests {
     #[test]
     fn devices_are_created_only_when_allowed() {
         require_root();
-        let tar = Layer::new()
-            .device("dev/null", EntryType::Char, 1, 3)
-            .device("dev/sda", EntryType::Block, 8, 0)
-            .finish();
+        let tar =
+            Layer::new().device("dev/null", EntryType::Char, 1, 3).device("dev/sda", EntryType::Block, 8, 0).finish();
         let dest = TempDir::new().unwrap();
-        let limits = UnpackLimits {
-            allow_devices: true,
-            ..UnpackLimits::default()
-        };
+        let limits = UnpackLimits { allow_devices: true, ..UnpackLimits::default() };
         unpack_layer(&tar[..], Compression::None, dest.path(), &limits).unwrap();
         let null = lmeta(&dest.path().join("dev/null"));
         assert!(null.file_type().is_char_device());
         assert_eq!((null.rdev(), null.mode() & 0o7777), (makedev(1, 3), 0o666));
-        assert!(lmeta(&dest.path().join("dev/sda"))
-            .file_type()
-            .is_block_device());
+        assert!(lmeta(&dest.path().join("dev/sda")).file_type().is_block_device());
     }
 
     /// A layer that starts well, so a refusal has something to clean up.
     fn good_start() -> Layer {
         let mut l = Layer::new();
-        l.dir("keep/", 0o755)
-            .file("keep/f", 0o644, b"data")
-            .dir("keep/ro/", 0o555);
+        l.dir("keep/", 0o755).file("keep/f", 0o644, b"data").dir("keep/ro/", 0o555);
         l
     }
 
@@ -1241,10 +1023,7 @@ pub(crate) mod tests {
         let dest = TempDir::new().unwrap();
         let err = unpack_layer(blob, compression, dest.path(), limits).expect_err("layer accepted");
         assert!(is_empty(dest.path()), "dest not emptied after {err:?}");
-        assert!(
-            !err.to_string().contains('\n'),
-            "message spans lines: {err}"
-        );
+        assert!(!err.to_string().contains('\n'), "message spans lines: {err}");
         err
     }
 
@@ -1255,37 +1034,13 @@ pub(crate) mod tests {
     #[test]
     fn refuses_names_outside_the_root() {
         let e = refuse(good_start().file("../x", 0o644, b"x"));
-        assert!(
-            matches!(
-                e,
-                UnpackError::UnsafePath {
-                    source: PathError::Escapes { .. }
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::UnsafePath { source: PathError::Escapes { .. } }), "{e:?}");
         let e = refuse(good_start().file("/etc/x", 0o644, b"x"));
-        assert!(
-            matches!(
-                e,
-                UnpackError::UnsafePath {
-                    source: PathError::Absolute { .. }
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::UnsafePath { source: PathError::Absolute { .. } }), "{e:?}");
         let e = refuse(good_start().dir("a/../../x/", 0o755));
         assert!(matches!(e, UnpackError::UnsafePath { .. }), "{e:?}");
         let e = refuse(good_start().marker("keep/.wh."));
-        assert!(
-            matches!(
-                e,
-                UnpackError::UnsafePath {
-                    source: PathError::BadWhiteout { .. }
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::UnsafePath { source: PathError::BadWhiteout { .. } }), "{e:?}");
         let e = refuse(good_start().file("keep/f/x", 0o644, b"x"));
         assert!(matches!(e, UnpackError::ParentNotDirectory { .. }), "{e:?}");
     }
@@ -1293,11 +1048,7 @@ pub(crate) mod tests {
     #[test]
     fn refuses_writing_through_symlinks() {
         let through = |e: &UnpackError, link: &str| matches!(e, UnpackError::ThroughSymlink { symlink, .. } if symlink == Path::new(link));
-        let e = refuse(good_start().symlink("a", "/etc").file(
-            "a/passwd",
-            0o644,
-            b"root::0:0::/:/bin/sh\n",
-        ));
+        let e = refuse(good_start().symlink("a", "/etc").file("a/passwd", 0o644, b"root::0:0::/:/bin/sh\n"));
         assert!(through(&e, "a"), "{e:?}");
         let e = refuse(good_start().symlink("a", ".").file("a/a/x", 0o644, b"x"));
         assert!(through(&e, "a"), "{e:?}");
@@ -1319,7 +1070,8 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_hardlinks_that_leave_the_layer() {
-        let bad_link = |e: &UnpackError, why: &str| matches!(e, UnpackError::BadHardlink { reason, .. } if reason.contains(why));
+        let bad_link =
+            |e: &UnpackError, why: &str| matches!(e, UnpackError::BadHardlink { reason, .. } if reason.contains(why));
         let e = refuse(good_start().hardlink("h", "../x"));
         assert!(bad_link(&e, "'..'"), "{e:?}");
         let e = refuse(good_start().hardlink("h", "/etc/shadow"));
@@ -1335,72 +1087,27 @@ pub(crate) mod tests {
     #[test]
     fn refuses_device_nodes_by_default() {
         let e = refuse(good_start().device("dev/mem", EntryType::Char, 1, 1));
-        assert!(
-            matches!(e, UnpackError::DeviceNotAllowed { kind: "char", .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::DeviceNotAllowed { kind: "char", .. }), "{e:?}");
         let e = refuse(good_start().device("dev/sda", EntryType::Block, 8, 0));
-        assert!(
-            matches!(e, UnpackError::DeviceNotAllowed { kind: "block", .. }),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::DeviceNotAllowed { kind: "block", .. }), "{e:?}");
     }
 
     #[test]
     fn refuses_archive_bombs() {
-        let small = UnpackLimits {
-            max_bytes: 10,
-            max_entries: 5,
-            allow_devices: false,
-        };
+        let small = UnpackLimits { max_bytes: 10, max_entries: 5, allow_devices: false };
         let too_big = good_start().file("big", 0o644, &[0; 7]).finish();
         let e = refuse_blob(&too_big, Compression::None, &small);
-        assert!(
-            matches!(
-                e,
-                UnpackError::LayerTooLarge {
-                    limit: 10,
-                    kind: LimitKind::Bytes
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::LayerTooLarge { limit: 10, kind: LimitKind::Bytes }), "{e:?}");
 
-        let too_many = good_start()
-            .file("b", 0o644, b"")
-            .file("c", 0o644, b"")
-            .file("d", 0o644, b"")
-            .finish();
+        let too_many = good_start().file("b", 0o644, b"").file("c", 0o644, b"").file("d", 0o644, b"").finish();
         let e = refuse_blob(&too_many, Compression::None, &small);
-        assert!(
-            matches!(
-                e,
-                UnpackError::LayerTooLarge {
-                    limit: 5,
-                    kind: LimitKind::Entries
-                }
-            ),
-            "{e:?}"
-        );
+        assert!(matches!(e, UnpackError::LayerTooLarge { limit: 5, kind: LimitKind::Entries }), "{e:?}");
 
         // Endless zeros after the archive's end, as a compressor would yield them.
         let mut endless = good_start().finish();
         endless.resize(endless.len() + 2 * 1024 * 1024, 0);
-        let e = refuse_blob(
-            &zstd::encode_all(&endless[..], 3).unwrap(),
-            Compression::Zstd,
-            &small,
-        );
-        assert!(
-            matches!(
-                e,
-                UnpackError::LayerTooLarge {
-                    kind: LimitKind::Stream,
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
+        let e = refuse_blob(&zstd::encode_all(&endless[..], 3).unwrap(), Compression::Zstd, &small);
+        assert!(matches!(e, UnpackError::LayerTooLarge { kind: LimitKind::Stream, .. }), "{e:?}");
     }
 
     #[test]
@@ -1420,52 +1127,23 @@ pub(crate) mod tests {
     #[test]
     fn refusals_name_the_entry_and_the_way_out() {
         let dest = TempDir::new().unwrap();
-        let tar = Layer::new()
-            .symlink("a", "/etc")
-            .file("a/passwd", 0o644, b"x")
-            .finish();
-        let msg = unpack_layer(
-            &tar[..],
-            Compression::None,
-            dest.path(),
-            &UnpackLimits::default(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            msg.contains("\"a/passwd\"") && msg.contains("symlink \"a\""),
-            "{msg}"
-        );
+        let tar = Layer::new().symlink("a", "/etc").file("a/passwd", 0o644, b"x").finish();
+        let msg =
+            unpack_layer(&tar[..], Compression::None, dest.path(), &UnpackLimits::default()).unwrap_err().to_string();
+        assert!(msg.contains("\"a/passwd\"") && msg.contains("symlink \"a\""), "{msg}");
 
-        let limits = UnpackLimits {
-            max_bytes: 3,
-            ..UnpackLimits::default()
-        };
+        let limits = UnpackLimits { max_bytes: 3, ..UnpackLimits::default() };
         let tar = Layer::new().file("f", 0o644, b"four").finish();
-        let msg = unpack_layer(&tar[..], Compression::None, dest.path(), &limits)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            msg.contains("limit of 3 bytes") && msg.contains("max_layer_bytes"),
-            "{msg}"
-        );
+        let msg = unpack_layer(&tar[..], Compression::None, dest.path(), &limits).unwrap_err().to_string();
+        assert!(msg.contains("limit of 3 bytes") && msg.contains("max_layer_bytes"), "{msg}");
     }
 
     #[test]
     fn refusal_also_removes_a_root_opaque_marker() {
         require_root();
-        let tar = Layer::new()
-            .marker("./.wh..wh..opq")
-            .file("../x", 0o644, b"x")
-            .finish();
+        let tar = Layer::new().marker("./.wh..wh..opq").file("../x", 0o644, b"x").finish();
         let dest = TempDir::new().unwrap();
-        unpack_layer(
-            &tar[..],
-            Compression::None,
-            dest.path(),
-            &UnpackLimits::default(),
-        )
-        .unwrap_err();
+        unpack_layer(&tar[..], Compression::None, dest.path(), &UnpackLimits::default()).unwrap_err();
         assert_eq!(xattr::get(dest.path(), OPAQUE_XATTR).unwrap(), None);
     }
 
@@ -1474,24 +1152,12 @@ pub(crate) mod tests {
         let dest = TempDir::new().unwrap();
         fs::write(dest.path().join("mine"), b"caller data").unwrap();
         let tar = Layer::new().file("../x", 0o644, b"x").finish();
-        let err = unpack_layer(
-            &tar[..],
-            Compression::None,
-            dest.path(),
-            &UnpackLimits::default(),
-        )
-        .unwrap_err();
+        let err = unpack_layer(&tar[..], Compression::None, dest.path(), &UnpackLimits::default()).unwrap_err();
         assert!(matches!(err, UnpackError::BadDestination { .. }), "{err:?}");
         assert_eq!(fs::read(dest.path().join("mine")).unwrap(), b"caller data");
 
         let missing = dest.path().join("missing");
-        let err = unpack_layer(
-            &tar[..],
-            Compression::None,
-            &missing,
-            &UnpackLimits::default(),
-        )
-        .unwrap_err();
+        let err = unpack_layer(&tar[..], Compression::None, &missing, &UnpackLimits::default()).unwrap_err();
         assert!(matches!(err, UnpackError::BadDestination { .. }), "{err:?}");
     }
 }

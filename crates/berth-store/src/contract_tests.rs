@@ -23,7 +23,12 @@ fn image(n: u8, layers: &[u8]) -> ImageRecord {
         repo_digests: vec![format!("example.org/app@{}", d(n))],
         layers: layers
             .iter()
-            .map(|&l| LayerRef { digest: d(l), diff_id: d(l + 50), media_type: berth_core::media::OCI_LAYER_GZIP.into(), size: 1000 })
+            .map(|&l| LayerRef {
+                digest: d(l),
+                diff_id: d(l + 50),
+                media_type: berth_core::media::OCI_LAYER_GZIP.into(),
+                size: 1000,
+            })
             .collect(),
         added_at: format!("2026-01-0{}T00:00:00Z", n % 9 + 1),
     }
@@ -106,7 +111,11 @@ fn a_failed_transaction_leaves_nothing_behind() {
     // A tag write that fails inside put_image (NULL name violates NOT NULL
     // is not reachable through the API, so force a failure by dropping the
     // tags table): the image row must not survive either.
-    s.with(|c| Ok(c.execute_batch("DROP TABLE tags").unwrap())).unwrap();
+    s.with(|c| {
+        c.execute_batch("DROP TABLE tags").unwrap();
+        Ok(())
+    })
+    .unwrap();
     assert!(s.put_image(&image(4, &[1]), &["t:1".into()]).is_err());
     assert_eq!(s.get_image(&d(4)).unwrap(), None);
 }

@@ -29,7 +29,9 @@ pub enum StoreError {
     Sqlite { context: &'static str, source: rusqlite::Error },
     #[error("state database holds a corrupt {what}: {detail}; restore the state root from backup or remove it")]
     Corrupt { what: &'static str, detail: String },
-    #[error("the state database has schema version {found}, newer than this berth understands ({supported}); upgrade berth")]
+    #[error(
+        "the state database has schema version {found}, newer than this berth understands ({supported}); upgrade berth"
+    )]
     TooNew { found: i64, supported: i64 },
     #[error("{0} not found")]
     NotFound(String),

@@ -28,22 +28,23 @@ impl SqliteStore {
     /// migrations. Safe to call after a crash: SQLite replays or discards
     /// the WAL, and each migration is its own transaction.
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let conn =
+            Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         Self::init(conn)
     }
 
     /// An in-memory SQLite database with the real schema (for tests that
     /// want SQL semantics without a file).
     pub fn open_in_memory() -> Result<Self> {
-        let conn = Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
+        let conn =
+            Connection::open_in_memory().map_err(|source| StoreError::Open { path: ":memory:".into(), source })?;
         Self::init(conn)
     }
 
     fn init(mut conn: Connection) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql("setting the busy timeout"))?;
         // journal_mode returns a row, so it is queried rather than executed.
-        let _mode: String =
-            conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql("enabling WAL"))?;
+        let _mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)).map_err(sql("enabling WAL"))?;
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;").map_err(sql("setting pragmas"))?;
         migrate(&mut conn)?;
         Ok(Self { conn: Mutex::new(conn) })
@@ -63,7 +64,8 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("reading the schema version"))?;
+    let current: i64 =
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("reading the schema version"))?;
     let supported = MIGRATIONS.len() as i64;
     if current > supported {
         return Err(StoreError::TooNew { found: current, supported });
@@ -102,22 +104,30 @@ fn load_image(tx: &Connection, d: &Digest) -> Result<Option<ImageRecord>> {
         )
         .optional()
         .map_err(sql("reading an image"))?;
-    let Some((media_type, msize, cdigest, csize, idigest, os, arch, variant, created, source, rd, added_at)) = row else {
+    let Some((media_type, msize, cdigest, csize, idigest, os, arch, variant, created, source, rd, added_at)) = row
+    else {
         return Ok(None);
     };
     let mut stmt = tx
         .prepare_cached("SELECT digest, diff_id, media_type, size FROM image_layers WHERE image = ?1 ORDER BY position")
         .map_err(sql("reading image layers"))?;
     let layers = stmt
-        .query_map([d.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))
+        .query_map([d.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        })
         .map_err(sql("reading image layers"))?
         .map(|row| {
             let (digest_s, diff_s, media_type, size) = row.map_err(sql("reading image layers"))?;
-            Ok(LayerRef { digest: digest("layer digest", digest_s)?, diff_id: digest("diff id", diff_s)?, media_type, size: size as u64 })
+            Ok(LayerRef {
+                digest: digest("layer digest", digest_s)?,
+                diff_id: digest("diff id", diff_s)?,
+                media_type,
+                size: size as u64,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    let repo_digests: Vec<String> =
-        serde_json::from_str(&rd).map_err(|e| StoreError::Corrupt { what: "repo digest list", detail: e.to_string() })?;
+    let repo_digests: Vec<String> = serde_json::from_str(&rd)
+        .map_err(|e| StoreError::Corrupt { what: "repo digest list", detail: e.to_string() })?;
     Ok(Some(ImageRecord {
         digest: d.clone(),
         media_type,
@@ -161,7 +171,8 @@ fn write_image(tx: &Transaction<'_>, image: &ImageRecord) -> Result<()> {
         ],
     )
     .map_err(sql("writing an image"))?;
-    tx.execute("DELETE FROM image_layers WHERE image = ?1", [image.digest.to_string()]).map_err(sql("writing image layers"))?;
+    tx.execute("DELETE FROM image_layers WHERE image = ?1", [image.digest.to_string()])
+        .map_err(sql("writing image layers"))?;
     for (i, l) in image.layers.iter().enumerate() {
         tx.execute(
             "INSERT INTO image_layers (image, position, digest, diff_id, media_type, size) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -196,7 +207,9 @@ impl Store for SqliteStore {
         self.with(|c| {
             let tx = c.transaction().map_err(sql("starting a transaction"))?;
             let digests: Vec<String> = {
-                let mut stmt = tx.prepare("SELECT digest FROM images ORDER BY added_at DESC, digest").map_err(sql("listing images"))?;
+                let mut stmt = tx
+                    .prepare("SELECT digest FROM images ORDER BY added_at DESC, digest")
+                    .map_err(sql("listing images"))?;
                 let rows = stmt.query_map([], |r| r.get(0)).map_err(sql("listing images"))?;
                 rows.collect::<rusqlite::Result<_>>().map_err(sql("listing images"))?
             };
@@ -215,7 +228,8 @@ impl Store for SqliteStore {
         self.with(|c| {
             let tx = c.transaction().map_err(sql("starting a transaction"))?;
             tx.execute("DELETE FROM tags WHERE image = ?1", [d.to_string()]).map_err(sql("deleting tags"))?;
-            tx.execute("DELETE FROM image_layers WHERE image = ?1", [d.to_string()]).map_err(sql("deleting image layers"))?;
+            tx.execute("DELETE FROM image_layers WHERE image = ?1", [d.to_string()])
+                .map_err(sql("deleting image layers"))?;
             tx.execute("DELETE FROM images WHERE digest = ?1", [d.to_string()]).map_err(sql("deleting an image"))?;
             tx.commit().map_err(sql("committing an image deletion"))
         })
@@ -224,7 +238,9 @@ impl Store for SqliteStore {
     fn list_tags(&self) -> Result<Vec<(String, Digest)>> {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT name, image FROM tags ORDER BY name").map_err(sql("listing tags"))?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql("listing tags"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql("listing tags"))?;
             rows.map(|row| {
                 let (name, d) = row.map_err(sql("listing tags"))?;
                 Ok((name, digest("tag target", d)?))
@@ -299,14 +315,22 @@ impl Store for SqliteStore {
 
     fn list_layers(&self) -> Result<Vec<LayerRecord>> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT diff_id, unpacked_size, entries, unpacked_at FROM layers ORDER BY diff_id").map_err(sql("listing layers"))?;
+            let mut stmt = c
+                .prepare("SELECT diff_id, unpacked_size, entries, unpacked_at FROM layers ORDER BY diff_id")
+                .map_err(sql("listing layers"))?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?)))
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
+                })
                 .map_err(sql("listing layers"))?;
             rows.map(|row| {
                 let (d, size, entries, at) = row.map_err(sql("listing layers"))?;
-                Ok(LayerRecord { diff_id: digest("layer diff id", d)?, unpacked_size: size as u64, entries: entries as u64, unpacked_at: at })
+                Ok(LayerRecord {
+                    diff_id: digest("layer diff id", d)?,
+                    unpacked_size: size as u64,
+                    entries: entries as u64,
+                    unpacked_at: at,
+                })
             })
             .collect()
         })
@@ -314,7 +338,8 @@ impl Store for SqliteStore {
 
     fn delete_layer(&self, diff_id: &Digest) -> Result<()> {
         self.with(|c| {
-            c.execute("DELETE FROM layers WHERE diff_id = ?1", [diff_id.to_string()]).map_err(sql("deleting a layer"))?;
+            c.execute("DELETE FROM layers WHERE diff_id = ?1", [diff_id.to_string()])
+                .map_err(sql("deleting a layer"))?;
             Ok(())
         })
     }

@@ -35,14 +35,19 @@ async fn daemon(args: DaemonArgs, socket_flag: PathBuf) -> anyhow::Result<()> {
     let config = berth_daemon::DaemonConfig::load(&config_path, explicit)?;
     init_logging(&config.log);
     // The socket lives in the run root unless --socket/BERTH_SOCKET moved it.
-    let socket = if socket_flag == std::path::Path::new(berth_cli::args::DEFAULT_SOCKET) { args.run_root.join("berth.sock") } else { socket_flag };
+    let socket = if socket_flag == std::path::Path::new(berth_cli::args::DEFAULT_SOCKET) {
+        args.run_root.join("berth.sock")
+    } else {
+        socket_flag
+    };
     let opts = berth_daemon::DaemonOptions { root: args.root, run_root: args.run_root, socket: socket.clone(), config };
     let daemon = berth_daemon::Daemon::open(&opts)?;
     daemon.serve(&socket).await
 }
 
 fn init_logging(cfg: &berth_daemon::config::LogConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.format == "json" {
         builder.json().init();

@@ -15,17 +15,10 @@ fn single_layout() -> String {
 /// The pushed layer must sit at `blob_path`, byte for byte.
 fn assert_layer_stored(reg: &Registry) {
     let digests = image_digests();
-    let layer = digests["single"]["layers"][0]
-        .as_str()
-        .expect("single has a layer digest");
+    let layer = digests["single"]["layers"][0].as_str().expect("single has a layer digest");
     let path = reg.blob_path(layer);
-    let data = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "layer not at {}: {e}\n--- registry log ---\n{}",
-            path.display(),
-            reg.log()
-        )
-    });
+    let data = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("layer not at {}: {e}\n--- registry log ---\n{}", path.display(), reg.log()));
     assert_eq!(sha256_digest(&data), layer);
 }
 
@@ -35,14 +28,8 @@ fn registry_without_auth() {
     assert_eq!(reg.http_status("/v2/", None), 200);
     reg.push(&single_layout(), "harness/single:1");
     assert_layer_stored(&reg);
-    let manifest = image_digests()["single"]["manifest"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(
-        reg.http_status(&format!("/v2/harness/single/manifests/{manifest}"), None),
-        200
-    );
+    let manifest = image_digests()["single"]["manifest"].as_str().unwrap().to_string();
+    assert_eq!(reg.http_status(&format!("/v2/harness/single/manifests/{manifest}"), None), 200);
 }
 
 #[test]

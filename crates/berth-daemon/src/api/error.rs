@@ -36,7 +36,9 @@ impl ApiError {
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
             Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
-            Self::NotFoundRoute => ErrorBody { error: "no such API route; see /v1/openapi.json".into(), kind: "not_found".into() },
+            Self::NotFoundRoute => {
+                ErrorBody { error: "no such API route; see /v1/openapi.json".into(), kind: "not_found".into() }
+            }
         }
     }
 }
@@ -49,13 +51,19 @@ fn image_status(e: &ImageError) -> StatusCode {
         | ImageError::InvalidManifest { .. }
         | ImageError::Import { .. }
         | ImageError::Config(_) => StatusCode::BAD_REQUEST,
-        ImageError::NotFound { .. } | ImageError::ManifestUnknown { .. } | ImageError::NoMatchingPlatform { .. } => StatusCode::NOT_FOUND,
+        ImageError::NotFound { .. } | ImageError::ManifestUnknown { .. } | ImageError::NoMatchingPlatform { .. } => {
+            StatusCode::NOT_FOUND
+        }
         ImageError::Ambiguous { .. } | ImageError::Exists { .. } | ImageError::InUse { .. } => StatusCode::CONFLICT,
         ImageError::Unauthorized { .. } | ImageError::InsecureNotAllowed { .. } => StatusCode::FORBIDDEN,
         ImageError::Unreachable { .. } | ImageError::Registry { .. } => StatusCode::BAD_GATEWAY,
-        ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } | ImageError::Unpack { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } | ImageError::Unpack { .. } => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         ImageError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-        ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -86,7 +94,10 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+        let bytes =
+            axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
     }
 }

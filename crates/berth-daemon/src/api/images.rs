@@ -4,8 +4,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Json;
 use berth_core::api::{
-    ErrorBody, ExportRequest, ExportResponse, ImageInspect, ImageSummary, ImportRequest, ImportResponse, ProgressEvent, PruneResponse,
-    PullRequest, PushRequest, RemoveImageResponse, TagRequest,
+    ErrorBody, ExportRequest, ExportResponse, ImageInspect, ImageSummary, ImportRequest, ImportResponse, ProgressEvent,
+    PruneResponse, PullRequest, PushRequest, RemoveImageResponse, TagRequest,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -13,7 +13,9 @@ use utoipa::IntoParams;
 use super::error::JsonBody;
 use super::{ndjson_stream, ApiError, State as S};
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, berth_image::ImageError> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, berth_image::ImageError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(ApiError::from)
 }
 
@@ -43,7 +45,11 @@ pub struct RemoveQuery {
 /// Untags, or removes the image and the blobs nothing else needs.
 #[utoipa::path(delete, path = "/v1/images/{name}", tag = "images", params(("name" = String, Path, description = "tag, name@digest, ID or ID prefix"), RemoveQuery),
     responses((status = 200, body = RemoveImageResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn remove(State(d): State<S>, Path(name): Path<String>, Query(q): Query<RemoveQuery>) -> Result<Json<RemoveImageResponse>, ApiError> {
+pub async fn remove(
+    State(d): State<S>,
+    Path(name): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Json<RemoveImageResponse>, ApiError> {
     let images = d.images.clone();
     Ok(Json(blocking(move || images.remove(&name, q.force)).await?))
 }
@@ -95,14 +101,20 @@ pub async fn push(State(d): State<S>, JsonBody(req): JsonBody<PushRequest>) -> R
 /// from a path on the daemon's host.
 #[utoipa::path(post, path = "/v1/images/import", tag = "images", request_body = ImportRequest,
     responses((status = 200, body = ImportResponse), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn import(State(d): State<S>, JsonBody(req): JsonBody<ImportRequest>) -> Result<Json<ImportResponse>, ApiError> {
+pub async fn import(
+    State(d): State<S>,
+    JsonBody(req): JsonBody<ImportRequest>,
+) -> Result<Json<ImportResponse>, ApiError> {
     Ok(Json(d.images.import(req).await?))
 }
 
 /// Writes an image as an OCI archive to a path on the daemon's host.
 #[utoipa::path(post, path = "/v1/images/export", tag = "images", request_body = ExportRequest,
     responses((status = 200, body = ExportResponse), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn export(State(d): State<S>, JsonBody(req): JsonBody<ExportRequest>) -> Result<Json<ExportResponse>, ApiError> {
+pub async fn export(
+    State(d): State<S>,
+    JsonBody(req): JsonBody<ExportRequest>,
+) -> Result<Json<ExportResponse>, ApiError> {
     Ok(Json(d.images.export(req.reference, req.path).await?))
 }
 

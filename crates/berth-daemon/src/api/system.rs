@@ -23,6 +23,8 @@ pub async fn version(State(d): State<S>) -> Json<VersionInfo> {
 #[utoipa::path(get, path = "/v1/system/df", tag = "system", responses((status = 200, body = DiskUsage), (status = 500, body = ErrorBody)))]
 pub async fn disk_usage(State(d): State<S>) -> Result<Json<DiskUsage>, ApiError> {
     let images = d.images.clone();
-    let usage = tokio::task::spawn_blocking(move || images.disk_usage()).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+    let usage = tokio::task::spawn_blocking(move || images.disk_usage())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(usage))
 }

@@ -60,10 +60,7 @@ impl Registry {
     }
 
     fn spawn(creds: Option<(&str, &str)>) -> Self {
-        let tempdir = tempfile::Builder::new()
-            .prefix("berth-registry-")
-            .tempdir()
-            .expect("create registry tempdir");
+        let tempdir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("create registry tempdir");
         let storage = tempdir.path().join("storage");
         fs::create_dir(&storage).expect("create registry storage dir");
         let log_path = tempdir.path().join("registry.log");
@@ -74,10 +71,7 @@ impl Registry {
             Some((user, pass)) => {
                 let htpasswd = tempdir.path().join("htpasswd");
                 fs::write(&htpasswd, htpasswd_line(user, pass)).expect("write htpasswd");
-                format!(
-                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                    yaml_str(&htpasswd)
-                )
+                format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", yaml_str(&htpasswd))
             }
         };
 
@@ -109,9 +103,8 @@ impl Registry {
                     cmd.env_remove(key);
                 }
             }
-            let mut child = cmd.spawn().unwrap_or_else(|e| {
-                panic!("spawn {REGISTRY_BIN}: {e} (is docker-registry installed?)")
-            });
+            let mut child =
+                cmd.spawn().unwrap_or_else(|e| panic!("spawn {REGISTRY_BIN}: {e} (is docker-registry installed?)"));
 
             match wait_ready(&mut child, &addr) {
                 Ok(()) => {
@@ -143,11 +136,7 @@ impl Registry {
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
         assert!(hex.len() == 64, "not a sha256 digest: {digest:?}");
-        self.storage
-            .join("docker/registry/v2/blobs/sha256")
-            .join(&hex[..2])
-            .join(hex)
-            .join("data")
+        self.storage.join("docker/registry/v2/blobs/sha256").join(&hex[..2]).join(hex).join("data")
     }
 
     /// `ADDR/repo:tag` — an image reference pointing at this registry.
@@ -159,8 +148,7 @@ impl Registry {
     /// accepts all manifest media types (see [`MANIFEST_ACCEPT`]).
     pub fn http_status(&self, path: &str, auth: Option<(&str, &str)>) -> u16 {
         let addr: SocketAddr = self.addr.parse().expect("registry addr");
-        http_get_status(addr, path, auth)
-            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}\n{}", self.addr, self.log()))
+        http_get_status(addr, path, auth).unwrap_or_else(|e| panic!("GET {path} on {}: {e}\n{}", self.addr, self.log()))
     }
 
     /// Copies an image into this registry with skopeo (all platforms, so
@@ -173,8 +161,7 @@ impl Registry {
         if let Some((user, pass)) = &self.creds {
             cmd.arg(format!("--dest-creds={user}:{pass}"));
         }
-        cmd.arg(source)
-            .arg(format!("docker://{}", self.image_ref(dest)));
+        cmd.arg(source).arg(format!("docker://{}", self.image_ref(dest)));
         let out = cmd.output().expect("run skopeo");
         assert!(
             out.status.success(),
@@ -209,11 +196,7 @@ fn htpasswd_line(user: &str, pass: &str) -> String {
         .args(["-Bbn", user, pass])
         .output()
         .expect("run htpasswd (Debian package apache2-utils)");
-    assert!(
-        out.status.success(),
-        "htpasswd failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "htpasswd failed: {}", String::from_utf8_lossy(&out.stderr));
     // htpasswd -n ends the entry with an empty line; keep just the entry.
     let text = String::from_utf8(out.stdout).expect("htpasswd output is UTF-8");
     format!("{}\n", text.trim_end())
@@ -256,11 +239,7 @@ fn wait_ready(child: &mut Child, addr: &SocketAddr) -> Result<(), String> {
 
 /// Minimal HTTP/1.0 client: std only, and 1.0 so the server closes the
 /// connection instead of keeping it alive.
-fn http_get_status(
-    addr: SocketAddr,
-    path: &str,
-    auth: Option<(&str, &str)>,
-) -> std::io::Result<u16> {
+fn http_get_status(addr: SocketAddr, path: &str, auth: Option<(&str, &str)>) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
@@ -270,9 +249,7 @@ fn http_get_status(
             format!("Authorization: Basic {token}\r\n")
         })
         .unwrap_or_default();
-    let request = format!(
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {MANIFEST_ACCEPT}\r\n{auth_header}\r\n"
-    );
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {MANIFEST_ACCEPT}\r\n{auth_header}\r\n");
     stream.write_all(request.as_bytes())?;
 
     // Only the status line matters; stop reading once it is complete.
@@ -291,12 +268,7 @@ fn http_get_status(
         .split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("bad status line {status_line:?}"),
-            )
-        })
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad status line {status_line:?}")))
 }
 
 /// Standard base64 with padding (no base64 crate among the dev-dependencies).
@@ -304,11 +276,7 @@ fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -370,10 +338,8 @@ fn remove_stale_image_dirs(tmp: &Path) {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(IMAGES_DIR_PREFIX))
-            .and_then(|p| p.parse::<u32>().ok())
+        let Some(pid) =
+            name.to_str().and_then(|n| n.strip_prefix(IMAGES_DIR_PREFIX)).and_then(|p| p.parse::<u32>().ok())
         else {
             continue;
         };
@@ -403,10 +369,7 @@ pub fn require_root() {
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|ids| ids.split_whitespace().nth(1))
         .expect("Uid line in /proc/self/status");
-    assert!(
-        euid == "0",
-        "this test needs root (effective uid is {euid}); run the integration tests as root"
-    );
+    assert!(euid == "0", "this test needs root (effective uid is {euid}); run the integration tests as root");
 }
 
 /// `sha256:<hex>` of some bytes, for checking blobs against digests.
