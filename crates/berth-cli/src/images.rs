@@ -108,7 +108,7 @@ pub async fn list(client: &Client, a: ListArgs) -> Result<()> {
             let mut row = vec![repo, tag, short_id(&i.id), ago(i.created.as_deref()), human(i.size)];
             if wide {
                 row.push(human(i.compressed_size));
-                row.push(i.layers.to_string());
+                row.push(i.layer_count.to_string());
                 row.push(i.platform.clone());
                 row.push(i.digest.clone());
             }

@@ -1,7 +1,8 @@
 //! The JSON values of berth's REST API (`/v1/...`).
 //!
 //! Requests reject unknown fields, so a client that misspells an option hears
-//! about it instead of being silently ignored. Digests and references travel
+//! about it instead of being silently ignored; responses tolerate them, so
+//! a newer daemon can add fields without breaking older clients. Digests and references travel
 //! as strings and are validated by the daemon.
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,6 @@ pub const API_VERSION: &str = "v1";
 
 /// Every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// One line saying what failed and what to do.
     pub error: String,
@@ -21,7 +21,6 @@ pub struct ErrorBody {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct VersionInfo {
     pub version: String,
     pub api_version: String,
@@ -33,7 +32,6 @@ pub struct VersionInfo {
 
 /// One row of `berth images`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImageSummary {
     /// The image ID: the digest of its config.
     pub id: String,
@@ -49,13 +47,13 @@ pub struct ImageSummary {
     pub size: u64,
     /// Bytes of the manifest, config and compressed layers as stored.
     pub compressed_size: u64,
-    pub layers: usize,
+    /// Number of layers.
+    pub layer_count: usize,
     /// `os/arch[/variant]`.
     pub platform: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LayerInfo {
     /// Digest of the blob as stored (compressed).
     pub digest: String,
@@ -69,7 +67,6 @@ pub struct LayerInfo {
 
 /// The runtime part of an image config that a user cares about.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImageRunConfig {
     pub entrypoint: Vec<String>,
     pub cmd: Vec<String>,
@@ -81,8 +78,9 @@ pub struct ImageRunConfig {
     pub stop_signal: Option<String>,
 }
 
+/// Responses may grow fields, so unknown ones are tolerated here (and
+/// `flatten` cannot be combined with `deny_unknown_fields`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImageInspect {
     #[serde(flatten)]
     pub summary: ImageSummary,
@@ -115,7 +113,7 @@ pub struct PushRequest {
 /// One line of the newline-delimited JSON stream that `pull` and `push`
 /// answer with. The stream ends with exactly one `done` or `error` event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum ProgressEvent {
     /// The registry (origin or mirror) being used.
     Source { registry: String, mirror: bool },
@@ -132,7 +130,6 @@ pub enum ProgressEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct BlobProgress {
     pub digest: String,
     pub current: u64,
@@ -161,7 +158,6 @@ pub struct ImportRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImportResponse {
     /// `oci-layout`, `oci-archive`, `docker-archive`, `rootfs-dir` or `rootfs-tar`.
     pub format: String,
@@ -177,7 +173,6 @@ pub struct ExportRequest {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ExportResponse {
     pub path: String,
     pub digest: String,
@@ -192,14 +187,12 @@ pub struct TagRequest {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RemoveImageResponse {
     pub untagged: Vec<String>,
     pub deleted: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PruneResponse {
     pub deleted_images: Vec<String>,
     pub deleted_blobs: usize,
@@ -223,7 +216,6 @@ pub struct LogoutRequest {
 
 /// `berth system df`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct DiskUsage {
     pub images: Vec<ImageDiskUsage>,
     /// Images counted.
@@ -243,7 +235,6 @@ pub struct DiskUsage {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct ImageDiskUsage {
     pub id: String,
     pub repo_tags: Vec<String>,

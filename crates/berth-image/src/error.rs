@@ -52,9 +52,20 @@ pub enum ImageError {
     #[error("I/O error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
-    Store(#[from] berth_store::StoreError),
+    Store(berth_store::StoreError),
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+impl From<berth_store::StoreError> for ImageError {
+    fn from(e: berth_store::StoreError) -> Self {
+        match e {
+            berth_store::StoreError::DiskFull { context } => {
+                Self::NoSpace { path: format!("the state database ({context})") }
+            }
+            other => Self::Store(other),
+        }
+    }
 }
 
 pub type Result<T, E = ImageError> = std::result::Result<T, E>;

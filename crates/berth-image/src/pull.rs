@@ -272,9 +272,21 @@ impl ImageStore {
         let mut w = self.blobs.writer(Some(&layer.digest), Some(layer.size))?;
         let mut throttle = Throttle::new();
         progress.blob(&layer.digest, 0, layer.size, "downloading");
-        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| ImageError::Unreachable {
-            registry: registry.into(),
-            detail: format!("transfer of {} broke off: {e}", layer.digest),
+        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| {
+            // oci-client checks the digest as the stream ends and reports a
+            // mismatch as an I/O error; tell it apart from a broken transfer.
+            let text = e.to_string();
+            match text.split_once(", got ") {
+                Some((_, actual)) if text.contains("Invalid digest") => ImageError::DigestMismatch {
+                    what: format!("layer from {registry}"),
+                    expected: layer.digest.to_string(),
+                    actual: actual.trim().to_string(),
+                },
+                _ => ImageError::Unreachable {
+                    registry: registry.into(),
+                    detail: format!("transfer of {} broke off: {e}", layer.digest),
+                },
+            }
         })? {
             // Writes go to the page cache in small chunks; blocking here is
             // cheaper than a hop to the blocking pool per chunk.

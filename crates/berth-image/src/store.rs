@@ -236,7 +236,7 @@ impl ImageStore {
             created: img.created.clone(),
             size: img.layers.iter().map(|l| sizes.get(&l.diff_id).copied().unwrap_or(0)).sum(),
             compressed_size: img.compressed_size(),
-            layers: img.layers.len(),
+            layer_count: img.layers.len(),
             platform: img.platform(),
         }
     }
@@ -332,7 +332,14 @@ impl ImageStore {
             let blob = self.blobs.open_read(&layer.digest)?;
             let stats =
                 unpack_layer(std::io::BufReader::with_capacity(1 << 20, blob), compression, tmp.path(), &limits)
-                    .map_err(|source| ImageError::Unpack { layer: layer.digest.to_string(), source })?;
+                    .map_err(|source| match source {
+                        crate::unpack::UnpackError::Io { ref source, ref path, .. }
+                            if source.raw_os_error() == Some(libc::ENOSPC) =>
+                        {
+                            ImageError::NoSpace { path: path.display().to_string() }
+                        }
+                        source => ImageError::Unpack { layer: layer.digest.to_string(), source },
+                    })?;
             if stats.diff_id != *diff_id {
                 return Err(ImageError::DigestMismatch {
                     what: format!("uncompressed layer {}", layer.digest),
@@ -342,14 +349,18 @@ impl ImageStore {
             }
             let target = self.layer_dir(diff_id);
             let tmp_path = tmp.keep();
-            fs::rename(&tmp_path, &target).map_err(io_err(&target))?;
+            if let Err(e) = fs::rename(&tmp_path, &target) {
+                let _ = remove_tree(&tmp_path);
+                return Err(io_err(&target)(e));
+            }
+            // From here the caller's cleanup owns the directory.
+            created.push(diff_id.clone());
             self.store.put_layer(&LayerRecord {
                 diff_id: diff_id.clone(),
                 unpacked_size: stats.bytes,
                 entries: stats.entries,
                 unpacked_at: now(),
             })?;
-            created.push(diff_id.clone());
         }
         Ok(())
     }
@@ -358,10 +369,25 @@ impl ImageStore {
     /// image with its tags: the last step of every pull and import. On error
     /// the layers it unpacked are removed again.
     pub(crate) fn commit(&self, new: NewImage, pins: &mut PinGuard) -> Result<ImageRecord> {
-        let (manifest_digest, _) = self.blobs.put(None, &new.manifest_bytes)?;
+        let mut new_blobs = Vec::new();
+        let result = self.commit_inner(new, pins, &mut new_blobs);
+        if result.is_err() {
+            self.discard_new_blobs(&new_blobs);
+        }
+        result
+    }
+
+    fn commit_inner(&self, new: NewImage, pins: &mut PinGuard, new_blobs: &mut Vec<Digest>) -> Result<ImageRecord> {
+        let (manifest_digest, is_new) = self.blobs.put(None, &new.manifest_bytes)?;
         pins.add(&manifest_digest);
-        let (config_digest, _) = self.blobs.put(Some(&new.manifest.config.digest), &new.config_bytes)?;
+        if is_new {
+            new_blobs.push(manifest_digest.clone());
+        }
+        let (config_digest, is_new) = self.blobs.put(Some(&new.manifest.config.digest), &new.config_bytes)?;
         pins.add(&config_digest);
+        if is_new {
+            new_blobs.push(config_digest.clone());
+        }
         let config = manifest::parse_config(&new.config_bytes)?;
         for l in &new.manifest.layers {
             if !self.blobs.contains(&l.digest) {

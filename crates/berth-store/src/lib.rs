@@ -33,6 +33,8 @@ pub enum StoreError {
         "the state database has schema version {found}, newer than this berth understands ({supported}); upgrade berth"
     )]
     TooNew { found: i64, supported: i64 },
+    #[error("the state database cannot grow while {context}: the disk is full; free space under the state root")]
+    DiskFull { context: &'static str },
     #[error("{0} not found")]
     NotFound(String),
 }

@@ -16,7 +16,10 @@ pub struct SqliteStore {
 }
 
 fn sql(context: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sqlite { context, source }
+    move |source| match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull { context },
+        _ => StoreError::Sqlite { context, source },
+    }
 }
 
 fn digest(what: &'static str, s: String) -> Result<Digest> {

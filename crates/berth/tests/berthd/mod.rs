@@ -1,0 +1,189 @@
+//! A berth daemon for system tests: its own state root, run root, socket
+//! and config in a temporary directory; stopped (by PID) and cleaned up
+//! when dropped, also when the test panics.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+pub struct Berthd {
+    pub root: PathBuf,
+    pub run_root: PathBuf,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl Berthd {
+    pub fn start() -> Self {
+        Self::start_with_config("")
+    }
+
+    pub fn start_with_config(config: &str) -> Self {
+        let dir = tempfile::Builder::new().prefix("berthd-").tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        Self::start_at(dir, root, config)
+    }
+
+    /// Starts with the state root at `root` (e.g. a small tmpfs) and the
+    /// rest in `dir`.
+    pub fn start_at(dir: tempfile::TempDir, root: PathBuf, config: &str) -> Self {
+        let run_root = dir.path().join("run");
+        let config_path = dir.path().join("config.toml");
+        fs::write(&config_path, config).expect("write config");
+        let mut d = Self {
+            socket: run_root.join("berth.sock"),
+            root,
+            run_root,
+            config: config_path,
+            log: dir.path().join("daemon.log"),
+            child: None,
+            dir,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("daemon log");
+        let child = Command::new(BERTH)
+            .arg("daemon")
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--run-root")
+            .arg(&self.run_root)
+            .arg("--config")
+            .arg(&self.config)
+            .env_remove("BERTH_SOCKET")
+            .env("BERTH_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log fd"))
+            .stderr(log)
+            .spawn()
+            .expect("start berth daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("berth daemon exited with {status} before listening:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berth daemon did not listen on {} within 15 s:\n{}", self.socket.display(), self.log());
+    }
+
+    /// Kills the daemon without warning (a crash) and starts it again on the
+    /// same state.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.spawn();
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if c.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `berth ARGS` against this daemon.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(BERTH)
+            .args(args)
+            .env("BERTH_SOCKET", &self.socket)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// Runs `berth ARGS`, which must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?} failed ({}):\nstdout: {}\nstderr: {}\n--- daemon log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Runs `berth ARGS`, which must fail; returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "berth {args:?} should have failed:\nstdout: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
+    }
+
+    /// `berth ARGS -o json`, parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&a)).expect("JSON output")
+    }
+
+    pub fn blob_files(&self) -> Vec<String> {
+        list(&self.root.join("images/blobs/sha256"))
+    }
+
+    pub fn tmp_files(&self) -> Vec<String> {
+        list(&self.root.join("images/tmp"))
+    }
+
+    pub fn layer_dirs(&self) -> Vec<String> {
+        list(&self.root.join("images/layers"))
+    }
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- berth daemon log ({}) ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
