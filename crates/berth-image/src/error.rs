@@ -17,6 +17,8 @@ pub enum ImageError {
     ManifestUnknown { reference: String, registry: String },
     #[error("registry {registry} is unreachable: {detail}; check the address, or configure a mirror")]
     Unreachable { registry: String, detail: String },
+    #[error("registry {registry} requires credentials for {reference}; run 'berth login {registry}'")]
+    AuthRequired { registry: String, reference: String },
     #[error(
         "registry {registry} refused the credentials{user}: {detail}; run 'berth login {registry}' with valid ones"
     )]
@@ -99,7 +101,7 @@ impl ImageError {
             | Self::NoMatchingPlatform { .. } => "not_found",
             Self::Ambiguous { .. } | Self::Exists { .. } | Self::InUse { .. } => "conflict",
             Self::Unreachable { .. } | Self::Registry { .. } => "registry",
-            Self::Unauthorized { .. } | Self::InsecureNotAllowed { .. } => "unauthorized",
+            Self::AuthRequired { .. } | Self::Unauthorized { .. } | Self::InsecureNotAllowed { .. } => "unauthorized",
             Self::DigestMismatch { .. } | Self::SizeMismatch { .. } | Self::Unpack { .. } => "integrity",
             Self::NoSpace { .. } => "no_space",
             Self::Io { .. } | Self::Store(_) => "internal",

@@ -38,7 +38,11 @@ impl ImageStore {
             Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
         for src in &sources {
             progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
-            result = self.pull_from(&r, src, &platform, progress, &mut written).await;
+            let anonymous = matches!(self.auth_for(&src.registry), Ok(oci_client::secrets::RegistryAuth::Anonymous));
+            result = self
+                .pull_from(&r, src, &platform, progress, &mut written)
+                .await
+                .map_err(|e| crate::registry::explain_anonymous(e, anonymous, &r.familiar()));
             match &result {
                 Ok(_) => break,
                 Err(e) if src.mirror && worth_falling_back(e) => {

@@ -17,6 +17,14 @@ impl ImageStore {
     /// Pushes the local image `reference` to the registry its name points
     /// at. Blobs the registry already has are not sent again.
     pub async fn push(self: &Arc<Self>, reference: &str, progress: &Progress) -> Result<ImageSummary> {
+        let r = ImageRef::parse(reference)?;
+        let anonymous = matches!(self.auth_for(r.registry()), Ok(oci_client::secrets::RegistryAuth::Anonymous));
+        self.push_inner(reference, progress)
+            .await
+            .map_err(|e| crate::registry::explain_anonymous(e, anonymous, &r.familiar()))
+    }
+
+    async fn push_inner(self: &Arc<Self>, reference: &str, progress: &Progress) -> Result<ImageSummary> {
         let img = self.resolve(reference)?;
         let r = ImageRef::parse(reference)?;
         let src = Source {

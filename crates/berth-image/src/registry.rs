@@ -92,25 +92,83 @@ async fn check_login(scheme: &str, host: &str, registry: &str, user: &str, passw
     }
     // A token server: ask it for a token with the credentials.
     let challenge = resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let Some(params) = challenge.strip_prefix("Bearer ") else {
+    let Some(params) = bearer_params(&challenge) else {
         return Err(refused("wrong username or password".into()));
     };
-    let field = |name: &str| {
-        params.split(',').find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == name).then(|| v.trim_matches('"').to_string())
-        })
-    };
+    let field = |name: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
     let realm = field("realm").ok_or_else(|| refused("the registry's token challenge names no realm".into()))?;
     let mut req = http.get(&realm).basic_auth(user, Some(password)).query(&[("account", user)]);
     if let Some(service) = field("service") {
         req = req.query(&[("service", service)]);
     }
     let token = req.send().await.map_err(unreachable)?;
-    if token.status().is_success() {
+    if !token.status().is_success() {
+        return Err(refused(format!("the token server answered {}", token.status())));
+    }
+    #[derive(serde::Deserialize)]
+    struct TokenAnswer {
+        token: Option<String>,
+        access_token: Option<String>,
+    }
+    let answer: TokenAnswer = token.json().await.map_err(|e| ImageError::Registry {
+        registry: registry.into(),
+        detail: format!("the token server's answer is not a token: {}", root_cause(&e)),
+    })?;
+    if answer.token.or(answer.access_token).is_some_and(|t| !t.is_empty()) {
         Ok(())
     } else {
-        Err(refused(format!("the token server answered {}", token.status())))
+        Err(refused("the token server answered without a token".into()))
+    }
+}
+
+/// Parses `Bearer realm="…",service="…"` (scheme case-insensitive, values
+/// quoted or not, commas inside quotes kept) into key/value pairs.
+pub(crate) fn bearer_params(challenge: &str) -> Option<Vec<(String, String)>> {
+    let (scheme, rest) = challenge.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut chars = rest.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
+            chars.next();
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_string();
+        if key.is_empty() {
+            break;
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.peek().copied() {
+                if c == ',' {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push((key, value.trim().to_string()));
+    }
+    Some(out)
+}
+
+/// Turns "denied" into "credentials needed" when none were given.
+pub(crate) fn explain_anonymous(e: ImageError, anonymous: bool, reference: &str) -> ImageError {
+    match e {
+        ImageError::Unauthorized { registry, .. } if anonymous => {
+            ImageError::AuthRequired { registry, reference: reference.to_string() }
+        }
+        other => other,
     }
 }
 
@@ -199,4 +257,23 @@ pub(crate) fn worth_falling_back(e: &ImageError) -> bool {
             | ImageError::Reference(_)
             | ImageError::Config(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_params;
+
+    #[test]
+    fn parses_bearer_challenges() {
+        let p = bearer_params(
+            r#"bearer realm="https://auth.example.org/token",service="reg",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(p[0], ("realm".into(), "https://auth.example.org/token".into()));
+        assert_eq!(p[1], ("service".into(), "reg".into()));
+        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));
+        let p = bearer_params("Bearer realm=http://127.0.0.1:1/t, service=x").unwrap();
+        assert_eq!(p, vec![("realm".into(), "http://127.0.0.1:1/t".into()), ("service".into(), "x".into())]);
+        assert!(bearer_params(r#"Basic realm="x""#).is_none());
+    }
 }

@@ -656,3 +656,68 @@ fn make_writable(path: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_core::api::ImportRequest;
+    use berth_store::FakeStore;
+
+    struct FixedUsers(Vec<String>);
+
+    impl ImageUsers for FixedUsers {
+        fn users_of(&self, _: &Digest) -> Vec<String> {
+            self.0.clone()
+        }
+    }
+
+    async fn store_with_image(users: Vec<String>) -> (tempfile::TempDir, Arc<ImageStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let rootfs = dir.path().join("rootfs");
+        fs::create_dir_all(rootfs.join("etc")).unwrap();
+        fs::write(rootfs.join("etc/hello"), b"hello\n").unwrap();
+        let store = ImageStore::open(
+            &dir.path().join("images"),
+            Arc::new(FakeStore::new()),
+            ImageConfig::default(),
+            Arc::new(FixedUsers(users)),
+        )
+        .unwrap();
+        let store = Arc::new(store);
+        store
+            .import(ImportRequest {
+                path: rootfs.display().to_string(),
+                tag: Some("example.org/app:1".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn rmi_refuses_an_image_in_use_unless_forced() {
+        let (_dir, store) = store_with_image(vec!["web-1".into()]).await;
+        let err = store.remove("example.org/app:1", false).unwrap_err();
+        assert!(matches!(err, ImageError::InUse { .. }));
+        assert!(err.to_string().contains("web-1") && err.to_string().contains("-f"), "{err}");
+        assert_eq!(store.list().unwrap().len(), 1, "a refused rmi changes nothing");
+        assert_eq!(store.prune(true).unwrap().deleted_images.len(), 0, "prune keeps images in use");
+        store.remove("example.org/app:1", true).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert!(store.blobs.list().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn resolve_by_tag_id_prefix_and_digest() {
+        let (_dir, store) = store_with_image(vec![]).await;
+        let img = store.resolve("example.org/app:1").unwrap();
+        assert_eq!(store.resolve(&img.config_digest.to_string()).unwrap().digest, img.digest);
+        assert_eq!(store.resolve(&img.config_digest.hex()[..8]).unwrap().digest, img.digest);
+        assert_eq!(store.resolve(&format!("example.org/app@{}", img.digest)).unwrap().digest, img.digest);
+        assert!(matches!(store.resolve("example.org/app:2"), Err(ImageError::NotFound { .. })));
+        assert!(matches!(store.resolve("Bad Name"), Err(ImageError::Reference(_))));
+        let layers = store.layer_dirs(&img).unwrap();
+        assert_eq!(fs::read(layers[0].join("etc/hello")).unwrap(), b"hello\n");
+    }
+}

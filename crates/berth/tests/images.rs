@@ -426,3 +426,61 @@ fn unreachable_daemon_and_bad_input_give_one_line() {
         assert!(err.contains("invalid image reference"), "{bad}: {err}");
     }
 }
+
+#[test]
+fn pulls_docker_schema2_images_and_reports_unknown_tags() {
+    require_root();
+    let reg = Registry::start();
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--format", "v2s2", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:single", layout("single")))
+        .arg(format!("docker://{}", reg.image_ref("docker/single:1")))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = Berthd::start();
+    d.ok(&["pull", &reg.image_ref("docker/single:1")]);
+    let inspect = d.json(&["image", "inspect", &reg.image_ref("docker/single:1")]);
+    assert_eq!(inspect["media_type"], "application/vnd.docker.distribution.manifest.v2+json");
+    assert_eq!(inspect["layers"][0]["media_type"], "application/vnd.docker.image.rootfs.diff.tar.gzip");
+    // The socket is root-only.
+    let mode = fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+
+    let (code, err) = d.fails(&["pull", &reg.image_ref("docker/single:nope")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("manifest unknown"), "{err}");
+}
+
+#[test]
+fn unsupported_media_types_are_refused_by_name() {
+    require_root();
+    // A copy of `single` whose layer claims a media type berth does not know.
+    let dir = tempfile::tempdir().unwrap();
+    let src = images().join("single");
+    let dst = dir.path().join("odd");
+    fs::create_dir_all(dst.join("blobs/sha256")).unwrap();
+    for e in fs::read_dir(src.join("blobs/sha256")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dst.join("blobs/sha256").join(e.file_name())).unwrap();
+    }
+    fs::copy(src.join("oci-layout"), dst.join("oci-layout")).unwrap();
+    let digests = image_digests();
+    let manifest_hex = &digests["single"]["manifest"].as_str().unwrap()[7..];
+    let mut manifest: Value =
+        serde_json::from_slice(&fs::read(src.join("blobs/sha256").join(manifest_hex)).unwrap()).unwrap();
+    manifest["layers"][0]["mediaType"] = "application/vnd.example.unknown.layer".into();
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = support::sha256_digest(&bytes);
+    fs::write(dst.join("blobs/sha256").join(&digest[7..]), &bytes).unwrap();
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "odd"}}]});
+    fs::write(dst.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+
+    let d = Berthd::start();
+    let (code, err) = d.fails(&["image", "import", dst.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unsupported media type") && err.contains("vnd.example.unknown.layer"), "{err}");
+    assert!(d.blob_files().is_empty(), "{:?}", d.blob_files());
+}

@@ -55,7 +55,9 @@ fn image_status(e: &ImageError) -> StatusCode {
             StatusCode::NOT_FOUND
         }
         ImageError::Ambiguous { .. } | ImageError::Exists { .. } | ImageError::InUse { .. } => StatusCode::CONFLICT,
-        ImageError::Unauthorized { .. } | ImageError::InsecureNotAllowed { .. } => StatusCode::FORBIDDEN,
+        ImageError::AuthRequired { .. } | ImageError::Unauthorized { .. } | ImageError::InsecureNotAllowed { .. } => {
+            StatusCode::FORBIDDEN
+        }
         ImageError::Unreachable { .. } | ImageError::Registry { .. } => StatusCode::BAD_GATEWAY,
         ImageError::DigestMismatch { .. } | ImageError::SizeMismatch { .. } | ImageError::Unpack { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY

@@ -3,14 +3,19 @@
 //! Include it from any integration test with `mod support;`. It provides:
 //!
 //! - [`Registry`]: a real registry (Debian's `docker-registry`, i.e.
-//!   distribution 2.8) on 127.0.0.1, with or without htpasswd auth, in its
-//!   own temporary directory, killed when dropped;
+//!   distribution 2.8) on 127.0.0.1, anonymous, with htpasswd auth or with
+//!   bearer-token auth (and its own [`TokenServer`]), in its own temporary
+//!   directory, killed when dropped;
 //! - [`images`]: the test images built by `scripts/mkimages.py`, once per
 //!   test binary;
 //! - [`require_root`]: fail (never skip) tests that need root.
 
 // Every test binary compiles this module but uses only part of it.
 #![allow(dead_code)]
+
+mod token;
+
+pub use token::TokenServer;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -40,10 +45,14 @@ pub struct Registry {
     pub addr: String,
     /// The filesystem driver's root directory.
     pub storage: PathBuf,
-    /// Credentials when started with [`Registry::start_with_auth`].
+    /// Credentials when started with [`Registry::start_with_auth`] or
+    /// [`Registry::start_with_token_auth`].
     pub creds: Option<(String, String)>,
     log_path: PathBuf,
     child: Child,
+    /// The token server of a registry with token auth; it must outlive
+    /// the registry process, which reads its certificate.
+    token_server: Option<TokenServer>,
     // Declared last so it is removed only after the process is gone.
     tempdir: tempfile::TempDir,
 }
@@ -51,27 +60,41 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry that accepts anonymous pulls and pushes.
     pub fn start() -> Self {
-        Self::spawn(None)
+        Self::spawn(Auth::None)
     }
 
     /// Starts a registry that requires HTTP basic auth for every request.
     pub fn start_with_auth(user: &str, pass: &str) -> Self {
-        Self::spawn(Some((user, pass)))
+        Self::spawn(Auth::Htpasswd(user, pass))
     }
 
-    fn spawn(creds: Option<(&str, &str)>) -> Self {
+    /// Starts a registry that requires a bearer token for every request,
+    /// with a [`TokenServer`] on loopback that issues tokens to `user` (HTTP
+    /// basic auth with `pass`), granting whatever they ask for. See
+    /// [`Registry::token_server`].
+    pub fn start_with_token_auth(user: &str, pass: &str) -> Self {
+        Self::spawn(Auth::Token(user, pass))
+    }
+
+    fn spawn(auth: Auth<'_>) -> Self {
         let tempdir = tempfile::Builder::new().prefix("berth-registry-").tempdir().expect("create registry tempdir");
         let storage = tempdir.path().join("storage");
         fs::create_dir(&storage).expect("create registry storage dir");
         let log_path = tempdir.path().join("registry.log");
         let config_path = tempdir.path().join("config.yml");
 
-        let auth = match creds {
-            None => String::new(),
-            Some((user, pass)) => {
+        let (creds, mut token_server, auth) = match auth {
+            Auth::None => (None, None, String::new()),
+            Auth::Htpasswd(user, pass) => {
                 let htpasswd = tempdir.path().join("htpasswd");
                 fs::write(&htpasswd, htpasswd_line(user, pass)).expect("write htpasswd");
-                format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", yaml_str(&htpasswd))
+                let config = format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", yaml_str(&htpasswd));
+                (Some((user, pass)), None, config)
+            }
+            Auth::Token(user, pass) => {
+                let server = TokenServer::start(user, pass);
+                let config = server.registry_auth_config();
+                (Some((user, pass)), Some(server), config)
             }
         };
 
@@ -114,6 +137,7 @@ impl Registry {
                         creds: creds.map(|(u, p)| (u.to_string(), p.to_string())),
                         log_path,
                         child,
+                        token_server: token_server.take(),
                         tempdir,
                     };
                 }
@@ -147,12 +171,31 @@ impl Registry {
     /// Status code of `GET path`, optionally with basic auth. The request
     /// accepts all manifest media types (see [`MANIFEST_ACCEPT`]).
     pub fn http_status(&self, path: &str, auth: Option<(&str, &str)>) -> u16 {
+        let authorization = auth.map(|(user, pass)| format!("Basic {}", base64(format!("{user}:{pass}").as_bytes())));
+        self.http_status_with(path, authorization.as_deref())
+    }
+
+    /// Status code of `GET path` with `Authorization: Bearer TOKEN`, for a
+    /// registry with token auth (see [`TokenServer::mint`]).
+    pub fn http_status_bearer(&self, path: &str, token: &str) -> u16 {
+        self.http_status_with(path, Some(&format!("Bearer {token}")))
+    }
+
+    fn http_status_with(&self, path: &str, authorization: Option<&str>) -> u16 {
         let addr: SocketAddr = self.addr.parse().expect("registry addr");
-        http_get_status(addr, path, auth).unwrap_or_else(|e| panic!("GET {path} on {}: {e}\n{}", self.addr, self.log()))
+        http_get_status(addr, path, authorization)
+            .unwrap_or_else(|e| panic!("GET {path} on {}: {e}\n{}", self.addr, self.log()))
+    }
+
+    /// The token server of a registry started with
+    /// [`Registry::start_with_token_auth`]; panics for any other.
+    pub fn token_server(&self) -> &TokenServer {
+        self.token_server.as_ref().expect("this registry was not started with token auth")
     }
 
     /// Copies an image into this registry with skopeo (all platforms, so
-    /// image indexes arrive whole), using [`Registry::creds`] if set.
+    /// image indexes arrive whole), using [`Registry::creds`] if set (skopeo
+    /// fetches a bearer token with them from a token registry's realm).
     /// `source` is a skopeo reference such as `oci:/path/single:single`;
     /// `dest` is `repo:tag`.
     pub fn push(&self, source: &str, dest: &str) {
@@ -171,15 +214,33 @@ impl Registry {
         );
     }
 
-    /// The registry's combined stdout/stderr so far (for assertion messages).
+    /// The registry's combined stdout/stderr so far (for assertion messages),
+    /// followed by the token server's refusals if it has one.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
+        let mut log = fs::read_to_string(&self.log_path).unwrap_or_default();
+        if let Some(server) = &self.token_server {
+            log.push_str("--- token server refusals ---\n");
+            for refusal in server.refused() {
+                log.push_str(&refusal);
+                log.push('\n');
+            }
+        }
+        log
     }
 
     /// The registry's temporary directory (config, htpasswd, log, storage).
     pub fn dir(&self) -> &Path {
         self.tempdir.path()
     }
+}
+
+/// How a registry authenticates clients.
+enum Auth<'a> {
+    None,
+    /// HTTP basic auth against an htpasswd file with this one user.
+    Htpasswd(&'a str, &'a str),
+    /// Bearer tokens from a [`TokenServer`] that knows this one user.
+    Token(&'a str, &'a str),
 }
 
 impl Drop for Registry {
@@ -239,16 +300,12 @@ fn wait_ready(child: &mut Child, addr: &SocketAddr) -> Result<(), String> {
 
 /// Minimal HTTP/1.0 client: std only, and 1.0 so the server closes the
 /// connection instead of keeping it alive.
-fn http_get_status(addr: SocketAddr, path: &str, auth: Option<(&str, &str)>) -> std::io::Result<u16> {
+/// `authorization` is the header's value (`Basic …`, `Bearer …`).
+fn http_get_status(addr: SocketAddr, path: &str, authorization: Option<&str>) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let auth_header = auth
-        .map(|(user, pass)| {
-            let token = base64(format!("{user}:{pass}").as_bytes());
-            format!("Authorization: Basic {token}\r\n")
-        })
-        .unwrap_or_default();
+    let auth_header = authorization.map(|value| format!("Authorization: {value}\r\n")).unwrap_or_default();
     let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {MANIFEST_ACCEPT}\r\n{auth_header}\r\n");
     stream.write_all(request.as_bytes())?;
 

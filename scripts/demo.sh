@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine and shows Berth's main job so far:
+# installs the packages, builds berth, starts the daemon on its embedded
+# defaults (/var/lib/berth, /run/berth), builds a test image, pushes it to
+# a local registry, pulls it back and lists it. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+[[ $(id -u) -eq 0 ]] || { echo "scripts/demo.sh: run as root (the daemon owns /var/lib/berth and /run/berth)" >&2; exit 2; }
+
+bash scripts/deps.sh
+cargo build --release --locked
+install -m 0755 target/release/berth /usr/local/bin/berth
+echo "installed /usr/local/bin/berth"
+
+# The daemon, on its defaults, unless one is already running.
+if ! berth version >/dev/null 2>&1; then
+  mkdir -p /var/log
+  nohup berth daemon >>/var/log/berth.log 2>&1 &
+  echo $! >/run/berth-daemon.pid
+  for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "berth daemon started (pid $(cat /run/berth-daemon.pid), log /var/log/berth.log)"
+fi
+berth version
+
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+registry_pid=""
+cleanup() {
+  [[ -n $registry_pid ]] && kill "$registry_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 scripts/mkimages.py "$work/images" >/dev/null
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $work/registry}}
+http: {addr: 127.0.0.1:$port, secret: berth-demo}
+YAML
+docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+
+ref="127.0.0.1:$port/demo/busybox:1"
+set -x
+berth image import "$work/images/multi" --tag "$ref"
+berth push "$ref"
+berth rmi "$ref"
+berth pull "$ref"
+berth images
+berth image inspect "$ref" -o json | head -20
+berth system df -v
+set +x
+echo
+echo "The daemon keeps running; stop it with: kill \$(cat /run/berth-daemon.pid)"
