@@ -4,12 +4,13 @@
 #
 #   bench/pull.sh [RUNS] [LAYERS] [MIB_PER_LAYER]     (defaults: 5 6 16)
 #
-# Each run starts from an empty store. berth's figure includes verifying and
-# unpacking every layer (what a container start needs); skopeo's is a copy to
-# an OCI layout directory, which verifies but does not unpack. A second berth
-# figure, "berth (pull into warm store)", shows the skip of blobs already
-# present. Prints medians and the ratio berth/skopeo (lower is better for
-# berth). Needs root; builds berth in release mode.
+# Each run starts from an empty store. Compared, per run:
+#   berth pull                 download, verify, unpack every layer
+#   skopeo -> containers-storage   the same work as podman pull (overlay driver)
+#   skopeo -> oci: directory   download and verify only, no unpack
+#   berth pull, warm store     every blob already present (manifest round trip)
+# Prints medians and the ratios (below 1 means berth is faster). Needs root;
+# builds berth in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}; LAYERS=${2:-6}; MIB=${3:-16}
@@ -21,7 +22,14 @@ BERTH=$PWD/target/release/berth
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# containers-storage bind-mounts its overlay directory onto itself.
+cs_clean() { umount "$work/cs-root/overlay" 2>/dev/null || true; rm -rf "$work/cs-root" "$work/cs-run"; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  cs_clean
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 python3 bench/mkbenchimage.py "$work/layout" "$LAYERS" "$MIB" >/dev/null
@@ -49,7 +57,7 @@ start_daemon() {
 }
 stop_daemon() { kill "$DAEMON"; wait "$DAEMON" 2>/dev/null || true; }
 
-: >"$work/berth.times"; : >"$work/skopeo.times"; : >"$work/warm.times"
+: >"$work/berth.times"; : >"$work/skopeo.times"; : >"$work/warm.times"; : >"$work/cs.times"
 for i in $(seq "$RUNS"); do
   start_daemon
   t0=$(now); BERTH_SOCKET=$work/run/berth.sock "$BERTH" pull -q "$ref" >/dev/null; t1=$(now)
@@ -61,9 +69,18 @@ for i in $(seq "$RUNS"); do
   rm -rf "$work/skopeo-out"
   t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "oci:$work/skopeo-out:bench"; t1=$(now)
   echo "$t1 - $t0" | bc >>"$work/skopeo.times"
+  cs_clean
+  t0=$(now); skopeo copy -q --src-tls-verify=false "docker://$ref" "containers-storage:[overlay@$work/cs-root+$work/cs-run]bench/img:1"; t1=$(now)
+  echo "$t1 - $t0" | bc >>"$work/cs.times"
+  cs_clean
 done
 
-b=$(median <"$work/berth.times"); s=$(median <"$work/skopeo.times"); w=$(median <"$work/warm.times")
+b=$(median <"$work/berth.times"); s=$(median <"$work/skopeo.times"); w=$(median <"$work/warm.times"); c=$(median <"$work/cs.times")
 printf 'image: %d layers, %s compressed, from a registry on loopback; %d runs, medians\n' "$LAYERS" "$(numfmt --to=si "$bytes")B" "$RUNS"
-printf '%-34s %8.3f s\n' "berth pull (verify + unpack)" "$b" "skopeo copy (verify, no unpack)" "$s" "berth pull (warm store)" "$w"
-printf 'ratio berth/skopeo: %.2f\n' "$(echo "$b / $s" | bc -l)"
+printf '%-44s %8.3f s\n' \
+  "berth pull (download, verify, unpack)" "$b" \
+  "skopeo copy to containers-storage (same)" "$c" \
+  "skopeo copy to oci: dir (no unpack)" "$s" \
+  "berth pull, warm store" "$w"
+printf 'ratio berth / skopeo->containers-storage: %.2f\n' "$(echo "$b / $c" | bc -l)"
+printf 'ratio berth / skopeo->oci (berth also unpacks): %.2f\n' "$(echo "$b / $s" | bc -l)"

@@ -192,29 +192,60 @@ impl ImageStore {
             });
         }
 
-        // Layers: concurrently, skipping blobs already here.
-        for l in &manifest.layers {
+        // Layers: downloaded concurrently, skipping blobs already here, and
+        // each unpacked (on the blocking pool) as soon as it is verified, so
+        // unpacking overlaps the downloads still running.
+        for (l, diff_id) in manifest.layers.iter().zip(&config.diff_ids) {
             pins.add(&l.digest);
+            pins.add(diff_id);
         }
-        let downloads = futures::stream::iter(manifest.layers.iter().cloned().map(|layer| {
-            let client = &client;
-            let oref = &oref;
-            let shown = &shown;
-            async move { self.fetch_layer(client, oref, &src.registry, shown, &layer, progress).await }
-        }))
+        let downloads = futures::stream::iter(
+            manifest.layers.iter().cloned().zip(config.diff_ids.iter().cloned()).map(|(layer, diff_id)| {
+                let client = &client;
+                let oref = &oref;
+                let shown = &shown;
+                async move {
+                    let written = self.fetch_layer(client, oref, &src.registry, shown, &layer, progress).await;
+                    let unpacked = match &written {
+                        Ok(_) => {
+                            progress.blob(&layer.digest, layer.size, layer.size, "unpacking");
+                            let this = Arc::clone(self);
+                            let (l, d) = (layer.clone(), diff_id.clone());
+                            tokio::task::spawn_blocking(move || this.unpack_one(&l, &d)).await.unwrap_or_else(|e| {
+                                Err(ImageError::Io {
+                                    path: "unpack task".into(),
+                                    source: std::io::Error::other(e.to_string()),
+                                })
+                            })
+                        }
+                        Err(_) => Ok(false),
+                    };
+                    (written, unpacked, diff_id)
+                }
+            }),
+        )
         .buffer_unordered(self.config.concurrent_downloads);
-        let results: Vec<Result<Option<Digest>>> = downloads.collect().await;
+        let results: Vec<_> = downloads.collect().await;
         let mut first_err = None;
-        for r in results {
-            match r {
+        let mut created = Vec::new();
+        for (written_blob, unpacked, diff_id) in results {
+            match written_blob {
                 Ok(Some(d)) => written.push(d),
                 Ok(None) => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
+            match unpacked {
+                Ok(true) => created.push(diff_id),
+                Ok(false) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
         if let Some(e) = first_err {
+            self.drop_layers(&created);
             return Err(e);
         }
 
@@ -232,10 +263,13 @@ impl ImageStore {
             tags,
             repo_digests: vec![repo_digest],
         };
-        for l in &manifest.layers {
-            progress.blob(&l.digest, l.size, l.size, "unpacking");
-        }
-        let summary = self.commit_blocking(new, pins).await?;
+        let summary = match self.commit_blocking(new, pins).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.drop_layers(&created);
+                return Err(e);
+            }
+        };
         for l in &manifest.layers {
             progress.blob(&l.digest, l.size, l.size, "done");
         }

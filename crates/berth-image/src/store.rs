@@ -314,55 +314,71 @@ impl ImageStore {
                 ),
             });
         }
+        for (layer, diff_id) in m.layers.iter().zip(diff_ids) {
+            pins.add(diff_id);
+            if self.unpack_one(layer, diff_id)? {
+                created.push(diff_id.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// Unpacks one layer unless it is unpacked already, checking it against
+    /// its diff_id. Returns whether this call created the directory (the
+    /// caller then owns its cleanup if the operation fails). Blocking. Safe to
+    /// run concurrently for the same layer: the loser of the race discards
+    /// its copy.
+    pub(crate) fn unpack_one(&self, layer: &manifest::Desc, diff_id: &Digest) -> Result<bool> {
+        if self.store.get_layer(diff_id)?.is_some() && self.layer_dir(diff_id).is_dir() {
+            return Ok(false);
+        }
         let limits = UnpackLimits {
             max_bytes: self.config.max_layer_bytes,
             max_entries: self.config.max_layer_entries,
             allow_devices: self.config.allow_device_nodes,
         };
-        for (layer, diff_id) in m.layers.iter().zip(diff_ids) {
-            pins.add(diff_id);
-            if self.store.get_layer(diff_id)?.is_some() && self.layer_dir(diff_id).is_dir() {
-                continue;
-            }
-            let compression = MediaType::parse(&layer.media_type)?.layer_compression()?;
-            let tmp = tempfile::Builder::new()
-                .prefix(".unpack-")
-                .tempdir_in(&self.layers_dir)
-                .map_err(io_err(&self.layers_dir))?;
-            let blob = self.blobs.open_read(&layer.digest)?;
-            let stats =
-                unpack_layer(std::io::BufReader::with_capacity(1 << 20, blob), compression, tmp.path(), &limits)
-                    .map_err(|source| match source {
-                        crate::unpack::UnpackError::Io { ref source, ref path, .. }
-                            if source.raw_os_error() == Some(libc::ENOSPC) =>
-                        {
-                            ImageError::NoSpace { path: path.display().to_string() }
-                        }
-                        source => ImageError::Unpack { layer: layer.digest.to_string(), source },
-                    })?;
-            if stats.diff_id != *diff_id {
-                return Err(ImageError::DigestMismatch {
-                    what: format!("uncompressed layer {}", layer.digest),
-                    expected: diff_id.to_string(),
-                    actual: stats.diff_id.to_string(),
-                });
-            }
-            let target = self.layer_dir(diff_id);
-            let tmp_path = tmp.keep();
-            if let Err(e) = fs::rename(&tmp_path, &target) {
-                let _ = remove_tree(&tmp_path);
-                return Err(io_err(&target)(e));
-            }
-            // From here the caller's cleanup owns the directory.
-            created.push(diff_id.clone());
-            self.store.put_layer(&LayerRecord {
-                diff_id: diff_id.clone(),
-                unpacked_size: stats.bytes,
-                entries: stats.entries,
-                unpacked_at: now(),
+        let compression = MediaType::parse(&layer.media_type)?.layer_compression()?;
+        let tmp = tempfile::Builder::new()
+            .prefix(".unpack-")
+            .tempdir_in(&self.layers_dir)
+            .map_err(io_err(&self.layers_dir))?;
+        let blob = self.blobs.open_read(&layer.digest)?;
+        let stats = unpack_layer(std::io::BufReader::with_capacity(1 << 20, blob), compression, tmp.path(), &limits)
+            .map_err(|source| match source {
+                crate::unpack::UnpackError::Io { ref source, ref path, .. }
+                    if source.raw_os_error() == Some(libc::ENOSPC) =>
+                {
+                    ImageError::NoSpace { path: path.display().to_string() }
+                }
+                source => ImageError::Unpack { layer: layer.digest.to_string(), source },
             })?;
+        if stats.diff_id != *diff_id {
+            return Err(ImageError::DigestMismatch {
+                what: format!("uncompressed layer {}", layer.digest),
+                expected: diff_id.to_string(),
+                actual: stats.diff_id.to_string(),
+            });
         }
-        Ok(())
+        let target = self.layer_dir(diff_id);
+        let tmp_path = tmp.keep();
+        if let Err(e) = fs::rename(&tmp_path, &target) {
+            remove_tree(&tmp_path)?;
+            if target.is_dir() {
+                // Another operation unpacked the same layer meanwhile.
+                return Ok(false);
+            }
+            return Err(io_err(&target)(e));
+        }
+        if let Err(e) = self.store.put_layer(&LayerRecord {
+            diff_id: diff_id.clone(),
+            unpacked_size: stats.bytes,
+            entries: stats.entries,
+            unpacked_at: now(),
+        }) {
+            let _ = remove_tree(&target);
+            return Err(e.into());
+        }
+        Ok(true)
     }
 
     /// Stores manifest and config blobs, unpacks the layers and records the
@@ -444,7 +460,7 @@ impl ImageStore {
 
     /// Removes layers an operation unpacked before it failed. Best effort:
     /// what is left is unreferenced and `prune` collects it.
-    fn drop_layers(&self, layers: &[Digest]) {
+    pub(crate) fn drop_layers(&self, layers: &[Digest]) {
         for d in layers {
             let _ = self.store.delete_layer(d);
             let _ = remove_tree(&self.layer_dir(d));
