@@ -51,6 +51,8 @@ pub enum ImageError {
         "no space left on device while writing {path}; free space under the state root and retry (nothing was stored)"
     )]
     NoSpace { path: String },
+    #[error("{0}")]
+    Snapshot(String),
     #[error("I/O error at {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
@@ -104,7 +106,7 @@ impl ImageError {
             Self::AuthRequired { .. } | Self::Unauthorized { .. } | Self::InsecureNotAllowed { .. } => "unauthorized",
             Self::DigestMismatch { .. } | Self::SizeMismatch { .. } | Self::Unpack { .. } => "integrity",
             Self::NoSpace { .. } => "no_space",
-            Self::Io { .. } | Self::Store(_) => "internal",
+            Self::Io { .. } | Self::Store(_) | Self::Snapshot(_) => "internal",
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod progress;
 mod pull;
 mod push;
 mod registry;
+mod rootfs;
 pub mod snapshot;
 pub mod store;
 pub mod unpack;

@@ -63,7 +63,7 @@ fn image_status(e: &ImageError) -> StatusCode {
             StatusCode::UNPROCESSABLE_ENTITY
         }
         ImageError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-        ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) => {
+        ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) | ImageError::Snapshot(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
