@@ -21,12 +21,15 @@ pub enum CliError {
     Api { status: StatusCode, body: ErrorBody },
     /// Anything else the CLI itself detected (exit 1).
     Other(String),
+    /// A failure already reported on stderr (exit 1).
+    Silent,
 }
 
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Unreachable(m) | Self::Other(m) => f.write_str(m),
+            Self::Silent => Ok(()),
             Self::Api { body, .. } => f.write_str(&body.error),
         }
     }
@@ -36,7 +39,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Unreachable(_) => 3,
-            Self::Api { .. } | Self::Other(_) => 1,
+            Self::Api { .. } | Self::Other(_) | Self::Silent => 1,
         }
     }
 }

@@ -140,15 +140,17 @@ pub async fn remove(client: &Client, a: RemoveArgs) -> Result<()> {
                 }
             }
             Err(e @ CliError::Unreachable(_)) => return Err(e),
+            Err(e) if a.images.len() == 1 => return Err(e),
             Err(e) => {
                 eprintln!("berth: {e}");
                 failed = Some(e);
             }
         }
     }
-    // Like docker: every name is tried; the exit code reports any failure.
+    // Like docker: every name is tried, each failure is printed once, and the
+    // exit code reports any failure.
     match failed {
-        Some(_) => Err(CliError::Other(format!("could not remove all of {} image(s)", a.images.len()))),
+        Some(_) => Err(CliError::Silent),
         None => Ok(()),
     }
 }

@@ -38,7 +38,9 @@ pub async fn run(cli: Cli) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("berth: {e}");
+            if !matches!(e, CliError::Silent) {
+                eprintln!("berth: {e}");
+            }
             e.exit_code()
         }
     }

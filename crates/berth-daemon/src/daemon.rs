@@ -32,9 +32,13 @@ impl Daemon {
     /// Opens the state under `opts.root`. Fails if another daemon holds it.
     pub fn open(opts: &DaemonOptions) -> anyhow::Result<Arc<Self>> {
         for dir in [&opts.root, &opts.run_root] {
-            fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                .with_context(|| format!("cannot restrict {}", dir.display()))?;
+            // Directories berth creates are root-only; one the user made
+            // (e.g. --run-root /run) keeps its mode.
+            if !dir.exists() {
+                fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+                    .with_context(|| format!("cannot restrict {}", dir.display()))?;
+            }
         }
         let lock_path = opts.root.join("daemon.lock");
         let lock_file = fs::OpenOptions::new()

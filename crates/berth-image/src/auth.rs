@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
@@ -26,11 +26,13 @@ struct AuthEntry {
 
 pub struct Credentials {
     path: PathBuf,
+    /// Serialises load-modify-save so concurrent logins never lose one.
+    lock: std::sync::Mutex<()>,
 }
 
 impl Credentials {
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf() }
+        Self { path: path.to_path_buf(), lock: std::sync::Mutex::new(()) }
     }
 
     fn load(&self) -> Result<AuthFile> {
@@ -46,21 +48,23 @@ impl Credentials {
         }
     }
 
-    /// Replaces the file atomically, never readable by anyone but root.
+    /// Replaces the file atomically (a unique temporary file, renamed), never
+    /// readable by anyone but root, and durable once this returns.
     fn save(&self, file: &AuthFile) -> Result<()> {
-        let tmp = self.path.with_extension("json.tmp");
+        let dir = self.path.parent().unwrap_or(Path::new("/"));
         let data = serde_json::to_vec_pretty(file).expect("auth file serialises");
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        f.set_permissions(fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
-        f.write_all(&data).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".auth-")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(dir)
+            .map_err(io_err(dir))?;
+        tmp.write_all(&data).map_err(io_err(tmp.path()))?;
+        tmp.as_file().sync_all().map_err(io_err(tmp.path()))?;
+        tmp.persist(&self.path).map_err(|e| io_err(&self.path)(e.error))?;
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// `(user, password)` saved for `registry`.
@@ -82,6 +86,7 @@ impl Credentials {
     }
 
     pub fn set(&self, registry: &str, user: &str, password: &str) -> Result<()> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut file = self.load()?;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         file.auths.insert(registry.to_string(), AuthEntry { auth });
@@ -90,6 +95,7 @@ impl Credentials {
 
     /// Returns whether credentials were saved.
     pub fn remove(&self, registry: &str) -> Result<bool> {
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut file = self.load()?;
         let had = file.auths.remove(registry).is_some();
         if had {

@@ -14,7 +14,7 @@ use berth_core::digest::Hasher;
 use berth_core::Digest;
 use sha2::Digest as _;
 
-use crate::error::{io_err, ImageError, Result};
+use crate::error::{classify_io, io_err, ImageError, Result};
 
 pub struct BlobStore {
     dir: PathBuf,
@@ -158,7 +158,14 @@ impl BlobWriter {
     }
 
     /// Verifies, syncs and renames the blob into place. Returns its digest.
-    pub fn commit(mut self) -> Result<Digest> {
+    pub fn commit(self) -> Result<Digest> {
+        self.commit_with(|_| true).map(|(d, _)| d)
+    }
+
+    /// Like [`BlobWriter::commit`]; `is_new` is asked, once the digest is
+    /// known and before the rename, whether the blob is new. Returns the
+    /// digest and that answer.
+    pub fn commit_with(mut self, is_new: impl FnOnce(&Digest) -> bool) -> Result<(Digest, bool)> {
         let file = self.file.take().expect("commit runs once");
         let actual = Digest::from_hasher(std::mem::take(&mut self.hasher));
         if let Some(size) = self.size {
@@ -179,14 +186,15 @@ impl BlobWriter {
                 });
             }
         }
+        let new = is_new(&actual);
         file.as_file().sync_all().map_err(io_err(file.path()))?;
         let target = self.dir.join(actual.hex());
-        file.persist(&target).map_err(|e| ImageError::Io { path: target.display().to_string(), source: e.error })?;
+        file.persist(&target).map_err(|e| classify_io(&target, e.error))?;
         // The rename must survive a crash too.
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }
-        Ok(actual)
+        Ok((actual, new))
     }
 }
 

@@ -63,7 +63,13 @@ impl ImageConfig {
         }
         for (registry, settings) in &self.registries {
             for m in &settings.mirrors {
-                parse_mirror(m).map_err(|why| format!("registries.\"{registry}\".mirrors: {why}"))?;
+                let src = parse_mirror(m).map_err(|why| format!("registries.\"{registry}\".mirrors: {why}"))?;
+                if src.plain_http && !self.is_insecure(&src.registry) {
+                    return Err(format!(
+                        "registries.\"{registry}\".mirrors: {m} is plain HTTP; use https:// or list {} under insecure_registries",
+                        src.registry
+                    ));
+                }
             }
         }
         Ok(())

@@ -57,6 +57,8 @@ pub enum ImageError {
     Io { path: String, source: std::io::Error },
     #[error(transparent)]
     Store(berth_store::StoreError),
+    #[error("{0}")]
+    Invalid(String),
     #[error("invalid configuration: {0}")]
     Config(String),
 }
@@ -93,6 +95,7 @@ impl ImageError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Reference(_)
+            | Self::Invalid(_)
             | Self::MediaType(_)
             | Self::InvalidManifest { .. }
             | Self::Import { .. }

@@ -22,7 +22,7 @@ impl ImageStore {
 
     fn export_blocking(&self, reference: &str, path: &Path) -> Result<ExportResponse> {
         if !path.is_absolute() {
-            return Err(ImageError::Config(format!("export path {} must be absolute", path.display())));
+            return Err(ImageError::Invalid(format!("export path {} must be absolute", path.display())));
         }
         if path.exists() {
             return Err(ImageError::Exists { what: "a file", path: path.display().to_string() });

@@ -15,9 +15,9 @@ use berth_core::{Compression, Digest, ImageRef, MediaType, Platform};
 use sha2::Digest as _;
 
 use crate::blobs::copy_into;
-use crate::error::{io_err, ImageError, Result};
+use crate::error::{classify_io, io_err, ImageError, Result};
 use crate::manifest::{self, Desc, Parsed};
-use crate::store::{ImageStore, NewImage};
+use crate::store::{ImageStore, NewImage, PinGuard};
 use crate::unpack::decompressor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,9 @@ impl Format {
         }
     }
 }
+
+/// Manifests and configs are small; a larger one is refused unread.
+pub(crate) const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
 
 fn import_err(path: &Path, why: impl Into<String>) -> ImageError {
     ImageError::Import { path: path.display().to_string(), why: why.into() }
@@ -107,41 +110,47 @@ impl ImageStore {
                 format!("--config-* options apply to root filesystem imports; this is an {}", format.name()),
             ));
         }
-        let mut written = Vec::new();
-        let result = match format {
-            Format::OciLayout => self.import_layout(&path, tag.as_ref(), &mut written),
+        // Everything written below belongs to this operation and is rolled
+        // back unless the images are recorded.
+        let mut op = self.pin();
+        let images = match format {
+            Format::OciLayout => self.import_layout(&path, tag.as_ref(), &mut op),
             Format::OciArchive | Format::DockerArchive => {
                 let scratch = tempfile::Builder::new()
                     .prefix("import-")
                     .tempdir_in(self.blobs.tmp_dir())
                     .map_err(io_err(self.blobs.tmp_dir()))?;
-                extract_archive(&path, scratch.path())?;
+                extract_archive(&path, scratch.path(), self.config.max_layer_bytes, self.config.max_layer_entries)?;
                 if format == Format::OciArchive {
-                    self.import_layout(scratch.path(), tag.as_ref(), &mut written)
+                    self.import_layout(scratch.path(), tag.as_ref(), &mut op)
                 } else {
-                    self.import_docker(scratch.path(), tag.as_ref(), &mut written)
+                    self.import_docker(scratch.path(), tag.as_ref(), &mut op)
                 }
             }
             Format::RootfsDir | Format::RootfsTar => {
                 let Some(tag) = tag.as_ref() else {
                     return Err(import_err(&path, "a root filesystem has no name of its own; give --tag NAME[:TAG]"));
                 };
-                self.import_rootfs(&path, format, tag, req, &mut written).map(|s| vec![s])
+                self.import_rootfs(&path, format, tag, req, &mut op).map(|n| vec![n])
             }
-        };
-        match result {
-            Ok(images) => Ok(ImportResponse { format: format.name().to_string(), images }),
-            Err(e) => {
-                self.discard_new_blobs(&written);
-                Err(e)
-            }
-        }
+        }?;
+        // Prepare every image first, then record them all in one transaction:
+        // an archive imports whole or not at all.
+        let prepared = images.into_iter().map(|n| self.prepare(n, &mut op)).collect::<Result<Vec<_>>>()?;
+        let records = self.record(prepared, &mut op)?;
+        let images = records.iter().map(|r| self.summary(r)).collect::<Result<Vec<_>>>()?;
+        Ok(ImportResponse { format: format.name().to_string(), images })
     }
 
     /// Copies a blob file into the store, verifying digest and size.
-    fn take_blob(&self, file: &Path, desc: &Desc, written: &mut Vec<Digest>) -> Result<()> {
+    fn take_blob(&self, file: &Path, desc: &Desc, op: &mut PinGuard) -> Result<()> {
+        op.pin(&desc.digest);
         if self.blobs.size(&desc.digest) == Some(desc.size) {
             return Ok(());
+        }
+        let len = fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        if len != desc.size {
+            return Err(ImageError::SizeMismatch { digest: desc.digest.to_string(), expected: desc.size, actual: len });
         }
         let f = File::open(file)
             .map_err(|_| import_err(file, format!("blob {} is missing from the archive", desc.digest)))?;
@@ -152,16 +161,11 @@ impl ImageStore {
                 }
                 other => other,
             })?;
-        written.push(d);
+        op.created_blob(&d);
         Ok(())
     }
 
-    fn import_layout(
-        self: &Arc<Self>,
-        dir: &Path,
-        tag: Option<&ImageRef>,
-        written: &mut Vec<Digest>,
-    ) -> Result<Vec<berth_core::api::ImageSummary>> {
+    fn import_layout(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, op: &mut PinGuard) -> Result<Vec<NewImage>> {
         let index_path = dir.join("index.json");
         let index =
             fs::read(&index_path).map_err(|_| import_err(dir, "index.json is missing; not an OCI image layout"))?;
@@ -177,6 +181,14 @@ impl ImageStore {
         let blob_path = |d: &Digest| dir.join("blobs").join("sha256").join(d.hex());
         let read_blob = |desc: &Desc| -> Result<Vec<u8>> {
             let p = blob_path(&desc.digest);
+            let len = fs::metadata(&p).map_err(|_| import_err(dir, format!("blob {} is missing", desc.digest)))?.len();
+            if len != desc.size || len > MAX_DOCUMENT_BYTES {
+                return Err(ImageError::SizeMismatch {
+                    digest: desc.digest.to_string(),
+                    expected: desc.size,
+                    actual: len,
+                });
+            }
             let data = fs::read(&p).map_err(|_| import_err(dir, format!("blob {} is missing", desc.digest)))?;
             let actual = Digest::of(&data);
             if actual != desc.digest {
@@ -211,7 +223,7 @@ impl ImageStore {
                     platform: host.to_string(),
                     available: candidates.iter().map(|(_, o, a, _)| format!("{o}/{a}")).collect::<Vec<_>>().join(", "),
                 })?;
-                self.take_blob(&blob_path(&entry.desc.digest), &entry.desc, written)?;
+                self.take_blob(&blob_path(&entry.desc.digest), &entry.desc, op)?;
                 index_digest = Some(entry.desc.digest.clone());
                 bytes = read_blob(&chosen)?;
             }
@@ -220,17 +232,13 @@ impl ImageStore {
             };
             let config_bytes = read_blob(&m.config)?;
             for l in &m.layers {
-                self.take_blob(&blob_path(&l.digest), l, written)?;
+                self.take_blob(&blob_path(&l.digest), l, op)?;
             }
             let name = match (tag, &entry.ref_name) {
                 (Some(t), _) => Some(t.clone()),
                 (None, Some(n)) => Some(name_from_annotation(n)?),
                 (None, None) => None,
             };
-            let mut pins = self.pin();
-            for l in &m.layers {
-                pins.add(&l.digest);
-            }
             let repo_digests = match &name {
                 Some(n) => vec![format!("{}@{}", n.name(), index_digest.as_ref().unwrap_or(&Digest::of(&bytes)))],
                 None => vec![],
@@ -244,26 +252,12 @@ impl ImageStore {
                 tags: name.iter().map(|n| n.to_string()).collect(),
                 repo_digests,
             };
-            out.push(self.commit_sync(new, pins)?);
+            out.push(new);
         }
         Ok(out)
     }
 
-    fn commit_sync(
-        self: &Arc<Self>,
-        new: NewImage,
-        mut pins: crate::store::PinGuard,
-    ) -> Result<berth_core::api::ImageSummary> {
-        let rec = self.commit(new, &mut pins)?;
-        self.summary(&rec)
-    }
-
-    fn import_docker(
-        self: &Arc<Self>,
-        dir: &Path,
-        tag: Option<&ImageRef>,
-        written: &mut Vec<Digest>,
-    ) -> Result<Vec<berth_core::api::ImageSummary>> {
+    fn import_docker(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, op: &mut PinGuard) -> Result<Vec<NewImage>> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "PascalCase")]
         struct Entry {
@@ -302,10 +296,7 @@ impl ImageStore {
             let mut layers = Vec::new();
             for (rel, diff_id) in e.layers.iter().zip(&config.diff_ids) {
                 let file = inside(rel)?;
-                let (desc, _, new) = self.store_layer_file(&file, Some(diff_id))?;
-                if new {
-                    written.push(desc.digest.clone());
-                }
+                let (desc, _) = self.store_layer_file(&file, Some(diff_id), op)?;
                 layers.push(desc);
             }
             let names: Vec<ImageRef> = match tag {
@@ -317,8 +308,7 @@ impl ImageStore {
                     .map(|t| ImageRef::parse(t))
                     .collect::<std::result::Result<_, _>>()?,
             };
-            let (new, pins) = self.build_image(config_bytes, layers, &names, "import")?;
-            out.push(self.commit_sync(new, pins)?);
+            out.push(self.build_image(config_bytes, layers, &names, "import")?);
         }
         Ok(out)
     }
@@ -326,7 +316,7 @@ impl ImageStore {
     /// Stores a layer tar file as a blob, as it is (compressed or not), and
     /// checks the uncompressed stream's digest against `diff_id` if given.
     /// Returns the descriptor, the diff_id and whether the blob is new.
-    fn store_layer_file(&self, file: &Path, diff_id: Option<&Digest>) -> Result<(Desc, Digest, bool)> {
+    fn store_layer_file(&self, file: &Path, diff_id: Option<&Digest>, op: &mut PinGuard) -> Result<(Desc, Digest)> {
         let mut head = [0u8; 8];
         let n = File::open(file)
             .and_then(|mut f| f.read(&mut head))
@@ -351,14 +341,13 @@ impl ImageStore {
         }
         let digest = if compression == Compression::None { actual_diff.clone() } else { hash(&mut open()?)? };
         let size = fs::metadata(file).map_err(io_err(file))?.len();
-        let new = if self.blobs.size(&digest) == Some(size) {
-            false
-        } else {
+        op.pin(&digest);
+        if self.blobs.size(&digest) != Some(size) {
             copy_into(&self.blobs, open()?, Some(&digest), Some(size))?;
-            true
-        };
+            op.created_blob(&digest);
+        }
         let media_type = MediaType::OciLayer(compression).as_str().to_string();
-        Ok((Desc { media_type, digest, size }, actual_diff, new))
+        Ok((Desc { media_type, digest, size }, actual_diff))
     }
 
     /// Stores `config_bytes` and builds an OCI manifest over it and
@@ -369,8 +358,7 @@ impl ImageStore {
         layers: Vec<Desc>,
         names: &[ImageRef],
         source: &'static str,
-    ) -> Result<(NewImage, crate::store::PinGuard)> {
-        let mut pins = self.pin();
+    ) -> Result<NewImage> {
         let config_digest = Digest::of(&config_bytes);
         let descriptor = |media_type: &str, d: &Digest, size: u64| -> Result<oci_spec::image::Descriptor> {
             let digest: oci_spec::image::Digest =
@@ -379,7 +367,6 @@ impl ImageStore {
         };
         let mut oci_layers = Vec::new();
         for l in &layers {
-            pins.add(&l.digest);
             oci_layers.push(descriptor(&l.media_type, &l.digest, l.size)?);
         }
         let manifest = oci_spec::image::ImageManifestBuilder::default()
@@ -409,7 +396,7 @@ impl ImageStore {
             tags: names.iter().map(|n| n.to_string()).collect(),
             repo_digests: names.iter().map(|n| format!("{}@{manifest_digest}", n.name())).collect(),
         };
-        Ok((new, pins))
+        Ok(new)
     }
 
     fn import_rootfs(
@@ -418,21 +405,11 @@ impl ImageStore {
         format: Format,
         tag: &ImageRef,
         req: &ImportRequest,
-        written: &mut Vec<Digest>,
-    ) -> Result<berth_core::api::ImageSummary> {
+        op: &mut PinGuard,
+    ) -> Result<NewImage> {
         let (desc, diff_id) = match format {
-            Format::RootfsDir => {
-                let (desc, diff_id) = self.pack_dir(path)?;
-                written.push(desc.digest.clone());
-                (desc, diff_id)
-            }
-            _ => {
-                let (desc, diff_id, new) = self.store_layer_file(path, None)?;
-                if new {
-                    written.push(desc.digest.clone());
-                }
-                (desc, diff_id)
-            }
+            Format::RootfsDir => self.pack_dir(path, op)?,
+            _ => self.store_layer_file(path, None, op)?,
         };
         let host = Platform::host();
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -480,14 +457,13 @@ impl ImageStore {
             config["variant"] = serde_json::json!(v);
         }
         let config_bytes = serde_json::to_vec(&config).expect("config serialises");
-        let (new, pins) = self.build_image(config_bytes, vec![desc], std::slice::from_ref(tag), "import")?;
-        self.commit_sync(new, pins)
+        self.build_image(config_bytes, vec![desc], std::slice::from_ref(tag), "import")
     }
 
     /// Packs a directory into a gzip layer blob in one pass, hashing the
     /// tar stream (diff_id) and the compressed blob (digest) as it goes.
     /// Entries are sorted so that the same tree gives the same digests.
-    fn pack_dir(&self, dir: &Path) -> Result<(Desc, Digest)> {
+    fn pack_dir(&self, dir: &Path, op: &mut PinGuard) -> Result<(Desc, Digest)> {
         let blob = self.blobs.writer(None, None)?;
         let gz = flate2::write::GzEncoder::new(blob, flate2::Compression::default());
         let mut tee = TarHasher { inner: gz, hasher: Hasher::new() };
@@ -495,14 +471,17 @@ impl ImageStore {
             let mut builder = tar::Builder::new(&mut tee);
             builder.follow_symlinks(false);
             builder.mode(tar::HeaderMode::Complete);
-            append_sorted(&mut builder, dir, Path::new(""))
-                .map_err(|e| import_err(dir, format!("cannot pack the directory: {e}")))?;
-            builder.finish().map_err(|e| import_err(dir, e.to_string()))?;
+            let packing = |e: io::Error| match e.raw_os_error() {
+                Some(libc::ENOSPC) | Some(libc::EDQUOT) => classify_io(self.blobs.tmp_dir(), e),
+                _ => import_err(dir, format!("cannot pack the directory: {e}")),
+            };
+            append_sorted(&mut builder, dir, Path::new("")).map_err(packing)?;
+            builder.finish().map_err(packing)?;
         }
         let diff_id = Digest::from_hasher(tee.hasher);
-        let blob = tee.inner.finish().map_err(io_err(dir))?;
+        let blob = tee.inner.finish().map_err(|e| classify_io(self.blobs.tmp_dir(), e))?;
         let size = blob.written();
-        let digest = blob.commit()?;
+        let digest = self.commit_blob(blob, op)?;
         Ok((Desc { media_type: media::OCI_LAYER_GZIP.into(), digest, size }, diff_id))
     }
 }
@@ -571,15 +550,50 @@ fn name_from_annotation(n: &str) -> Result<ImageRef> {
     Ok(ImageRef::parse(&format!("localhost/{n}"))?)
 }
 
+/// Resolves `link` relative to the directory of `at` without touching the
+/// filesystem; `None` when it climbs above the archive root.
+fn resolve_link(at: &Path, link: &str) -> Option<std::path::PathBuf> {
+    if link.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<std::ffi::OsString> =
+        at.parent().map(|p| p.iter().map(|c| c.to_os_string()).collect()).unwrap_or_default();
+    for c in Path::new(link).components() {
+        match c {
+            std::path::Component::Normal(n) => parts.push(n.to_os_string()),
+            std::path::Component::ParentDir => {
+                parts.pop()?;
+            }
+            std::path::Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(parts.iter().collect())
+}
+
 /// Extracts an OCI or docker archive into `dest`: only regular files and
-/// directories at safe paths; anything else in such an archive is refused.
-fn extract_archive(path: &Path, dest: &Path) -> Result<()> {
+/// directories at safe paths, within `max_bytes` and `max_entries`. Symlinks
+/// (which `docker save` writes for repeated layers) become copies of their
+/// targets inside the archive, once everything else is out.
+fn extract_archive(path: &Path, dest: &Path, max_bytes: u64, max_entries: u64) -> Result<()> {
     let mut head = [0u8; 8];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io_err(path))?;
     let file = File::open(path).map_err(io_err(path))?;
     let mut archive = tar::Archive::new(decompressor(BufReader::new(file), sniff_compression(&head[..n])));
+    let (mut bytes, mut entries) = (0u64, 0u64);
+    let mut links = Vec::new();
+    let too_large = || {
+        import_err(
+            path,
+            format!("the archive holds more than {max_bytes} bytes or {max_entries} entries (images.max_layer_bytes / max_layer_entries)"),
+        )
+    };
     for entry in archive.entries().map_err(|e| import_err(path, e.to_string()))? {
         let mut entry = entry.map_err(|e| import_err(path, e.to_string()))?;
+        entries += 1;
+        if entries > max_entries {
+            return Err(too_large());
+        }
         let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
         let rel = match sanitize(&raw) {
             Ok(r) => r,
@@ -590,23 +604,22 @@ fn extract_archive(path: &Path, dest: &Path) -> Result<()> {
         match entry.header().entry_type() {
             tar::EntryType::Directory => fs::create_dir_all(&target).map_err(io_err(&target))?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
+                bytes = bytes.saturating_add(entry.header().size().unwrap_or(u64::MAX));
+                if bytes > max_bytes {
+                    return Err(too_large());
+                }
                 if let Some(parent) = target.parent() {
                     fs::create_dir_all(parent).map_err(io_err(parent))?;
                 }
                 let mut out = File::create(&target).map_err(io_err(&target))?;
-                io::copy(&mut entry, &mut out).map_err(io_err(&target))?;
+                io::copy(&mut (&mut entry).take(max_bytes), &mut out).map_err(|e| classify_io(&target, e))?;
             }
-            // docker save writes symlinks for layers repeated across images.
             tar::EntryType::Symlink => {
                 let link =
                     entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
-                let base = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-                let resolved = sanitize(&base.join(&link).to_string_lossy())
-                    .map_err(|e| import_err(path, format!("symlink {raw}: {e}")))?;
-                let src = dest.join(resolved);
-                if src.is_file() {
-                    fs::copy(&src, &target).map_err(io_err(&target))?;
-                }
+                let resolved = resolve_link(&rel, &link)
+                    .ok_or_else(|| import_err(path, format!("symlink {raw} -> {link} points outside the archive")))?;
+                links.push((target, dest.join(resolved), raw));
             }
             other => {
                 return Err(import_err(
@@ -616,5 +629,44 @@ fn extract_archive(path: &Path, dest: &Path) -> Result<()> {
             }
         }
     }
+    for (target, src, raw) in links {
+        // Only links to regular files are followed, and never a link to a link.
+        let meta = fs::symlink_metadata(&src);
+        if !meta.as_ref().is_ok_and(|m| m.is_file()) {
+            return Err(import_err(path, format!("symlink {raw} points at nothing the archive holds")));
+        }
+        bytes = bytes.saturating_add(meta.map(|m| m.len()).unwrap_or(0));
+        if bytes > max_bytes {
+            return Err(too_large());
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        fs::copy(&src, &target).map_err(|e| classify_io(&target, e))?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archive_links_resolve_inside_the_archive_only() {
+        let at = Path::new("abc/layer.tar");
+        assert_eq!(resolve_link(at, "../def/layer.tar"), Some("def/layer.tar".into()));
+        assert_eq!(resolve_link(at, "./layer2.tar"), Some("abc/layer2.tar".into()));
+        assert_eq!(resolve_link(at, "../../etc/passwd"), None);
+        assert_eq!(resolve_link(at, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn bare_annotation_names_are_local() {
+        assert_eq!(name_from_annotation("single").unwrap().to_string(), "localhost/single:latest");
+        assert_eq!(name_from_annotation("1.0").unwrap().to_string(), "localhost/1.0:latest");
+        assert_eq!(
+            name_from_annotation("registry.example.org/app:2").unwrap().to_string(),
+            "registry.example.org/app:2"
+        );
+    }
 }

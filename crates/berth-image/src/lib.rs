@@ -23,6 +23,7 @@ pub mod error;
 mod export;
 pub mod import;
 pub mod manifest;
+mod operation;
 pub mod progress;
 mod pull;
 mod push;

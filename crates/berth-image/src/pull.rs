@@ -29,18 +29,20 @@ impl ImageStore {
     ) -> Result<ImageSummary> {
         let r = ImageRef::parse(reference)?;
         let platform = match platform {
-            Some(p) => Platform::parse(p).map_err(|e| ImageError::Config(e.to_string()))?,
+            Some(p) => Platform::parse(p).map_err(|e| ImageError::Invalid(e.to_string()))?,
             None => Platform::host(),
         };
         let sources = self.config.sources(r.registry());
-        let mut written = Vec::new();
+        // One operation across all sources: what a failed attempt created is
+        // rolled back when the pull as a whole fails.
+        let mut op = self.pin();
         let mut result =
             Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
         for src in &sources {
             progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
             let anonymous = matches!(self.auth_for(&src.registry), Ok(oci_client::secrets::RegistryAuth::Anonymous));
             result = self
-                .pull_from(&r, src, &platform, progress, &mut written)
+                .pull_from(&r, src, &platform, progress, &mut op)
                 .await
                 .map_err(|e| crate::registry::explain_anonymous(e, anonymous, &r.familiar()));
             match &result {
@@ -51,13 +53,7 @@ impl ImageStore {
                 Err(_) => break,
             }
         }
-        match result {
-            Ok(s) => Ok(s),
-            Err(e) => {
-                self.discard_new_blobs(&written);
-                Err(e)
-            }
-        }
+        result
     }
 
     async fn pull_from(
@@ -66,7 +62,7 @@ impl ImageStore {
         src: &Source,
         platform: &Platform,
         progress: &Progress,
-        written: &mut Vec<Digest>,
+        pins: &mut PinGuard,
     ) -> Result<ImageSummary> {
         let client = client_for(src, self.config.concurrent_downloads);
         let auth = self.auth_for(&src.registry)?;
@@ -90,8 +86,6 @@ impl ImageStore {
                 Ok::<_, ImageError>(bytes.to_vec())
             }
         };
-        let mut pins = self.pin();
-
         let top = fetch_manifest(oref.clone()).await?;
         let top_digest = Digest::of(&top);
         if let Some(want) = r.digest() {
@@ -126,11 +120,7 @@ impl ImageStore {
                             .collect::<Vec<_>>()
                             .join(", "),
                     })?;
-                let (d, new) = self.blobs.put(Some(&top_digest), &top)?;
-                pins.add(&d);
-                if new {
-                    written.push(d);
-                }
+                self.put_blob(Some(&top_digest), &top, pins)?;
                 let bytes = fetch_manifest(oref.clone_with_digest(chosen.digest.to_string())).await?;
                 let actual = Digest::of(&bytes);
                 if actual != chosen.digest {
@@ -167,7 +157,13 @@ impl ImageStore {
                 .collect(),
         });
 
-        // Config: small, fetched whole and verified.
+        // Config: small, fetched whole and verified; a huge one is refused unread.
+        if manifest.config.size > crate::import::MAX_DOCUMENT_BYTES {
+            return Err(ImageError::InvalidManifest {
+                what: format!("config of {shown}"),
+                detail: format!("{} bytes is larger than berth accepts", manifest.config.size),
+            });
+        }
         let mut config_bytes = Vec::new();
         client
             .pull_blob(&oref, manifest.config.digest.to_string().as_str(), &mut config_bytes)
@@ -196,8 +192,8 @@ impl ImageStore {
         // each unpacked (on the blocking pool) as soon as it is verified, so
         // unpacking overlaps the downloads still running.
         for (l, diff_id) in manifest.layers.iter().zip(&config.diff_ids) {
-            pins.add(&l.digest);
-            pins.add(diff_id);
+            pins.pin(&l.digest);
+            pins.pin(diff_id);
         }
         let downloads = futures::stream::iter(
             manifest.layers.iter().cloned().zip(config.diff_ids.iter().cloned()).map(|(layer, diff_id)| {
@@ -227,17 +223,16 @@ impl ImageStore {
         .buffer_unordered(self.config.concurrent_downloads);
         let results: Vec<_> = downloads.collect().await;
         let mut first_err = None;
-        let mut created = Vec::new();
         for (written_blob, unpacked, diff_id) in results {
             match written_blob {
-                Ok(Some(d)) => written.push(d),
+                Ok(Some(d)) => pins.created_blob(&d),
                 Ok(None) => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
                 }
             }
             match unpacked {
-                Ok(true) => created.push(diff_id),
+                Ok(true) => pins.created_layer(&diff_id),
                 Ok(false) => {}
                 Err(e) => {
                     first_err.get_or_insert(e);
@@ -245,7 +240,6 @@ impl ImageStore {
             }
         }
         if let Some(e) = first_err {
-            self.drop_layers(&created);
             return Err(e);
         }
 
@@ -263,13 +257,7 @@ impl ImageStore {
             tags,
             repo_digests: vec![repo_digest],
         };
-        let summary = match self.commit_blocking(new, pins).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.drop_layers(&created);
-                return Err(e);
-            }
-        };
+        let summary = self.commit_blocking(new, pins).await?;
         for l in &manifest.layers {
             progress.blob(&l.digest, l.size, l.size, "done");
         }
@@ -278,14 +266,18 @@ impl ImageStore {
 
     /// Runs [`ImageStore::commit`] on the blocking pool (unpacking is disk
     /// work) and summarises the result.
-    pub(crate) async fn commit_blocking(self: &Arc<Self>, new: NewImage, mut pins: PinGuard) -> Result<ImageSummary> {
+    pub(crate) async fn commit_blocking(self: &Arc<Self>, new: NewImage, op: &mut PinGuard) -> Result<ImageSummary> {
         let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let rec = this.commit(new, &mut pins)?;
-            this.summary(&rec)
+        // The operation moves to the blocking task and comes back with it.
+        let mut taken = std::mem::replace(op, self.pin());
+        let (result, taken) = tokio::task::spawn_blocking(move || {
+            let result = this.commit(new, &mut taken).and_then(|rec| this.summary(&rec));
+            (result, taken)
         })
         .await
-        .map_err(|e| ImageError::Io { path: "unpack task".into(), source: std::io::Error::other(e.to_string()) })?
+        .map_err(|e| ImageError::Io { path: "unpack task".into(), source: std::io::Error::other(e.to_string()) })?;
+        *op = taken;
+        result
     }
 
     /// Downloads one layer into the blob store. Returns its digest when it

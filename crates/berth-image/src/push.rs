@@ -25,8 +25,19 @@ impl ImageStore {
     }
 
     async fn push_inner(self: &Arc<Self>, reference: &str, progress: &Progress) -> Result<ImageSummary> {
-        let img = self.resolve(reference)?;
+        // The name says where the image goes, so it must be a name the image
+        // has: never an ID that would parse as a Docker Hub repository.
         let r = ImageRef::parse(reference)?;
+        let named = match r.digest() {
+            Some(d) => self.store.get_image(d)?.map(|_| d.clone()),
+            None => self.store.resolve_tag(&r.to_string())?,
+        };
+        let Some(digest) = named else {
+            return Err(ImageError::Invalid(format!(
+                "{reference} is not a name of a stored image; push takes NAME[:TAG] (see 'berth images'), tag the image first with 'berth tag'"
+            )));
+        };
+        let img = self.store.get_image(&digest)?.ok_or_else(|| ImageError::NotFound { reference: reference.into() })?;
         let src = Source {
             registry: r.registry().to_string(),
             plain_http: self.config.is_insecure(r.registry()),
@@ -76,11 +87,9 @@ impl ImageStore {
         })?;
         client.push_manifest_raw(&oref, manifest, content_type).await.map_err(|e| map_err(&src.registry, &shown, e))?;
         let repo_digest = format!("{}@{}", r.name(), img.digest);
-        let mut rec = img.clone();
-        if !rec.repo_digests.contains(&repo_digest) {
-            rec.repo_digests.push(repo_digest);
-            self.store.put_image(&rec, &[])?;
-        }
+        // Only adds to an image that still exists (an rmi may have run meanwhile).
+        self.store.add_repo_digest(&img.digest, &repo_digest)?;
+        let rec = self.store.get_image(&img.digest)?.unwrap_or(img);
         self.summary(&rec)
     }
 }

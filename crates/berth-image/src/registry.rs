@@ -51,10 +51,10 @@ impl ImageStore {
     /// Nothing is saved when the registry refuses them.
     pub async fn login(&self, registry: &str, user: &str, password: &str) -> Result<()> {
         let probe = ImageRef::parse(&format!("{registry}/probe"))
-            .map_err(|_| ImageError::Config(format!("invalid registry address {registry:?}; give host[:port]")))?;
+            .map_err(|_| ImageError::Invalid(format!("invalid registry address {registry:?}; give host[:port]")))?;
         let registry = probe.registry().to_string();
         if user.is_empty() || password.is_empty() {
-            return Err(ImageError::Config("username and password must not be empty".into()));
+            return Err(ImageError::Invalid("username and password must not be empty".into()));
         }
         let scheme = if self.config.is_insecure(&registry) { "http" } else { "https" };
         let host = if registry == "docker.io" { "registry-1.docker.io" } else { &registry };
@@ -237,11 +237,10 @@ pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) 
                 ImageError::Registry { registry, detail: format!("{url} answered {code}: {message}") }
             }
         }
-        OciDistributionError::DigestError(d) => ImageError::DigestMismatch {
-            what: format!("content from {registry}"),
-            expected: String::new(),
-            actual: d.to_string(),
-        },
+        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError { expected, actual }) => {
+            ImageError::DigestMismatch { what: format!("content of {reference} from {registry}"), expected, actual }
+        }
+        OciDistributionError::DigestError(d) => ImageError::Registry { registry, detail: d.to_string() },
         OciDistributionError::IoError(io) => ImageError::Io { path: format!("transfer from {registry}"), source: io },
         other => ImageError::Registry { registry, detail: other.to_string() },
     }
@@ -256,6 +255,7 @@ pub(crate) fn worth_falling_back(e: &ImageError) -> bool {
             | ImageError::Store(_)
             | ImageError::Reference(_)
             | ImageError::Config(_)
+            | ImageError::Invalid(_)
     )
 }
 

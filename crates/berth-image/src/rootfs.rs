@@ -17,7 +17,9 @@ fn check_id(id: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(ImageError::Config(format!("snapshot id {id:?} must be 1 to 128 of [A-Za-z0-9_.-], not starting with '.'")))
+        Err(ImageError::Invalid(format!(
+            "snapshot id {id:?} must be 1 to 128 of [A-Za-z0-9_.-], not starting with '.'"
+        )))
     }
 }
 

@@ -45,7 +45,7 @@ pub struct ImageStore {
     users: Arc<dyn ImageUsers>,
     /// Blobs and layers an operation in flight has written but not yet
     /// recorded; garbage collection leaves them alone.
-    pinned: Mutex<HashSet<Digest>>,
+    pinned: Mutex<crate::operation::Pins>,
     /// Serialises record changes with garbage collection.
     gc_lock: Mutex<()>,
 }
@@ -62,27 +62,7 @@ pub(crate) struct NewImage {
     pub repo_digests: Vec<String>,
 }
 
-/// Pins digests for the life of an operation.
-pub(crate) struct PinGuard {
-    store: Arc<ImageStore>,
-    digests: Vec<Digest>,
-}
-
-impl PinGuard {
-    pub fn add(&mut self, d: &Digest) {
-        self.store.pinned.lock().unwrap_or_else(|p| p.into_inner()).insert(d.clone());
-        self.digests.push(d.clone());
-    }
-}
-
-impl Drop for PinGuard {
-    fn drop(&mut self) {
-        let mut pinned = self.store.pinned.lock().unwrap_or_else(|p| p.into_inner());
-        for d in &self.digests {
-            pinned.remove(d);
-        }
-    }
-}
+pub(crate) use crate::operation::Operation as PinGuard;
 
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -106,7 +86,7 @@ impl ImageStore {
             credentials: Credentials::new(&root.join("auth.json")),
             layers_dir,
             users,
-            pinned: Mutex::new(HashSet::new()),
+            pinned: Mutex::new(Default::default()),
             gc_lock: Mutex::new(()),
         };
         this.recover()?;
@@ -130,8 +110,41 @@ impl ImageStore {
         &self.blobs
     }
 
+    /// Starts an operation that pins what it uses and rolls back what it
+    /// created unless it succeeds.
     pub(crate) fn pin(self: &Arc<Self>) -> PinGuard {
-        PinGuard { store: Arc::clone(self), digests: Vec::new() }
+        PinGuard::new(Arc::clone(self))
+    }
+
+    pub(crate) fn pins(&self) -> std::sync::MutexGuard<'_, crate::operation::Pins> {
+        self.pinned.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn gc_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.gc_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commits a blob writer while garbage collection is held off, and pins
+    /// the result, so the new blob is never visible unpinned.
+    pub(crate) fn commit_blob(&self, w: crate::blobs::BlobWriter, op: &mut PinGuard) -> Result<Digest> {
+        let _gc = self.gc_guard();
+        let d = w.commit_with(|d| !self.blobs.contains(d))?;
+        op.pin(&d.0);
+        if d.1 {
+            op.created_blob(&d.0);
+        }
+        Ok(d.0)
+    }
+
+    /// Stores small data as a blob, pinned (see [`ImageStore::commit_blob`]).
+    pub(crate) fn put_blob(&self, expected: Option<&Digest>, data: &[u8], op: &mut PinGuard) -> Result<Digest> {
+        let _gc = self.gc_guard();
+        let (d, new) = self.blobs.put(expected, data)?;
+        op.pin(&d);
+        if new {
+            op.created_blob(&d);
+        }
+        Ok(d)
     }
 
     /// Removes layer directories that no record vouches for (an unpack cut
@@ -166,7 +179,7 @@ impl ImageStore {
         let not_found = || ImageError::NotFound { reference: name.to_string() };
         let hex_like = name.len() <= 71
             && name.trim_start_matches("sha256:").bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if let Some(hex) = name.strip_prefix("sha256:").filter(|_| hex_like) {
+        if let Some(hex) = name.strip_prefix("sha256:").filter(|h| hex_like && h.len() >= 4) {
             return self.resolve_prefix(hex, name)?.ok_or_else(not_found);
         }
         if let Ok(r) = ImageRef::parse(name) {
@@ -297,13 +310,7 @@ impl ImageStore {
 
     /// Unpacks every layer of `m` that is not unpacked yet, checking each
     /// against its diff_id. Blocking; run it off the async executor.
-    pub(crate) fn unpack_layers(
-        &self,
-        m: &manifest::Manifest,
-        diff_ids: &[Digest],
-        pins: &mut PinGuard,
-        created: &mut Vec<Digest>,
-    ) -> Result<()> {
+    pub(crate) fn unpack_layers(&self, m: &manifest::Manifest, diff_ids: &[Digest], pins: &mut PinGuard) -> Result<()> {
         if diff_ids.len() != m.layers.len() {
             return Err(ImageError::InvalidManifest {
                 what: "image".into(),
@@ -315,9 +322,9 @@ impl ImageStore {
             });
         }
         for (layer, diff_id) in m.layers.iter().zip(diff_ids) {
-            pins.add(diff_id);
+            pins.pin(diff_id);
             if self.unpack_one(layer, diff_id)? {
-                created.push(diff_id.clone());
+                pins.created_layer(diff_id);
             }
         }
         Ok(())
@@ -359,6 +366,9 @@ impl ImageStore {
                 actual: stats.diff_id.to_string(),
             });
         }
+        // The files must be on disk before a record vouches for them.
+        let dir = fs::File::open(tmp.path()).map_err(io_err(tmp.path()))?;
+        nix::unistd::syncfs(&dir).map_err(|e| io_err(tmp.path())(e.into()))?;
         let target = self.layer_dir(diff_id);
         let tmp_path = tmp.keep();
         if let Err(e) = fs::rename(&tmp_path, &target) {
@@ -368,6 +378,9 @@ impl ImageStore {
                 return Ok(false);
             }
             return Err(io_err(&target)(e));
+        }
+        if let Ok(d) = fs::File::open(&self.layers_dir) {
+            let _ = d.sync_all();
         }
         if let Err(e) = self.store.put_layer(&LayerRecord {
             diff_id: diff_id.clone(),
@@ -381,40 +394,19 @@ impl ImageStore {
         Ok(true)
     }
 
-    /// Stores manifest and config blobs, unpacks the layers and records the
-    /// image with its tags: the last step of every pull and import. On error
-    /// the layers it unpacked are removed again.
-    pub(crate) fn commit(&self, new: NewImage, pins: &mut PinGuard) -> Result<ImageRecord> {
-        let mut new_blobs = Vec::new();
-        let result = self.commit_inner(new, pins, &mut new_blobs);
-        if result.is_err() {
-            self.discard_new_blobs(&new_blobs);
-        }
-        result
-    }
-
-    fn commit_inner(&self, new: NewImage, pins: &mut PinGuard, new_blobs: &mut Vec<Digest>) -> Result<ImageRecord> {
-        let (manifest_digest, is_new) = self.blobs.put(None, &new.manifest_bytes)?;
-        pins.add(&manifest_digest);
-        if is_new {
-            new_blobs.push(manifest_digest.clone());
-        }
-        let (config_digest, is_new) = self.blobs.put(Some(&new.manifest.config.digest), &new.config_bytes)?;
-        pins.add(&config_digest);
-        if is_new {
-            new_blobs.push(config_digest.clone());
-        }
+    /// Stores manifest and config blobs and unpacks the layers of a new
+    /// image, returning its record (not yet stored). Blocking.
+    pub(crate) fn prepare(&self, new: NewImage, op: &mut PinGuard) -> Result<(ImageRecord, Vec<String>)> {
+        let manifest_digest = self.put_blob(None, &new.manifest_bytes, op)?;
+        let config_digest = self.put_blob(Some(&new.manifest.config.digest), &new.config_bytes, op)?;
         let config = manifest::parse_config(&new.config_bytes)?;
         for l in &new.manifest.layers {
+            op.pin(&l.digest);
             if !self.blobs.contains(&l.digest) {
                 return Err(ImageError::BlobMissing { digest: l.digest.to_string() });
             }
         }
-        let mut unpacked = Vec::new();
-        if let Err(e) = self.unpack_layers(&new.manifest, &config.diff_ids, pins, &mut unpacked) {
-            self.drop_layers(&unpacked);
-            return Err(e);
-        }
+        self.unpack_layers(&new.manifest, &config.diff_ids, op)?;
         let record = ImageRecord {
             digest: manifest_digest,
             media_type: new.manifest.media_type.as_str().to_string(),
@@ -442,29 +434,37 @@ impl ImageStore {
                 .collect(),
             added_at: now(),
         };
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut record = record;
-        if let Some(old) = self.store.get_image(&record.digest)? {
-            for rd in old.repo_digests {
-                if !record.repo_digests.contains(&rd) {
-                    record.repo_digests.push(rd);
-                }
-            }
-        }
-        if let Err(e) = self.store.put_image(&record, &new.tags) {
-            self.drop_layers(&unpacked);
-            return Err(e.into());
-        }
-        Ok(record)
+        Ok((record, new.tags))
     }
 
-    /// Removes layers an operation unpacked before it failed. Best effort:
-    /// what is left is unreferenced and `prune` collects it.
-    pub(crate) fn drop_layers(&self, layers: &[Digest]) {
-        for d in layers {
-            let _ = self.store.delete_layer(d);
-            let _ = remove_tree(&self.layer_dir(d));
+    /// Records prepared images and their tags in one transaction; then the
+    /// operation succeeds. Repo digests already known are kept.
+    pub(crate) fn record(
+        &self,
+        images: Vec<(ImageRecord, Vec<String>)>,
+        op: &mut PinGuard,
+    ) -> Result<Vec<ImageRecord>> {
+        let _gc = self.gc_guard();
+        let mut merged = Vec::with_capacity(images.len());
+        for (mut record, tags) in images {
+            if let Some(old) = self.store.get_image(&record.digest)? {
+                for rd in old.repo_digests {
+                    if !record.repo_digests.contains(&rd) {
+                        record.repo_digests.push(rd);
+                    }
+                }
+            }
+            merged.push((record, tags));
         }
+        self.store.put_images(&merged)?;
+        op.succeed();
+        Ok(merged.into_iter().map(|(r, _)| r).collect())
+    }
+
+    /// [`ImageStore::prepare`] and [`ImageStore::record`] for one image.
+    pub(crate) fn commit(&self, new: NewImage, op: &mut PinGuard) -> Result<ImageRecord> {
+        let prepared = self.prepare(new, op)?;
+        Ok(self.record(vec![prepared], op)?.remove(0))
     }
 
     /// Gives an image another tag.
@@ -472,7 +472,7 @@ impl ImageStore {
         let img = self.resolve(source)?;
         let target = ImageRef::parse(target)?;
         if target.digest().is_some() {
-            return Err(ImageError::Config(format!("cannot tag with a digest reference {target}; give NAME[:TAG]")));
+            return Err(ImageError::Invalid(format!("cannot tag with a digest reference {target}; give NAME[:TAG]")));
         }
         self.store.set_tag(&target.to_string(), &img.digest)?;
         self.summary(&img)
@@ -499,7 +499,7 @@ impl ImageStore {
             return Err(ImageError::InUse { reference: name.to_string(), users: users.join(", ") });
         }
         {
-            let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _gc = self.gc_guard();
             self.store.delete_image(&img.digest)?;
         }
         out.untagged = tags;
@@ -518,7 +518,7 @@ impl ImageStore {
             if (tagged && !all) || !self.users.users_of(&img.digest).is_empty() {
                 continue;
             }
-            let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let _gc = self.gc_guard();
             self.store.delete_image(&img.digest)?;
             out.deleted_images.push(img.config_digest.to_string());
         }
@@ -532,8 +532,8 @@ impl ImageStore {
     /// Deletes blobs and unpacked layers that no image references and no
     /// operation in flight has pinned. Returns (blobs, layers, bytes).
     fn collect_garbage(&self) -> Result<(usize, usize, u64)> {
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let pinned = self.pinned.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let _gc = self.gc_guard();
+        let pinned: HashSet<Digest> = self.pins().keys().cloned().collect();
         let (blobs_used, layers_used) = self.references()?;
         let (mut nblobs, mut nlayers, mut bytes) = (0, 0, 0);
         for (d, size) in self.blobs.list()? {
@@ -554,7 +554,7 @@ impl ImageStore {
         Ok((nblobs, nlayers, bytes))
     }
 
-    fn references(&self) -> Result<(HashSet<Digest>, HashSet<Digest>)> {
+    pub(crate) fn references(&self) -> Result<(HashSet<Digest>, HashSet<Digest>)> {
         let mut blobs = HashSet::new();
         let mut layers = HashSet::new();
         for img in self.store.list_images()? {
@@ -627,17 +627,6 @@ impl ImageStore {
         out.shared_savings =
             (out.total_compressed + out.total_unpacked).saturating_sub(used_blob_bytes + out.layers_on_disk);
         Ok(out)
-    }
-
-    /// Removes blobs written during a failed operation that no image needs.
-    pub(crate) fn discard_new_blobs(&self, written: &[Digest]) {
-        let _gc = self.gc_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let Ok((used, _)) = self.references() else { return };
-        for d in written {
-            if !used.contains(d) {
-                let _ = self.blobs.remove(d);
-            }
-        }
     }
 }
 

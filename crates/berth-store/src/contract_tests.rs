@@ -119,3 +119,23 @@ fn a_failed_transaction_leaves_nothing_behind() {
     assert!(s.put_image(&image(4, &[1]), &["t:1".into()]).is_err());
     assert_eq!(s.get_image(&d(4)).unwrap(), None);
 }
+
+fn contract_batch_and_repo_digests(store: &dyn Store) {
+    let a = image(5, &[1]);
+    let b = image(6, &[2]);
+    store.put_images(&[(a.clone(), vec!["x:1".into()]), (b.clone(), vec!["x:2".into()])]).unwrap();
+    assert_eq!(store.list_images().unwrap().len(), 2);
+    assert!(store.add_repo_digest(&a.digest, "mirror.example/app@sha256:x").unwrap());
+    assert!(store.add_repo_digest(&a.digest, "mirror.example/app@sha256:x").unwrap());
+    let got = store.get_image(&a.digest).unwrap().unwrap();
+    assert_eq!(got.repo_digests.iter().filter(|r| r.starts_with("mirror")).count(), 1);
+    store.delete_image(&a.digest).unwrap();
+    assert!(!store.add_repo_digest(&a.digest, "y@z").unwrap(), "a deleted image is not brought back");
+    assert_eq!(store.get_image(&a.digest).unwrap(), None);
+}
+
+#[test]
+fn batch_puts_and_repo_digests_keep_the_contract() {
+    contract_batch_and_repo_digests(&FakeStore::new());
+    contract_batch_and_repo_digests(&SqliteStore::open_in_memory().unwrap());
+}

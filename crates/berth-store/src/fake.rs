@@ -32,21 +32,36 @@ impl FakeStore {
 }
 
 impl Store for FakeStore {
-    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()> {
+    fn put_images(&self, images: &[(ImageRecord, Vec<String>)]) -> Result<()> {
+        // One lock for all: as atomic as the SQLite transaction.
         self.with(|s| {
-            let rec = match s.images.get(&image.digest) {
-                Some(old) => ImageRecord {
-                    repo_digests: image.repo_digests.clone(),
-                    index_digest: old.index_digest.clone().or_else(|| image.index_digest.clone()),
-                    ..old.clone()
-                },
-                None => image.clone(),
-            };
-            s.images.insert(image.digest.clone(), rec);
-            for t in tags {
-                s.tags.insert(t.clone(), image.digest.clone());
+            for (image, tags) in images {
+                let rec = match s.images.get(&image.digest) {
+                    Some(old) => ImageRecord {
+                        repo_digests: image.repo_digests.clone(),
+                        index_digest: old.index_digest.clone().or_else(|| image.index_digest.clone()),
+                        ..old.clone()
+                    },
+                    None => image.clone(),
+                };
+                s.images.insert(image.digest.clone(), rec);
+                for t in tags {
+                    s.tags.insert(t.clone(), image.digest.clone());
+                }
             }
             Ok(())
+        })
+    }
+
+    fn add_repo_digest(&self, digest: &Digest, repo_digest: &str) -> Result<bool> {
+        self.with(|s| match s.images.get_mut(digest) {
+            Some(img) => {
+                if !img.repo_digests.iter().any(|r| r == repo_digest) {
+                    img.repo_digests.push(repo_digest.to_string());
+                }
+                Ok(true)
+            }
+            None => Ok(false),
         })
     }
 

@@ -46,7 +46,15 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait Store: Send + Sync + 'static {
     /// Records an image and points `tags` at it, in one transaction. Tags
     /// that pointed elsewhere move. Idempotent.
-    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()>;
+    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()> {
+        self.put_images(&[(image.clone(), tags.to_vec())])
+    }
+    /// [`Store::put_image`] for several images in one transaction: all are
+    /// recorded or none.
+    fn put_images(&self, images: &[(ImageRecord, Vec<String>)]) -> Result<()>;
+    /// Adds a `name@digest` to an existing image; returns false (and changes
+    /// nothing) when the image is gone.
+    fn add_repo_digest(&self, digest: &Digest, repo_digest: &str) -> Result<bool>;
     fn get_image(&self, digest: &Digest) -> Result<Option<ImageRecord>>;
     fn list_images(&self) -> Result<Vec<ImageRecord>>;
     /// Removes an image record and every tag pointing at it.

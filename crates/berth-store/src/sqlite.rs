@@ -187,18 +187,41 @@ fn write_image(tx: &Transaction<'_>, image: &ImageRecord) -> Result<()> {
 }
 
 impl Store for SqliteStore {
-    fn put_image(&self, image: &ImageRecord, tags: &[String]) -> Result<()> {
+    fn put_images(&self, images: &[(ImageRecord, Vec<String>)]) -> Result<()> {
         self.with(|c| {
             let tx = c.transaction().map_err(sql("starting a transaction"))?;
-            write_image(&tx, image)?;
-            for t in tags {
-                tx.execute(
-                    "INSERT INTO tags (name, image) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image = excluded.image",
-                    params![t, image.digest.to_string()],
-                )
-                .map_err(sql("writing a tag"))?;
+            for (image, tags) in images {
+                write_image(&tx, image)?;
+                for t in tags {
+                    tx.execute(
+                        "INSERT INTO tags (name, image) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET image = excluded.image",
+                        params![t, image.digest.to_string()],
+                    )
+                    .map_err(sql("writing a tag"))?;
+                }
             }
-            tx.commit().map_err(sql("committing an image"))
+            tx.commit().map_err(sql("committing images"))
+        })
+    }
+
+    fn add_repo_digest(&self, d: &Digest, repo_digest: &str) -> Result<bool> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("starting a transaction"))?;
+            let current: Option<String> = tx
+                .query_row("SELECT repo_digests FROM images WHERE digest = ?1", [d.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(sql("reading repo digests"))?;
+            let Some(current) = current else { return Ok(false) };
+            let mut list: Vec<String> = serde_json::from_str(&current)
+                .map_err(|e| StoreError::Corrupt { what: "repo digest list", detail: e.to_string() })?;
+            if !list.iter().any(|r| r == repo_digest) {
+                list.push(repo_digest.to_string());
+                let json = serde_json::to_string(&list).expect("a list of strings serialises");
+                tx.execute("UPDATE images SET repo_digests = ?1 WHERE digest = ?2", params![json, d.to_string()])
+                    .map_err(sql("writing repo digests"))?;
+            }
+            tx.commit().map_err(sql("committing repo digests"))?;
+            Ok(true)
         })
     }
 

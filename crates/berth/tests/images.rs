@@ -121,6 +121,11 @@ fn push_then_pull_round_trip_skips_present_blobs() {
     let want = digest_of(&d, "localhost/multi");
     let remote = reg.image_ref("test/multi:1");
     d.ok(&["tag", "localhost/multi", &remote]);
+    // An ID is not a destination: it would read as a Docker Hub repository.
+    let id = d.json(&["image", "inspect", &remote])["id"].as_str().unwrap()[7..19].to_string();
+    let (code, err) = d.fails(&["push", &id]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not a name of a stored image"), "{err}");
     d.ok(&["push", &remote]);
     assert_eq!(reg.http_status(&format!("/v2/test/multi/manifests/{want}"), None), 200);
 

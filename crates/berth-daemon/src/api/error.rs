@@ -50,6 +50,7 @@ fn image_status(e: &ImageError) -> StatusCode {
         | ImageError::MediaType(_)
         | ImageError::InvalidManifest { .. }
         | ImageError::Import { .. }
+        | ImageError::Invalid(_)
         | ImageError::Config(_) => StatusCode::BAD_REQUEST,
         ImageError::NotFound { .. } | ImageError::ManifestUnknown { .. } | ImageError::NoMatchingPlatform { .. } => {
             StatusCode::NOT_FOUND
