@@ -251,6 +251,93 @@ pub struct ImageDiskUsage {
     pub containers: usize,
 }
 
+/// `POST /v1/containers`: what `berth create`/`run` ask for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerCreateRequest {
+    pub image: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Replaces the image's Cmd.
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    /// Replaces the image's Entrypoint (and then clears its Cmd, as docker does).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    /// `KEY=VALUE`, added to (and overriding) the image's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// `user`, `uid`, `user:group` or `uid:gid`.
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// `HOST:CONTAINER[:ro|rw]` bind mounts.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// `CONTAINER[:size=N,mode=M,...]` tmpfs mounts.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub limits: ResourceLimits,
+    #[serde(default)]
+    pub security: SecurityOptions,
+    /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
+    #[serde(default)]
+    pub restart: Option<String>,
+    /// Remove the container when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// Signal for `stop` (default: the image's StopSignal, else SIGTERM).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL (default 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceLimits {
+    /// Bytes of memory.
+    #[serde(default)]
+    pub memory: Option<u64>,
+    /// Bytes of memory plus swap; -1 for unlimited swap.
+    #[serde(default)]
+    pub memory_swap: Option<i64>,
+    /// CPUs, e.g. 1.5 (a CFS quota over a 100 ms period).
+    #[serde(default)]
+    pub cpus: Option<f64>,
+    /// Relative CPU weight (cgroup v1 shares, 2..262144; default 1024).
+    #[serde(default)]
+    pub cpu_shares: Option<u64>,
+    /// Most processes at once; -1 for no limit.
+    #[serde(default)]
+    pub pids_limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityOptions {
+    #[serde(default)]
+    pub privileged: bool,
+    #[serde(default)]
+    pub read_only: bool,
+    /// Capabilities to add, e.g. `NET_ADMIN` or `CAP_NET_ADMIN`; `ALL` for all.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Capabilities to drop; `ALL` drops every default one.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// `seccomp=unconfined`, `seccomp=PATH`, `no-new-privileges[=true|false]`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 //! root.
 
 pub mod api;
+pub mod container;
 pub mod digest;
 pub mod layerpath;
 pub mod media;
