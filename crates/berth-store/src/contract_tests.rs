@@ -139,3 +139,47 @@ fn batch_puts_and_repo_digests_keep_the_contract() {
     contract_batch_and_repo_digests(&FakeStore::new());
     contract_batch_and_repo_digests(&SqliteStore::open_in_memory().unwrap());
 }
+
+fn container(id: &str, name: &str) -> ContainerRecord {
+    ContainerRecord {
+        id: id.into(),
+        name: name.into(),
+        image: "app:1".into(),
+        image_digest: d(1),
+        request: serde_json::json!({"image": "app:1"}),
+        state: "created".into(),
+        created_at: format!("2026-01-01T00:00:0{}Z", id.len() % 10),
+        started_at: None,
+        finished_at: None,
+        pid: None,
+        shim_pid: None,
+        exit_code: None,
+        exit_signal: None,
+        oom_killed: false,
+        error: None,
+        restart_count: 0,
+        stopped_by_user: false,
+        backoff_ms: None,
+    }
+}
+
+fn contract_containers(store: &dyn Store) {
+    let a = container("aaaa", "web");
+    store.put_container(&a).unwrap();
+    assert!(matches!(store.put_container(&container("bbbb", "web")), Err(StoreError::Conflict(_))));
+    let mut a2 = a.clone();
+    a2.state = "running".into();
+    store.put_container(&a2).unwrap();
+    assert_eq!(store.get_container("aaaa").unwrap().unwrap().state, "running");
+    store.put_container(&container("bbbb", "db")).unwrap();
+    assert_eq!(store.list_containers().unwrap().len(), 2);
+    store.delete_container("aaaa").unwrap();
+    assert_eq!(store.get_container("aaaa").unwrap(), None);
+    store.put_container(&container("cccc", "web")).unwrap();
+}
+
+#[test]
+fn containers_keep_the_contract() {
+    contract_containers(&FakeStore::new());
+    contract_containers(&SqliteStore::open_in_memory().unwrap());
+}

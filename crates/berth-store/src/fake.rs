@@ -5,13 +5,14 @@ use std::sync::Mutex;
 
 use berth_core::Digest;
 
-use crate::{ImageRecord, LayerRecord, Result, Store, StoreError};
+use crate::{ContainerRecord, ImageRecord, LayerRecord, Result, Store, StoreError};
 
 #[derive(Default)]
 struct State {
     images: BTreeMap<Digest, ImageRecord>,
     tags: BTreeMap<String, Digest>,
     layers: BTreeMap<Digest, LayerRecord>,
+    containers: BTreeMap<String, ContainerRecord>,
 }
 
 /// Keeps every record in memory, with the same semantics as
@@ -125,6 +126,35 @@ impl Store for FakeStore {
     fn delete_layer(&self, diff_id: &Digest) -> Result<()> {
         self.with(|s| {
             s.layers.remove(diff_id);
+            Ok(())
+        })
+    }
+
+    fn put_container(&self, c: &ContainerRecord) -> Result<()> {
+        self.with(|s| {
+            if s.containers.values().any(|o| o.name == c.name && o.id != c.id) {
+                return Err(StoreError::Conflict(c.name.clone()));
+            }
+            s.containers.insert(c.id.clone(), c.clone());
+            Ok(())
+        })
+    }
+
+    fn get_container(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        self.with(|s| Ok(s.containers.get(id).cloned()))
+    }
+
+    fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
+        self.with(|s| {
+            let mut v: Vec<_> = s.containers.values().cloned().collect();
+            v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+            Ok(v)
+        })
+    }
+
+    fn delete_container(&self, id: &str) -> Result<()> {
+        self.with(|s| {
+            s.containers.remove(id);
             Ok(())
         })
     }

@@ -16,7 +16,7 @@ mod records;
 mod sqlite;
 
 pub use fake::FakeStore;
-pub use records::{ImageRecord, LayerRecord, LayerRef};
+pub use records::{ContainerRecord, ImageRecord, LayerRecord, LayerRef};
 pub use sqlite::SqliteStore;
 
 use berth_core::Digest;
@@ -35,6 +35,8 @@ pub enum StoreError {
     TooNew { found: i64, supported: i64 },
     #[error("the state database cannot grow while {context}: the disk is full; free space under the state root")]
     DiskFull { context: &'static str },
+    #[error("the name {0:?} is already in use by another container; choose another or remove that one")]
+    Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
 }
@@ -72,6 +74,13 @@ pub trait Store: Send + Sync + 'static {
     fn get_layer(&self, diff_id: &Digest) -> Result<Option<LayerRecord>>;
     fn list_layers(&self) -> Result<Vec<LayerRecord>>;
     fn delete_layer(&self, diff_id: &Digest) -> Result<()>;
+
+    /// Inserts or replaces a container; fails with `Conflict` when another
+    /// container has the name.
+    fn put_container(&self, c: &ContainerRecord) -> Result<()>;
+    fn get_container(&self, id: &str) -> Result<Option<ContainerRecord>>;
+    fn list_containers(&self) -> Result<Vec<ContainerRecord>>;
+    fn delete_container(&self, id: &str) -> Result<()>;
 }
 
 #[cfg(test)]

@@ -41,4 +41,15 @@ pub const MIGRATIONS: &[&str] = &[
         unpacked_at   TEXT NOT NULL
     ) STRICT;
     "#,
+    // 2: containers. The record is JSON so it can grow without migrations;
+    // what must be unique or looked up is a column.
+    r#"
+    CREATE TABLE containers (
+        id            TEXT PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        image_digest  TEXT NOT NULL,
+        record        TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX containers_image ON containers(image_digest);
+    "#,
 ];

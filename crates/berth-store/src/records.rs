@@ -61,3 +61,33 @@ impl ImageRecord {
         }
     }
 }
+
+/// A container as the daemon keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub name: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The manifest digest of the image it was created from.
+    pub image_digest: Digest,
+    /// What the user asked for (`ContainerCreateRequest` as JSON).
+    pub request: serde_json::Value,
+    /// `created`, `running`, `exited`, `restarting`.
+    pub state: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub pid: Option<i32>,
+    pub shim_pid: Option<i32>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub oom_killed: bool,
+    /// Why the last start failed, if it did.
+    pub error: Option<String>,
+    pub restart_count: u32,
+    /// Set by stop/kill so restart policies leave it alone.
+    pub stopped_by_user: bool,
+    /// The current restart backoff in milliseconds, when one is pending.
+    pub backoff_ms: Option<u64>,
+}

@@ -7,7 +7,7 @@ use berth_core::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::migrations::MIGRATIONS;
-use crate::{ImageRecord, LayerRecord, LayerRef, Result, Store, StoreError};
+use crate::{ContainerRecord, ImageRecord, LayerRecord, LayerRef, Result, Store, StoreError};
 
 /// SQLite in WAL mode. One connection behind a mutex: the daemon's writes
 /// are small and serialising them keeps every transaction simple.
@@ -366,6 +366,62 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.execute("DELETE FROM layers WHERE diff_id = ?1", [diff_id.to_string()])
                 .map_err(sql("deleting a layer"))?;
+            Ok(())
+        })
+    }
+
+    fn put_container(&self, c: &ContainerRecord) -> Result<()> {
+        let json = serde_json::to_string(c).expect("container record serialises");
+        self.with(|conn| {
+            let r = conn.execute(
+                "INSERT INTO containers (id, name, image_digest, record) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(id) DO UPDATE SET name = excluded.name, image_digest = excluded.image_digest,
+                     record = excluded.record",
+                params![c.id, c.name, c.image_digest.to_string(), json],
+            );
+            match r {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Conflict(c.name.clone()))
+                }
+                Err(e) => Err(sql("writing a container")(e)),
+            }
+        })
+    }
+
+    fn get_container(&self, id: &str) -> Result<Option<ContainerRecord>> {
+        self.with(|c| {
+            let json: Option<String> = c
+                .query_row("SELECT record FROM containers WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(sql("reading a container"))?;
+            json.map(|j| {
+                serde_json::from_str(&j)
+                    .map_err(|e| StoreError::Corrupt { what: "container record", detail: e.to_string() })
+            })
+            .transpose()
+        })
+    }
+
+    fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
+        self.with(|c| {
+            let mut stmt = c.prepare("SELECT record FROM containers").map_err(sql("listing containers"))?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql("listing containers"))?;
+            let mut out: Vec<ContainerRecord> = rows
+                .map(|row| {
+                    let j = row.map_err(sql("listing containers"))?;
+                    serde_json::from_str(&j)
+                        .map_err(|e| StoreError::Corrupt { what: "container record", detail: e.to_string() })
+                })
+                .collect::<Result<_>>()?;
+            out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+            Ok(out)
+        })
+    }
+
+    fn delete_container(&self, id: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM containers WHERE id = ?1", [id]).map_err(sql("deleting a container"))?;
             Ok(())
         })
     }

@@ -1,0 +1,121 @@
+//! The OCI runtime (runc, crun, youki: they share a command line) behind a
+//! narrow trait, so the daemon's logic can be tested with a fake.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot run the OCI runtime {binary}: {source}; install it (Debian: runc) or set runtime in the config")]
+    Spawn { binary: String, source: std::io::Error },
+    #[error("{binary} {action} {id} failed: {detail}")]
+    Failed { binary: String, action: &'static str, id: String, detail: String },
+}
+
+/// What the runtime reports about a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeState {
+    /// `created`, `running`, `paused` or `stopped`.
+    pub status: String,
+    pub pid: i32,
+}
+
+pub trait OciRuntime: Send + Sync {
+    /// Sends `signal` to the container's init (or all its processes).
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError>;
+    /// Deletes the runtime's record of the container; idempotent.
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
+    /// The runtime's view, or `None` if it does not know the container.
+    fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError>;
+}
+
+/// A runc-compatible runtime binary with its own state root.
+#[derive(Debug, Clone)]
+pub struct Runc {
+    pub binary: PathBuf,
+    /// `--root`: where the runtime keeps its state (under berth's run root).
+    pub root: PathBuf,
+}
+
+impl Runc {
+    pub fn new(binary: &Path, root: &Path) -> Self {
+        Self { binary: binary.to_path_buf(), root: root.to_path_buf() }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c
+    }
+
+    fn run(&self, action: &'static str, id: &str, args: &[&str]) -> Result<String, RuntimeError> {
+        let out = self
+            .command()
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| RuntimeError::Spawn { binary: self.binary.display().to_string(), source })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).to_string())
+        } else {
+            Err(RuntimeError::Failed {
+                binary: self.binary.display().to_string(),
+                action,
+                id: id.to_string(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
+        }
+    }
+}
+
+impl OciRuntime for Runc {
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<(), RuntimeError> {
+        let sig = signal.to_string();
+        let mut args = vec!["kill"];
+        if all {
+            args.push("--all");
+        }
+        args.extend([id, sig.as_str()]);
+        self.run("kill", id, &args).map(|_| ())
+    }
+
+    fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        let mut args = vec!["delete"];
+        if force {
+            args.push("--force");
+        }
+        args.push(id);
+        match self.run("delete", id, &args) {
+            Ok(_) => Ok(()),
+            Err(RuntimeError::Failed { detail, .. })
+                if detail.contains("does not exist") || detail.contains("not exist") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError> {
+        match self.run("state", id, &["state", id]) {
+            Ok(out) => {
+                let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| RuntimeError::Failed {
+                    binary: self.binary.display().to_string(),
+                    action: "state",
+                    id: id.to_string(),
+                    detail: format!("unreadable state: {e}"),
+                })?;
+                Ok(Some(RuntimeState {
+                    status: v["status"].as_str().unwrap_or("unknown").to_string(),
+                    pid: v["pid"].as_i64().unwrap_or(0) as i32,
+                }))
+            }
+            Err(RuntimeError::Failed { detail, .. })
+                if detail.contains("does not exist") || detail.contains("not exist") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The shim process itself.
+
+use std::fs;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::logfile::LogWriter;
+use crate::protocol::{write_atomic, ExitRecord, StateDir};
+use crate::runtime::Runc;
+
+/// `berth shim` arguments, passed by the daemon.
+#[derive(Debug, Clone)]
+pub struct ShimArgs {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub state_dir: PathBuf,
+    pub runtime: PathBuf,
+    pub runtime_root: PathBuf,
+    pub log_path: PathBuf,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    /// Files whose contents say whether the cgroup saw an OOM kill
+    /// (`memory.oom_control` on v1, `memory.events` on v2).
+    pub oom_files: Vec<PathBuf>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Runs the shim to the end; returns the process exit code (0 when the
+/// exit record was written, whatever the container's code).
+pub fn run(args: ShimArgs) -> i32 {
+    let state = StateDir(args.state_dir.clone());
+    // Our own session: signals to the daemon's process group or terminal
+    // never reach the shim or the container.
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let _ = write_atomic(&state.shim_pid(), std::process::id().to_string().as_bytes());
+    match supervise(&args, &state) {
+        Ok(rec) | Err(rec) => {
+            if state.write_exit(&rec).is_err() {
+                return 1;
+            }
+        }
+    }
+    let runc = Runc::new(&args.runtime, &args.runtime_root);
+    let _ = runc.command().args(["delete", "--force", &args.id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    0
+}
+
+fn failed(error: String) -> ExitRecord {
+    ExitRecord { code: 127, signal: None, finished_at: now(), oom_killed: false, error: Some(error) }
+}
+
+fn supervise(args: &ShimArgs, state: &StateDir) -> Result<ExitRecord, ExitRecord> {
+    let runc = Runc::new(&args.runtime, &args.runtime_root);
+    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| failed(format!("pipe: {e}")))?;
+    let log = LogWriter::open(&args.log_path, args.log_max_size, args.log_max_files)
+        .map_err(|e| failed(format!("cannot open log {}: {e}", args.log_path.display())))?;
+    let log = Arc::new(Mutex::new(log));
+
+    let status = runc
+        .command()
+        .arg("--log")
+        .arg(state.runtime_log())
+        .args(["--log-format", "json", "create", "--bundle"])
+        .arg(&args.bundle)
+        .arg("--pid-file")
+        .arg(state.init_pid())
+        .arg(&args.id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out_w))
+        .stderr(Stdio::from(err_w))
+        .status()
+        .map_err(|e| failed(format!("cannot run {}: {e}", args.runtime.display())))?;
+    if !status.success() {
+        let why =
+            state.runtime_error().unwrap_or_else(|| format!("{} create exited with {status}", args.runtime.display()));
+        return Err(failed(why));
+    }
+    let pid = StateDir::read_pid(&state.init_pid()).ok_or_else(|| failed("the runtime wrote no init pid".into()))?;
+
+    // The write ends now live only in the container; read until they close.
+    let readers = [spawn_reader(out_r, "stdout", Arc::clone(&log)), spawn_reader(err_r, "stderr", Arc::clone(&log))];
+
+    let started = runc
+        .command()
+        .arg("--log")
+        .arg(state.runtime_log())
+        .args(["--log-format", "json", "start", &args.id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match started {
+        Ok(s) if s.success() => {
+            let _ = write_atomic(&state.started(), b"");
+        }
+        other => {
+            let why = state.runtime_error().unwrap_or_else(|| format!("start failed: {other:?}"));
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = reap(pid);
+            return Err(failed(why));
+        }
+    }
+
+    let (code, signal) = reap(pid);
+    // Output after init's exit (from processes it left behind) gets a short
+    // grace period, so a shim never hangs on a pipe a daemon keeps open.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    for r in readers {
+        while !r.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(ExitRecord { code, signal, finished_at: now(), oom_killed: oom_killed(&args.oom_files), error: None })
+}
+
+/// Reaps children until `pid` ends (as subreaper the shim inherits the
+/// container's init once the runtime process exits). Returns (code, signal).
+fn reap(pid: i32) -> (i32, Option<i32>) {
+    loop {
+        match waitpid(Pid::from_raw(-1), None) {
+            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return (code, None),
+            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return (128 + sig as i32, Some(sig as i32)),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            // No children left: init was reaped elsewhere or never ours.
+            Err(_) => return (255, None),
+        }
+    }
+}
+
+fn spawn_reader(fd: OwnedFd, stream: &'static str, log: Arc<Mutex<LogWriter>>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut file = fs::File::from(fd);
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&buf[..n]);
+            // Whole lines go out as they come; a long line without a newline
+            // is cut at 16 KiB so memory stays bounded.
+            while let Some(pos) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                let _ = log.lock().unwrap_or_else(|p| p.into_inner()).write(stream, &String::from_utf8_lossy(&line));
+            }
+            if pending.len() >= 16 * 1024 {
+                let chunk: Vec<u8> = std::mem::take(&mut pending);
+                let _ = log.lock().unwrap_or_else(|p| p.into_inner()).write(stream, &String::from_utf8_lossy(&chunk));
+            }
+        }
+        if !pending.is_empty() {
+            let _ = log.lock().unwrap_or_else(|p| p.into_inner()).write(stream, &String::from_utf8_lossy(&pending));
+        }
+    })
+}
+
+fn oom_killed(files: &[PathBuf]) -> bool {
+    files.iter().any(|f| oom_count(f) > 0)
+}
+
+/// `oom_kill N` in `memory.oom_control` (v1) or `memory.events` (v2).
+fn oom_count(path: &Path) -> u64 {
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())))
+        .unwrap_or(0)
+}
