@@ -59,6 +59,200 @@ pub enum Command {
     /// Host-wide information.
     #[command(subcommand)]
     System(SystemCommand),
+    /// Create and start a container; in the foreground its output streams and berth exits with its code.
+    Run(RunArgs),
+    /// Create a container without starting it.
+    Create(CreateArgs),
+    /// Start containers.
+    Start {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop containers: the stop signal, a grace period, then SIGKILL.
+    Stop(StopArgs),
+    /// Send a signal to containers (default SIGKILL).
+    Kill {
+        #[arg(short, long, default_value = "SIGKILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop (if needed) and start containers again.
+    Restart(StopArgs),
+    /// Remove containers.
+    Rm {
+        /// Kill running containers first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps(PsArgs),
+    /// Show a container's output.
+    Logs(LogsArgs),
+    /// Show a container's (or, failing that, an image's) details.
+    Inspect {
+        name: String,
+        #[arg(short, long, value_enum, default_value = "json")]
+        output: Output,
+    },
+    /// Wait for containers to stop and print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Internal: the per-container shim, started by the daemon.
+    #[command(hide = true)]
+    Shim(ShimCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ShimCommand {
+    #[arg(long)]
+    pub id: String,
+    #[arg(long)]
+    pub bundle: PathBuf,
+    #[arg(long)]
+    pub state_dir: PathBuf,
+    #[arg(long)]
+    pub runtime: PathBuf,
+    #[arg(long)]
+    pub runtime_root: PathBuf,
+    #[arg(long)]
+    pub log: PathBuf,
+    #[arg(long, default_value_t = 10 << 20)]
+    pub log_max_size: u64,
+    #[arg(long, default_value_t = 3)]
+    pub log_max_files: u32,
+    #[arg(long)]
+    pub oom_file: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name (unique; default: a generated one).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read KEY=VALUE lines from a file (repeatable; # comments allowed).
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Bind mount HOST:CONTAINER[:ro|rw] (repeatable).
+    #[arg(short = 'v', long = "volume")]
+    pub volumes: Vec<String>,
+    /// tmpfs mount CONTAINER[:OPTIONS] (repeatable).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP] or UID[:GID].
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Replace the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Label KEY=VALUE (repeatable).
+    #[arg(short = 'l', long = "label")]
+    pub labels: Vec<String>,
+    /// no, always, unless-stopped, on-failure[:MAX_RETRIES].
+    #[arg(long, default_value = "no")]
+    pub restart: String,
+    /// Memory limit, e.g. 256m or 1g.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap, e.g. 512m; -1 for unlimited swap.
+    #[arg(long)]
+    pub memory_swap: Option<String>,
+    /// CPUs, e.g. 1.5.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Relative CPU weight (default 1024).
+    #[arg(long)]
+    pub cpu_shares: Option<u64>,
+    /// Most processes at once (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Add a capability (repeatable; ALL for all).
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (repeatable; ALL for all).
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined|PATH, no-new-privileges[=false] (repeatable).
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Give the container every capability and device, no seccomp, no masked paths.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Signal for stop (default: the image's, else SIGTERM).
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds stop waits before SIGKILL (default 10).
+    #[arg(long)]
+    pub stop_timeout: Option<u32>,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    pub image: String,
+    /// Command and arguments (replace the image's Cmd).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    pub detach: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before SIGKILL.
+    #[arg(short = 't', long = "time")]
+    pub timeout: Option<u32>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(short, long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep following new output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long, short = 'n')]
+    pub tail: Option<usize>,
+    /// Only output since an RFC 3339 time or a duration ago (10s, 5m, 2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Prefix each line with its time.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    pub container: String,
 }
 
 #[derive(Debug, Args)]

@@ -139,6 +139,17 @@ impl Client {
         Self::json(self.send(Method::POST, path, Some(body)).await?).await
     }
 
+    /// DELETE that expects no body back (204).
+    pub async fn delete_empty(&self, path: &str) -> Result<()> {
+        Self::check(self.send(Method::DELETE, path, None).await?).await.map(|_| ())
+    }
+
+    /// GET that answers with JSON lines.
+    pub async fn get_stream<T: DeserializeOwned>(&self, path: &str, on_line: impl FnMut(T)) -> Result<()> {
+        let resp = Self::check(self.send(Method::GET, path, None).await?).await?;
+        Self::lines(resp, on_line).await
+    }
+
     /// POST that expects no body back (204).
     pub async fn post_empty<B: Serialize>(&self, path: &str, body: &B) -> Result<()> {
         let body = serde_json::to_vec(body).expect("request serialises");
@@ -150,10 +161,14 @@ impl Client {
         &self,
         path: &str,
         body: &B,
-        mut on_line: impl FnMut(T),
+        on_line: impl FnMut(T),
     ) -> Result<()> {
         let body = serde_json::to_vec(body).expect("request serialises");
         let resp = Self::check(self.send(Method::POST, path, Some(body)).await?).await?;
+        Self::lines(resp, on_line).await
+    }
+
+    async fn lines<T: DeserializeOwned>(resp: Response<Incoming>, mut on_line: impl FnMut(T)) -> Result<()> {
         let mut body = resp.into_body();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(frame) = body.frame().await {

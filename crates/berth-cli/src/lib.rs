@@ -10,6 +10,7 @@
 
 pub mod args;
 pub mod client;
+mod containers;
 mod images;
 mod output;
 mod progress;
@@ -34,9 +35,26 @@ pub async fn run(cli: Cli) -> i32 {
         Command::System(args::SystemCommand::Df { verbose, output }) => {
             images::disk_usage(&client, verbose, output).await
         }
+        Command::Create(a) => containers::create(&client, a).await,
+        Command::Start { containers: c } => containers::start(&client, c).await,
+        Command::Stop(a) => containers::stop(&client, a).await,
+        Command::Restart(a) => containers::restart(&client, a).await,
+        Command::Kill { signal, containers: c } => containers::kill(&client, signal, c).await,
+        Command::Rm { force, containers: c } => containers::remove(&client, force, c).await,
+        Command::Ps(a) => containers::ps(&client, a).await,
+        Command::Logs(a) => containers::logs(&client, a).await,
+        Command::Inspect { name, output } => containers::inspect(&client, &name, output).await,
+        Command::Shim(_) => Err(CliError::Other("the shim is run by the binary, not the client".into())),
+        // These report the container's exit code as berth's own.
+        Command::Run(a) => return finish(containers::run(&client, a).await),
+        Command::Wait { containers: c } => containers::wait(&client, c).await.map(|_| ()),
     };
+    finish(result.map(|()| 0))
+}
+
+fn finish(result: Result<i32, CliError>) -> i32 {
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             if !matches!(e, CliError::Silent) {
                 eprintln!("berth: {e}");

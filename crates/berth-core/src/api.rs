@@ -338,6 +338,74 @@ pub struct SecurityOptions {
     pub security_opt: Vec<String>,
 }
 
+/// One row of `berth ps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerSummary {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub command: String,
+    pub created: String,
+    /// `created`, `running`, `exited`, `restarting`.
+    pub state: String,
+    /// For people: `Up 5 seconds`, `Exited (0) 3 minutes ago`.
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub restart_count: u32,
+    /// The current restart backoff, when one is pending.
+    pub backoff_ms: Option<u64>,
+}
+
+/// `berth inspect` of a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerInspect {
+    #[serde(flatten)]
+    pub summary: ContainerSummary,
+    pub image_digest: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub pid: Option<i32>,
+    pub exit_signal: Option<i32>,
+    pub oom_killed: bool,
+    pub error: Option<String>,
+    pub restart_policy: String,
+    pub stopped_by_user: bool,
+    pub rootfs: String,
+    pub log_path: String,
+    pub request: ContainerCreateRequest,
+    /// The security settings in force, as the OCI spec has them.
+    pub security: EffectiveSecurity,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct EffectiveSecurity {
+    pub privileged: bool,
+    pub capabilities: Vec<String>,
+    pub no_new_privileges: bool,
+    /// `default`, `unconfined`, or the profile path.
+    pub seccomp: String,
+    pub read_only_rootfs: bool,
+    pub masked_paths: Vec<String>,
+    pub readonly_paths: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub user: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct WaitResponse {
+    pub exit_code: i32,
+    pub error: Option<String>,
+}
+
+/// One line of a container's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    pub time: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub log: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

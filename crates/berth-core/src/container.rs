@@ -211,8 +211,11 @@ pub struct Backoff {
 
 impl Backoff {
     /// Standalone containers: 100 ms doubling to 1 minute, reset after 10 s.
-    pub const CONTAINER: Backoff =
-        Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(60), reset_after: Duration::from_secs(10) };
+    pub const CONTAINER: Backoff = Backoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(60),
+        reset_after: Duration::from_secs(10),
+    };
 
     /// The delay before the next start, given the previous delay (if any)
     /// and how long the last run lasted.

@@ -16,7 +16,35 @@ pub struct DaemonConfig {
     /// `[registries."host"]` tables: mirrors per registry.
     pub registries: BTreeMap<String, RegistrySettings>,
     pub images: ImageLimits,
+    pub containers: ContainerConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContainerConfig {
+    /// The OCI runtime binary (runc; crun or youki where the host allows).
+    pub runtime: String,
+    /// cgroup parent for containers (`/sys/fs/cgroup/[CONTROLLER/]PARENT/ID`).
+    pub cgroup_parent: String,
+    /// Rotate a container's log past this many bytes.
+    pub log_max_size: u64,
+    /// Log files kept per container, the current one included.
+    pub log_max_files: u32,
+    /// Longest restart backoff for standalone containers, in seconds.
+    pub restart_backoff_max_seconds: u64,
+}
+
+impl Default for ContainerConfig {
+    fn default() -> Self {
+        Self {
+            runtime: "runc".into(),
+            cgroup_parent: "berth".into(),
+            log_max_size: 10 << 20,
+            log_max_files: 3,
+            restart_backoff_max_seconds: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

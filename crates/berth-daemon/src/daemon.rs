@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use berth_image::{ImageStore, NoUsers};
+use berth_image::ImageStore;
 use berth_store::SqliteStore;
 use nix::fcntl::{Flock, FlockArg};
 use tokio::net::UnixListener;
@@ -23,6 +23,7 @@ pub struct DaemonOptions {
 /// The services every handler reaches.
 pub struct Daemon {
     pub images: Arc<ImageStore>,
+    pub containers: Arc<crate::containers::Containers>,
     pub root: PathBuf,
     pub run_root: PathBuf,
     _lock: Flock<fs::File>,
@@ -53,14 +54,26 @@ impl Daemon {
                 opts.root.display()
             )
         })?;
-        let store = Arc::new(SqliteStore::open(&opts.root.join("state.db"))?);
-        let images = ImageStore::open(&opts.root.join("images"), store, opts.config.image_config(), Arc::new(NoUsers))?;
-        Ok(Arc::new(Self {
-            images: Arc::new(images),
-            root: opts.root.clone(),
-            run_root: opts.run_root.clone(),
-            _lock: lock,
-        }))
+        let store: Arc<dyn berth_store::Store> = Arc::new(SqliteStore::open(&opts.root.join("state.db"))?);
+        let users = Arc::new(crate::containers::ContainerImageUsers(Arc::clone(&store)));
+        let images = Arc::new(ImageStore::open(
+            &opts.root.join("images"),
+            Arc::clone(&store),
+            opts.config.image_config(),
+            users,
+        )?);
+        let c = &opts.config.containers;
+        let settings = crate::containers::ContainerSettings {
+            runtime: which(&c.runtime),
+            cgroup_parent: c.cgroup_parent.clone(),
+            log_max_size: c.log_max_size,
+            log_max_files: c.log_max_files,
+            backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
+        };
+        let containers =
+            crate::containers::Containers::new(store, Arc::clone(&images), &opts.root, &opts.run_root, settings)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Arc::new(Self { images, containers, root: opts.root.clone(), run_root: opts.run_root.clone(), _lock: lock }))
     }
 
     /// Serves the API until SIGINT or SIGTERM, then removes the socket.
@@ -68,6 +81,9 @@ impl Daemon {
         let listener = bind_socket(socket).await?;
         tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
         let (router, _) = crate::api::router(Arc::clone(&self));
+        // Adopt what happened while the daemon was away, then keep watching.
+        self.containers.reap_exits().await;
+        tokio::spawn(Arc::clone(&self.containers).monitor());
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .expect("signal handler installs");
@@ -79,6 +95,8 @@ impl Daemon {
         };
         let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         let _ = fs::remove_file(socket);
+        // Containers keep running; only the empty cgroup parent goes.
+        self.containers.remove_empty_cgroup_parent();
         result.context("API server failed")
     }
 }
@@ -106,4 +124,15 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(listener)
+}
+
+/// Resolves a runtime name through PATH (absolute paths stay as they are).
+fn which(name: &str) -> PathBuf {
+    let p = Path::new(name);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|c| c.is_file()))
+        .unwrap_or_else(|| p.to_path_buf())
 }

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod config;
+pub mod containers;
 mod daemon;
 
 pub use config::DaemonConfig;

@@ -69,6 +69,15 @@ async fn the_served_document_matches_the_routes() {
         ("POST", "/v1/images/prune"),
         ("POST", "/v1/auth/login"),
         ("POST", "/v1/auth/logout"),
+        ("GET", "/v1/containers"),
+        ("POST", "/v1/containers"),
+        ("GET", "/v1/containers/{id}"),
+        ("DELETE", "/v1/containers/{id}"),
+        ("POST", "/v1/containers/{id}/start"),
+        ("POST", "/v1/containers/{id}/stop"),
+        ("POST", "/v1/containers/{id}/kill"),
+        ("POST", "/v1/containers/{id}/wait"),
+        ("GET", "/v1/containers/{id}/logs"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_string(), p.to_string()))
@@ -77,7 +86,7 @@ async fn the_served_document_matches_the_routes() {
 
     // Every documented operation is served (not a routing 404 or 405).
     for (method, path) in &ops {
-        let concrete = path.replace("{name}", "nonexistent");
+        let concrete = path.replace("{name}", "nonexistent").replace("{id}", "nonexistent");
         let body = (method == "POST").then_some("{}");
         let (status, body) = call(&router, method.parse().unwrap(), &concrete, body).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");

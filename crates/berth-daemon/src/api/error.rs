@@ -9,6 +9,7 @@ use berth_image::ImageError;
 #[derive(Debug)]
 pub enum ApiError {
     Image(ImageError),
+    Container(crate::containers::ContainerError),
     BadRequest(String),
     NotFound(String),
     Internal(String),
@@ -23,6 +24,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Image(e) => image_status(e),
+            Self::Container(e) => container_status(e),
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -33,6 +35,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         match self {
             Self::Image(e) => ErrorBody { error: e.to_string(), kind: e.kind().to_string() },
+            Self::Container(e) => ErrorBody { error: e.to_string(), kind: container_kind(e).to_string() },
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
             Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
@@ -67,6 +70,35 @@ fn image_status(e: &ImageError) -> StatusCode {
         ImageError::BlobMissing { .. } | ImageError::Io { .. } | ImageError::Store(_) | ImageError::Snapshot(_) => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
+    }
+}
+
+fn container_status(e: &crate::containers::ContainerError) -> StatusCode {
+    use crate::containers::ContainerError as E;
+    match e {
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Ambiguous(_) | E::Conflict(_) => StatusCode::CONFLICT,
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::Image(i) => image_status(i),
+        E::StartFailed { .. } | E::Store(_) | E::Runtime(_) | E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn container_kind(e: &crate::containers::ContainerError) -> &'static str {
+    use crate::containers::ContainerError as E;
+    match e {
+        E::NotFound(_) => "not_found",
+        E::Ambiguous(_) | E::Conflict(_) => "conflict",
+        E::Invalid(_) => "invalid",
+        E::Image(i) => i.kind(),
+        E::StartFailed { .. } => "start_failed",
+        E::Store(_) | E::Runtime(_) | E::Io(_) => "internal",
+    }
+}
+
+impl From<crate::containers::ContainerError> for ApiError {
+    fn from(e: crate::containers::ContainerError) -> Self {
+        Self::Container(e)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The REST API: routes, the OpenAPI document and error mapping.
 
 mod auth;
+mod containers;
 mod error;
 mod images;
 mod system;
@@ -24,7 +25,7 @@ pub type State = Arc<Daemon>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Berth API", description = "Berth's daemon API, served on a unix socket. Errors are `ErrorBody` with an HTTP status that matches their kind."),
-    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"))
+    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"), (name = "containers", description = "Containers"))
 )]
 struct ApiDoc;
 
@@ -44,6 +45,13 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(images::prune))
         .routes(routes!(auth::login))
         .routes(routes!(auth::logout))
+        .routes(routes!(containers::list, containers::create))
+        .routes(routes!(containers::inspect, containers::remove))
+        .routes(routes!(containers::start))
+        .routes(routes!(containers::stop))
+        .routes(routes!(containers::kill))
+        .routes(routes!(containers::wait))
+        .routes(routes!(containers::logs))
         .with_state(daemon)
         .split_for_parts();
     let json = serde_json::to_vec_pretty(&doc).expect("OpenAPI document serialises");

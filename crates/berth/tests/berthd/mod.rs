@@ -181,7 +181,23 @@ fn list(dir: &Path) -> Vec<String> {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
+        // Containers first (their shims, mounts and cgroups), then the
+        // daemon, then any mount still below our directory.
+        if self.child.is_some() {
+            let ids = self.run(&["ps", "-a", "-q"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.run(&["rm", "-f", id]);
+            }
+        }
         self.stop();
+        let prefix = self.dir.path().display().to_string();
+        let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
+        let mut ours: Vec<&str> =
+            mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&prefix)).collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
         if std::thread::panicking() {
             eprintln!("--- berth daemon log ({}) ---\n{}", self.log.display(), self.log());
         }

@@ -1,0 +1,159 @@
+//! `/v1/containers/...`.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, ErrorBody, LogEntry, WaitResponse};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::JsonBody;
+use super::{ApiError, State as S};
+use crate::containers::LogQuery;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Include containers that are not running.
+    #[serde(default)]
+    all: bool,
+}
+
+/// Containers, newest first.
+#[utoipa::path(get, path = "/v1/containers", tag = "containers", params(ListQuery), responses((status = 200, body = [ContainerSummary])))]
+pub async fn list(State(d): State<S>, Query(q): Query<ListQuery>) -> Result<Json<Vec<ContainerSummary>>, ApiError> {
+    Ok(Json(d.containers.list(q.all)?))
+}
+
+/// Creates a container (not started).
+#[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerCreateRequest,
+    responses((status = 201, body = ContainerInspect), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create(State(d): State<S>, JsonBody(req): JsonBody<ContainerCreateRequest>) -> Result<Response, ApiError> {
+    let c = d.containers.create(req).await?;
+    Ok((StatusCode::CREATED, Json(d.containers.inspect(&c.id)?)).into_response())
+}
+
+/// One container by ID, name or unique ID prefix.
+#[utoipa::path(get, path = "/v1/containers/{id}", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    responses((status = 200, body = ContainerInspect), (status = 404, body = ErrorBody)))]
+pub async fn inspect(State(d): State<S>, Path(id): Path<String>) -> Result<Json<ContainerInspect>, ApiError> {
+    Ok(Json(d.containers.inspect(&id)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RemoveQuery {
+    /// Kill a running container first.
+    #[serde(default)]
+    force: bool,
+}
+
+/// Removes a container, its root filesystem, bundle and log.
+#[utoipa::path(delete, path = "/v1/containers/{id}", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), RemoveQuery),
+    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn remove(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<StatusCode, ApiError> {
+    d.containers.remove(&id, q.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts a container; answers once its process runs.
+#[utoipa::path(post, path = "/v1/containers/{id}/start", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    responses((status = 200, body = ContainerInspect), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 500, body = ErrorBody)))]
+pub async fn start(State(d): State<S>, Path(id): Path<String>) -> Result<Json<ContainerInspect>, ApiError> {
+    let c = d.containers.start(&id).await?;
+    Ok(Json(d.containers.inspect(&c.id)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct StopQuery {
+    /// Seconds to wait after the stop signal before SIGKILL.
+    #[serde(default)]
+    timeout: Option<u32>,
+}
+
+/// Stop signal, grace period, then SIGKILL.
+#[utoipa::path(post, path = "/v1/containers/{id}/stop", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), StopQuery),
+    responses((status = 200, body = ContainerInspect), (status = 404, body = ErrorBody)))]
+pub async fn stop(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    Query(q): Query<StopQuery>,
+) -> Result<Json<ContainerInspect>, ApiError> {
+    let c = d.containers.stop(&id, q.timeout).await?;
+    Ok(Json(d.containers.inspect(&c.id)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KillQuery {
+    /// Signal name or number (default SIGKILL).
+    #[serde(default)]
+    signal: Option<String>,
+}
+
+/// Sends a signal to the container's process.
+#[utoipa::path(post, path = "/v1/containers/{id}/kill", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), KillQuery),
+    responses((status = 204, description = "signal sent"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn kill(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    Query(q): Query<KillQuery>,
+) -> Result<StatusCode, ApiError> {
+    d.containers.kill(&id, q.signal.as_deref().unwrap_or("SIGKILL")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Waits until the container stops; answers with its exit code.
+#[utoipa::path(post, path = "/v1/containers/{id}/wait", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    responses((status = 200, body = WaitResponse), (status = 404, body = ErrorBody)))]
+pub async fn wait(State(d): State<S>, Path(id): Path<String>) -> Result<Json<WaitResponse>, ApiError> {
+    Ok(Json(d.containers.wait(&id).await?))
+}
+
+/// The container's output as JSON lines of `LogEntry`; with `follow`, the
+/// stream stays open until the container stops.
+#[utoipa::path(get, path = "/v1/containers/{id}/logs", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), LogQuery),
+    responses((status = 200, description = "newline-delimited LogEntry stream", body = LogEntry, content_type = "application/x-ndjson"), (status = 404, body = ErrorBody)))]
+pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<LogQuery>) -> Result<Response, ApiError> {
+    let (c, path) = d.containers.log_file(&id)?;
+    let (lines, offset) = crate::containers::logs::snapshot(&path, &q).map_err(ApiError::BadRequest)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<LogEntry>(256);
+    let containers = d.containers.clone();
+    tokio::spawn(async move {
+        for l in lines {
+            if tx.send(l).await.is_err() {
+                return;
+            }
+        }
+        if !q.follow {
+            return;
+        }
+        let mut follower = crate::containers::logs::Follower::new(&path, offset);
+        loop {
+            let running = containers.is_running(&c.id);
+            for l in follower.poll() {
+                if tx.send(l).await.is_err() {
+                    return;
+                }
+            }
+            if !running {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        let mut line = serde_json::to_vec(&e).expect("log entry serialises");
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)), rx))
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
+        .into_response())
+}

@@ -1,0 +1,624 @@
+//! Containers: create, start, stop, kill, remove, wait, logs, and the
+//! monitor that notices exits and applies restart policies.
+//!
+//! Each container has a bundle (`config.json`) and log under the state
+//! root, a shim state directory under the run root, and an overlay root
+//! filesystem from the image store. The record in the store is the truth
+//! about what the user asked for and what last happened; the shim's state
+//! directory is the truth about the process, which is why a daemon restart
+//! re-reads it and carries on.
+
+pub mod logs;
+mod view;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, WaitResponse};
+use berth_core::container::{validate_name, Backoff, ContainerId, ContainerState, RestartPolicy, Transition};
+use berth_image::ImageStore;
+use berth_shim::protocol::{alive, ExitRecord, StateDir};
+use berth_shim::runtime::{OciRuntime, Runc};
+use berth_store::{ContainerRecord, Store, StoreError};
+
+pub use logs::LogQuery;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContainerError {
+    #[error("no such container: {0}; see 'berth ps -a'")]
+    NotFound(String),
+    #[error("container name or ID prefix {0:?} is ambiguous; give more of the ID")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("container {name} failed to start: {why}")]
+    StartFailed { name: String, why: String },
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error("OCI runtime error: {0}")]
+    Runtime(#[from] berth_shim::runtime::RuntimeError),
+    #[error("cannot prepare the container: {0}")]
+    Io(String),
+}
+
+impl From<StoreError> for ContainerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Self::Conflict(e.to_string()),
+            other => Self::Store(other),
+        }
+    }
+}
+
+type Result<T, E = ContainerError> = std::result::Result<T, E>;
+
+/// `[containers]` settings.
+#[derive(Debug, Clone)]
+pub struct ContainerSettings {
+    pub runtime: PathBuf,
+    pub cgroup_parent: String,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub backoff_max: Duration,
+}
+
+pub struct Containers {
+    store: Arc<dyn Store>,
+    images: Arc<ImageStore>,
+    runtime: Arc<dyn OciRuntime>,
+    runc: Runc,
+    root: PathBuf,
+    run_root: PathBuf,
+    exe: PathBuf,
+    settings: ContainerSettings,
+    /// Serialises record changes (create/start/exit/remove).
+    lock: tokio::sync::Mutex<()>,
+    /// Exits of containers removed right after (for `wait` on `--rm`).
+    recent_exits: Mutex<std::collections::HashMap<String, WaitResponse>>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// What the spec needs to know about this host.
+fn host_info() -> berth_runtime::HostInfo {
+    let cap_bnd = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find_map(|l| l.strip_prefix("CapBnd:").and_then(|v| u64::from_str_radix(v.trim(), 16).ok()))
+    });
+    berth_runtime::HostInfo {
+        arch: std::env::consts::ARCH.to_string(),
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
+        max_nofile: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .ok()
+            .map(|(_, hard)| hard),
+        capabilities: cap_bnd.map(berth_runtime::caps_from_mask),
+    }
+}
+
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+impl Containers {
+    pub fn new(
+        store: Arc<dyn Store>,
+        images: Arc<ImageStore>,
+        root: &Path,
+        run_root: &Path,
+        settings: ContainerSettings,
+    ) -> Result<Arc<Self>> {
+        let runc = Runc::new(&settings.runtime, &run_root.join("runtime"));
+        let exe =
+            std::env::current_exe().map_err(|e| ContainerError::Io(format!("cannot find the berth binary: {e}")))?;
+        Ok(Arc::new(Self {
+            store,
+            images,
+            runtime: Arc::new(runc.clone()),
+            runc,
+            root: root.join("containers"),
+            run_root: run_root.join("containers"),
+            exe,
+            settings,
+            lock: tokio::sync::Mutex::new(()),
+            recent_exits: Mutex::new(Default::default()),
+        }))
+    }
+
+    fn bundle(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn state_dir(&self, id: &str) -> StateDir {
+        StateDir(self.run_root.join(id))
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        self.bundle(id).join("ctr.log")
+    }
+
+    fn cgroups_path(&self, id: &str) -> String {
+        format!("/{}/{id}", self.settings.cgroup_parent)
+    }
+
+    fn oom_files(&self, id: &str) -> Vec<PathBuf> {
+        let rel = self.cgroups_path(id);
+        let rel = rel.trim_start_matches('/');
+        if cgroup_v2() {
+            vec![Path::new("/sys/fs/cgroup").join(rel).join("memory.events")]
+        } else {
+            vec![Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control")]
+        }
+    }
+
+    /// Finds a container by full ID, name, or unique ID prefix.
+    pub fn resolve(&self, key: &str) -> Result<ContainerRecord> {
+        if key.is_empty() {
+            return Err(ContainerError::NotFound(key.into()));
+        }
+        let all = self.store.list_containers()?;
+        if let Some(c) = all.iter().find(|c| c.id == key || c.name == key) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<_> = all.iter().filter(|c| c.id.starts_with(key)).collect();
+        match matches.len() {
+            0 => Err(ContainerError::NotFound(key.into())),
+            1 => Ok(matches[0].clone()),
+            _ => Err(ContainerError::Ambiguous(key.into())),
+        }
+    }
+
+    pub fn list(&self, all: bool) -> Result<Vec<ContainerSummary>> {
+        Ok(self
+            .store
+            .list_containers()?
+            .iter()
+            .filter(|c| all || c.state == "running" || c.state == "restarting")
+            .map(view::summary)
+            .collect())
+    }
+
+    pub fn inspect(&self, key: &str) -> Result<ContainerInspect> {
+        let c = self.resolve(key)?;
+        let spec = std::fs::read(self.bundle(&c.id).join("config.json")).ok();
+        Ok(view::inspect(&c, spec.as_deref(), &self.images.rootfs_path(&c.id), &self.log_path(&c.id)))
+    }
+
+    /// Creates a container: checks the request, mounts its root filesystem,
+    /// writes its bundle, and records it. Nothing is left if it fails.
+    pub async fn create(self: &Arc<Self>, req: ContainerCreateRequest) -> Result<ContainerRecord> {
+        let _guard = self.lock.lock().await;
+        let restart: RestartPolicy = req
+            .restart
+            .as_deref()
+            .unwrap_or("no")
+            .parse()
+            .map_err(|e: berth_core::container::ContainerError| ContainerError::Invalid(e.to_string()))?;
+        if req.auto_remove && restart != RestartPolicy::No {
+            return Err(ContainerError::Invalid(
+                "--rm and --restart cannot be combined: a removed container cannot restart".into(),
+            ));
+        }
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        let id = ContainerId::from_bytes(bytes).to_string();
+        let name = match &req.name {
+            Some(n) => {
+                validate_name(n).map_err(|e| ContainerError::Invalid(e.to_string()))?;
+                n.clone()
+            }
+            None => view::generated_name(&bytes),
+        };
+        if self.store.list_containers()?.iter().any(|c| c.name == name) {
+            return Err(ContainerError::Conflict(format!(
+                "the name {name:?} is already in use by another container; choose another or remove that one"
+            )));
+        }
+        let image = self.images.resolve(&req.image)?;
+        let image_config = self.images.inspect(&image.digest.to_string())?.config;
+
+        let this = Arc::clone(self);
+        let (id2, req2) = (id.clone(), req.clone());
+        let built = tokio::task::spawn_blocking(move || this.prepare_bundle(&id2, &req2, &image_config))
+            .await
+            .map_err(|e| ContainerError::Io(e.to_string()))?;
+        if let Err(e) = built {
+            self.cleanup_files(&id);
+            return Err(e);
+        }
+        let record = ContainerRecord {
+            id: id.clone(),
+            name,
+            image: req.image.clone(),
+            image_digest: image.digest.clone(),
+            request: serde_json::to_value(&req).expect("request serialises"),
+            state: ContainerState::Created.to_string(),
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+            pid: None,
+            shim_pid: None,
+            exit_code: None,
+            exit_signal: None,
+            oom_killed: false,
+            error: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            backoff_ms: None,
+        };
+        if let Err(e) = self.store.put_container(&record) {
+            self.cleanup_files(&id);
+            return Err(e.into());
+        }
+        Ok(record)
+    }
+
+    fn prepare_bundle(
+        &self,
+        id: &str,
+        req: &ContainerCreateRequest,
+        image: &berth_core::api::ImageRunConfig,
+    ) -> Result<()> {
+        let rootfs = self.images.mount_rootfs(&req.image, id)?;
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
+        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+        let seccomp = berth_runtime::seccomp_choice(&req.security.security_opt, |p| std::fs::read_to_string(p))
+            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let input = berth_runtime::SpecInput {
+            id,
+            rootfs: &rootfs,
+            image,
+            request: req,
+            cgroups_path: self.cgroups_path(id),
+            passwd: passwd.as_deref(),
+            group: group.as_deref(),
+            seccomp,
+            resolv_conf: None,
+            host: host_info(),
+        };
+        let spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let bundle = self.bundle(id);
+        std::fs::create_dir_all(&bundle).map_err(|e| ContainerError::Io(format!("{}: {e}", bundle.display())))?;
+        let json = serde_json::to_vec_pretty(&spec).map_err(|e| ContainerError::Io(e.to_string()))?;
+        berth_shim::protocol::write_atomic(&bundle.join("config.json"), &json)
+            .map_err(|e| ContainerError::Io(format!("{}: {e}", bundle.display())))?;
+        Ok(())
+    }
+
+    fn cleanup_files(&self, id: &str) {
+        let _ = self.images.remove_rootfs(id);
+        let _ = std::fs::remove_dir_all(self.bundle(id));
+        let _ = std::fs::remove_dir_all(self.state_dir(id).0);
+    }
+
+    /// Starts a created or exited container and waits until its process
+    /// runs (or failed to).
+    pub async fn start(self: &Arc<Self>, key: &str) -> Result<ContainerRecord> {
+        let _guard = self.lock.lock().await;
+        let c = self.resolve(key)?;
+        self.start_locked(c).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, mut c: ContainerRecord) -> Result<ContainerRecord> {
+        let state: ContainerState = view::state(&c);
+        state.next(Transition::Start, &c.name).map_err(|e| ContainerError::Conflict(e.to_string()))?;
+        // The root filesystem survives a daemon restart but not a reboot.
+        let image_ref = c.image_digest.to_string();
+        let images = Arc::clone(&self.images);
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || images.mount_rootfs(&image_ref, &id))
+            .await
+            .map_err(|e| ContainerError::Io(e.to_string()))??;
+        let sd = self.state_dir(&c.id);
+        let _ = std::fs::remove_dir_all(&sd.0);
+        std::fs::create_dir_all(&sd.0).map_err(|e| ContainerError::Io(format!("{}: {e}", sd.0.display())))?;
+        std::fs::create_dir_all(&self.runc.root).map_err(|e| ContainerError::Io(e.to_string()))?;
+        // A leftover runtime record (after a crash) would block create.
+        let _ = self.runtime.delete(&c.id, true);
+
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("shim")
+            .arg("--id")
+            .arg(&c.id)
+            .arg("--bundle")
+            .arg(self.bundle(&c.id))
+            .arg("--state-dir")
+            .arg(&sd.0)
+            .arg("--runtime")
+            .arg(&self.runc.binary)
+            .arg("--runtime-root")
+            .arg(&self.runc.root)
+            .arg("--log")
+            .arg(self.log_path(&c.id))
+            .arg("--log-max-size")
+            .arg(self.settings.log_max_size.to_string())
+            .arg("--log-max-files")
+            .arg(self.settings.log_max_files.to_string());
+        for f in self.oom_files(&c.id) {
+            cmd.arg("--oom-file").arg(f);
+        }
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot start the shim: {e}")))?;
+        let shim_pid = child.id().map(|p| p as i32);
+        // Reap the shim when it ends, so it never lingers as a zombie.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if sd.started().exists() {
+                break;
+            }
+            if let Some(exit) = sd.read_exit() {
+                c.state = ContainerState::Exited.to_string();
+                c.error = exit.error.clone();
+                c.exit_code = Some(exit.code);
+                c.finished_at = Some(exit.finished_at.clone());
+                self.store.put_container(&c)?;
+                return Err(ContainerError::StartFailed {
+                    name: c.name.clone(),
+                    why: exit.error.unwrap_or_else(|| format!("it exited at once with code {}", exit.code)),
+                });
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(ContainerError::StartFailed {
+                    name: c.name.clone(),
+                    why: "the shim did not report within 30 s".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        c.state = ContainerState::Running.to_string();
+        c.pid = StateDir::read_pid(&sd.init_pid());
+        c.shim_pid = shim_pid;
+        c.started_at = Some(now());
+        c.finished_at = None;
+        c.exit_code = None;
+        c.exit_signal = None;
+        c.oom_killed = false;
+        c.error = None;
+        c.stopped_by_user = false;
+        c.backoff_ms = None;
+        self.store.put_container(&c)?;
+        Ok(c)
+    }
+
+    /// Sends the stop signal, waits `timeout`, then SIGKILL. Idempotent.
+    pub async fn stop(self: &Arc<Self>, key: &str, timeout: Option<u32>) -> Result<ContainerRecord> {
+        let c = self.mark_stopped(key)?;
+        if c.state != "running" {
+            return Ok(c);
+        }
+        let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let image_signal = self.images.inspect(&c.image_digest.to_string()).ok().and_then(|i| i.config.stop_signal);
+        let signal = view::signal_number(req.stop_signal.as_deref().or(image_signal.as_deref()).unwrap_or("SIGTERM"))
+            .map_err(ContainerError::Invalid)?;
+        let grace = Duration::from_secs(timeout.or(req.stop_timeout).unwrap_or(10) as u64);
+        let _ = self.runtime.kill(&c.id, signal, false);
+        if !self.wait_exit(&c.id, grace).await {
+            let _ = self.runtime.kill(&c.id, 9, true);
+            self.wait_exit(&c.id, Duration::from_secs(10)).await;
+        }
+        self.reap_exits().await;
+        self.resolve(&c.id).or_else(|_| Ok(c))
+    }
+
+    /// Sends a signal; the container's policy will not restart it.
+    pub async fn kill(self: &Arc<Self>, key: &str, signal: &str) -> Result<ContainerRecord> {
+        let signal = view::signal_number(signal).map_err(ContainerError::Invalid)?;
+        let c = self.resolve(key)?;
+        if c.state != "running" {
+            return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
+        }
+        let c = self.mark_stopped(key)?;
+        self.runtime.kill(&c.id, signal, false)?;
+        Ok(c)
+    }
+
+    fn mark_stopped(&self, key: &str) -> Result<ContainerRecord> {
+        let mut c = self.resolve(key)?;
+        c.stopped_by_user = true;
+        if c.state == "restarting" {
+            c.state = ContainerState::Exited.to_string();
+        }
+        self.store.put_container(&c)?;
+        Ok(c)
+    }
+
+    async fn wait_exit(&self, id: &str, within: Duration) -> bool {
+        let sd = self.state_dir(id);
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if sd.exit().exists() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        sd.exit().exists()
+    }
+
+    /// Removes a container and everything it had. A running one needs `force`.
+    pub async fn remove(self: &Arc<Self>, key: &str, force: bool) -> Result<String> {
+        let c = self.resolve(key)?;
+        if c.state == "running" {
+            if !force {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} is running; stop it first or use rm -f",
+                    c.name
+                )));
+            }
+            self.mark_stopped(&c.id)?;
+            let _ = self.runtime.kill(&c.id, 9, true);
+            self.wait_exit(&c.id, Duration::from_secs(10)).await;
+            self.reap_exits().await;
+        }
+        let _guard = self.lock.lock().await;
+        let c = self.resolve(&c.id)?;
+        self.remove_locked(&c).await
+    }
+
+    async fn remove_locked(&self, c: &ContainerRecord) -> Result<String> {
+        let _ = self.runtime.delete(&c.id, true);
+        let images = Arc::clone(&self.images);
+        let id = c.id.clone();
+        tokio::task::spawn_blocking(move || images.remove_rootfs(&id))
+            .await
+            .map_err(|e| ContainerError::Io(e.to_string()))??;
+        let _ = std::fs::remove_dir_all(self.bundle(&c.id));
+        let _ = std::fs::remove_dir_all(self.state_dir(&c.id).0);
+        self.store.delete_container(&c.id)?;
+        Ok(c.id.clone())
+    }
+
+    /// Waits until the container is not running; returns its exit.
+    pub async fn wait(self: &Arc<Self>, key: &str) -> Result<WaitResponse> {
+        let c = self.resolve(key)?;
+        loop {
+            match self.store.get_container(&c.id)? {
+                Some(now) if now.state == "exited" || now.state == "created" => {
+                    return Ok(WaitResponse { exit_code: now.exit_code.unwrap_or(0), error: now.error });
+                }
+                Some(_) => {}
+                None => {
+                    let recent = self.recent_exits.lock().unwrap_or_else(|p| p.into_inner()).get(&c.id).cloned();
+                    return recent.ok_or_else(|| ContainerError::NotFound(key.to_string()));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Runs forever: records exits, restarts by policy, removes `--rm`
+    /// containers. Also called once at daemon start to adopt what happened
+    /// while it was away.
+    pub async fn monitor(self: Arc<Self>) {
+        loop {
+            self.reap_exits().await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Records the exit of every container whose shim reported one (or
+    /// whose shim vanished), then applies the restart policy.
+    pub async fn reap_exits(self: &Arc<Self>) {
+        let _guard = self.lock.lock().await;
+        let Ok(all) = self.store.list_containers() else { return };
+        for mut c in all.into_iter().filter(|c| c.state == "running") {
+            let sd = self.state_dir(&c.id);
+            let exit = match sd.read_exit() {
+                Some(e) => e,
+                None if c.shim_pid.is_some_and(alive)
+                    || c.shim_pid.is_none()
+                        && sd.shim_pid().exists()
+                        && StateDir::read_pid(&sd.shim_pid()).is_some_and(alive) =>
+                {
+                    continue
+                }
+                None => ExitRecord {
+                    code: 255,
+                    signal: None,
+                    finished_at: now(),
+                    oom_killed: false,
+                    error: Some("the container's shim ended without recording an exit (was the host rebooted?)".into()),
+                },
+            };
+            let ran_for = view::ran_for(c.started_at.as_deref(), &exit.finished_at);
+            c.state = ContainerState::Exited.to_string();
+            c.exit_code = Some(exit.code);
+            c.exit_signal = exit.signal;
+            c.oom_killed = exit.oom_killed;
+            c.finished_at = Some(exit.finished_at.clone());
+            c.error = exit.error.clone();
+            c.pid = None;
+            let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+            let policy: RestartPolicy = req.restart.as_deref().unwrap_or("no").parse().unwrap_or_default();
+            if req.auto_remove {
+                self.recent_exits
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(c.id.clone(), WaitResponse { exit_code: exit.code, error: exit.error.clone() });
+                let _ = self.store.put_container(&c);
+                let _ = self.remove_locked(&c).await;
+                continue;
+            }
+            if policy.should_restart(exit.code, c.restart_count, c.stopped_by_user) {
+                let backoff = Backoff { max: self.settings.backoff_max, ..Backoff::CONTAINER };
+                let delay = backoff.next(c.backoff_ms.map(Duration::from_millis), ran_for);
+                c.state = ContainerState::Restarting.to_string();
+                c.backoff_ms = Some(delay.as_millis() as u64);
+                let _ = self.store.put_container(&c);
+                let this = Arc::clone(self);
+                let id = c.id.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    this.restart_after_backoff(&id).await;
+                });
+                continue;
+            }
+            let _ = self.store.put_container(&c);
+        }
+    }
+
+    async fn restart_after_backoff(self: &Arc<Self>, id: &str) {
+        let _guard = self.lock.lock().await;
+        let Ok(Some(mut c)) = self.store.get_container(id) else { return };
+        if c.state != "restarting" || c.stopped_by_user {
+            return;
+        }
+        c.restart_count += 1;
+        let backoff = c.backoff_ms;
+        match self.start_locked(c.clone()).await {
+            Ok(mut started) => {
+                // Keep the backoff so the next crash doubles it.
+                started.backoff_ms = backoff;
+                let _ = self.store.put_container(&started);
+            }
+            Err(e) => tracing::warn!(container = %c.name, error = %e, "restart failed"),
+        }
+    }
+
+    /// Removes the cgroup parent directories if no container uses them
+    /// (rmdir fails on a busy cgroup, which is what keeps running ones).
+    pub fn remove_empty_cgroup_parent(&self) {
+        let parent = self.settings.cgroup_parent.trim_matches('/');
+        if parent.is_empty() {
+            return;
+        }
+        let roots: Vec<PathBuf> = if cgroup_v2() {
+            vec![PathBuf::from("/sys/fs/cgroup")]
+        } else {
+            std::fs::read_dir("/sys/fs/cgroup").map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default()
+        };
+        for root in roots {
+            let _ = std::fs::remove_dir(root.join(parent));
+        }
+    }
+
+    pub fn log_file(&self, key: &str) -> Result<(ContainerRecord, PathBuf)> {
+        let c = self.resolve(key)?;
+        let path = self.log_path(&c.id);
+        Ok((c, path))
+    }
+
+    pub fn is_running(&self, id: &str) -> bool {
+        self.store.get_container(id).ok().flatten().is_some_and(|c| c.state == "running" || c.state == "restarting")
+    }
+}
+
+/// Tells the image store which images containers use.
+pub struct ContainerImageUsers(pub Arc<dyn Store>);
+
+impl berth_image::ImageUsers for ContainerImageUsers {
+    fn users_of(&self, image: &berth_core::Digest) -> Vec<String> {
+        self.0
+            .list_containers()
+            .map(|cs| cs.into_iter().filter(|c| c.image_digest == *image).map(|c| c.name).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,178 @@
+//! System tests of containers: the real binary, daemon, shim and runc,
+//! with the busybox test images.
+
+mod berthd;
+mod support;
+
+use std::time::{Duration, Instant};
+
+use berthd::Berthd;
+use support::{images, require_root};
+
+fn daemon_with_image() -> Berthd {
+    require_root();
+    let d =
+        Berthd::start_with_config(&format!("[containers]\ncgroup_parent = \"berth-test-{}\"\n", std::process::id()));
+    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", "busybox:test"]);
+    d
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn run_streams_output_and_returns_the_exit_code() {
+    let d = daemon_with_image();
+    let out = d.run(&["run", "--rm", "busybox:test", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert_eq!(out.status.code(), Some(7), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+    assert!(d.json(&["ps", "-a"]).as_array().unwrap().is_empty(), "--rm removed it");
+    assert!(d.layer_dirs().len() == 1, "the image stays");
+}
+
+#[test]
+fn detached_lifecycle_ps_logs_stop_rm() {
+    let d = daemon_with_image();
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "looper",
+        "busybox:test",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 3' TERM; while true; do echo tick; sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = d.json(&["ps"]);
+    assert_eq!(ps[0]["name"], "looper");
+    assert_eq!(ps[0]["state"], "running");
+    wait_for("output", || d.ok(&["logs", "looper"]).contains("tick"));
+    let tail = d.ok(&["logs", "--tail", "1", &id[..8]]);
+    assert_eq!(tail.lines().count(), 1, "{tail}");
+
+    let (code, err) = d.fails(&["rm", "looper"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("running") && err.contains("-f"), "{err}");
+    let (_, err) = d.fails(&["run", "-d", "--name", "looper", "busybox:test", "true"]);
+    assert!(err.contains("already in use"), "{err}");
+
+    d.ok(&["stop", "-t", "5", "looper"]);
+    let inspect = d.json(&["inspect", "looper"]);
+    assert_eq!(inspect["state"], "exited");
+    assert_eq!(inspect["exit_code"], 3, "the trap ran: SIGTERM came first");
+    assert!(d.ok(&["logs", "looper"]).contains("bye"));
+    assert_eq!(d.ok(&["wait", "looper"]).trim(), "3");
+    d.ok(&["rm", "looper"]);
+    let (_, err) = d.fails(&["inspect", "looper"]);
+    assert!(err.contains("no such container"), "{err}");
+    assert!(d.dir().join("root/containers").read_dir().map(|r| r.count()).unwrap_or(0) == 0);
+}
+
+#[test]
+fn hardened_defaults_are_in_force() {
+    let d = daemon_with_image();
+    // Capabilities: exactly the 11 defaults (docker's set without NET_RAW, MKNOD, AUDIT_WRITE).
+    let out = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", "grep CapEff /proc/self/status"]);
+    assert!(out.contains("00000000800405fb"), "{out}");
+    let out = d.ok(&["run", "--rm", "--cap-drop", "ALL", "busybox:test", "sh", "-c", "grep CapEff /proc/self/status"]);
+    assert!(out.contains("0000000000000000"), "{out}");
+    // no_new_privs and seccomp filtering.
+    let out = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", "grep -E 'NoNewPrivs|Seccomp:' /proc/self/status"]);
+    assert!(out.contains("NoNewPrivs:\t1") && out.contains("Seccomp:\t2"), "{out}");
+    // Masked and read-only paths.
+    let out = d.run(&[
+        "run",
+        "--rm",
+        "busybox:test",
+        "sh",
+        "-c",
+        "cat /proc/kcore | head -c 1 | wc -c; touch /proc/sys/x 2>&1; echo done",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with('0'), "kcore is masked: {text}");
+    // Read-only root.
+    let out = d.run(&["run", "--rm", "--read-only", "busybox:test", "touch", "/x"]);
+    assert_ne!(out.status.code(), Some(0));
+    // Inspect shows the effective settings.
+    let id = d.ok(&["create", "busybox:test", "true"]);
+    let sec = &d.json(&["inspect", id.trim()])["security"];
+    assert_eq!(sec["capabilities"].as_array().unwrap().len(), 11, "{sec}");
+    assert_eq!(sec["no_new_privileges"], true);
+    assert_eq!(sec["seccomp"], "default");
+    assert!(sec["masked_paths"].as_array().unwrap().iter().any(|p| p == "/proc/kcore"));
+    d.ok(&["rm", id.trim()]);
+}
+
+#[test]
+fn a_container_survives_a_daemon_crash() {
+    let mut d = daemon_with_image();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox:test",
+        "sh",
+        "-c",
+        "while true; do echo alive; sleep 0.2; done",
+    ]);
+    let pid = d.json(&["inspect", "survivor"])["pid"].as_i64().unwrap();
+    d.crash_and_restart();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the container process outlived the daemon");
+    let c = d.json(&["inspect", "survivor"]);
+    assert_eq!(c["state"], "running");
+    assert_eq!(c["pid"].as_i64().unwrap(), pid, "adopted, not restarted");
+    d.ok(&["rm", "-f", "survivor"]);
+    wait_for("the process to end", || !std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn restart_policy_restarts_with_backoff() {
+    let d = daemon_with_image();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:3",
+        "busybox:test",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+    ]);
+    wait_for("three restarts", || {
+        let c = d.json(&["inspect", "flaky"]);
+        c["restart_count"] == 3 && c["state"] == "exited"
+    });
+    let runs = d.ok(&["logs", "flaky"]).matches("run").count();
+    assert_eq!(runs, 4, "one run and three restarts");
+    d.ok(&["rm", "flaky"]);
+}
+
+#[test]
+fn start_failures_are_one_clear_line() {
+    let d = daemon_with_image();
+    let out = d.run(&["run", "--rm", "busybox:test", "/no/such/binary"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/binary"), "{err}");
+    let (_, err) = d.fails(&["run", "--rm", "nosuchimage:1", "true"]);
+    assert!(err.contains("no such image"), "{err}");
+    let (_, err) = d.fails(&["run", "--rm", "--cap-add", "NOT_A_CAP", "busybox:test", "true"]);
+    assert!(err.contains("NOT_A_CAP"), "{err}");
+    let (_, err) = d.fails(&["run", "--rm", "--restart", "sometimes", "busybox:test", "true"]);
+    assert!(err.contains("restart"), "{err}");
+    assert!(d.json(&["ps", "-a"]).as_array().unwrap().iter().all(|c| c["state"] != "running"));
+}
