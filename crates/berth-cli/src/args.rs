@@ -102,6 +102,20 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Stream lifecycle events (recorded ones with --since, then live ones).
+    Events {
+        /// Replay from a time (RFC 3339) or a duration ago (10s, 5m, 2h).
+        #[arg(long)]
+        since: Option<String>,
+        /// Stop at a time or duration from now instead of streaming on.
+        #[arg(long)]
+        until: Option<String>,
+        /// KEY=VALUE with KEY type, event, container or image (repeatable).
+        #[arg(short, long)]
+        filter: Vec<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Internal: the per-container shim, started by the daemon.
     #[command(hide = true)]
     Shim(ShimCommand),
@@ -375,6 +389,13 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
+    /// Show the audit log: every mutating API call, who made it, how it ended.
+    Audit {
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+    },
     /// Show disk usage, and what shared layers save.
     Df {
         /// One row per image with its shared and unique bytes.

@@ -372,6 +372,85 @@ pub async fn inspect(client: &Client, name: &str, output: Output) -> Result<()> 
     }
 }
 
+/// A time given as RFC 3339 or a duration ago, or (for --until) from now.
+fn time_arg(flag: &str, s: &str, future: bool) -> Result<String> {
+    if chrono::DateTime::parse_from_rfc3339(s).is_ok() {
+        return Ok(s.to_string());
+    }
+    let past = since_arg(s).map_err(|_| {
+        CliError::Other(format!("{flag} {s:?}: use a time like 2026-01-02T15:04:05Z or a duration like 10s, 5m, 2h"))
+    })?;
+    if !future {
+        return Ok(past);
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(&past).map_err(|e| CliError::Other(e.to_string()))?;
+    let ahead = chrono::Utc::now() + (chrono::Utc::now() - t.with_timezone(&chrono::Utc));
+    Ok(ahead.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))
+}
+
+pub async fn events(
+    client: &Client,
+    since: Option<String>,
+    until: Option<String>,
+    filter: Vec<String>,
+    output: Output,
+) -> Result<()> {
+    let mut q = Vec::new();
+    if let Some(s) = since {
+        q.push(format!("since={}", segment(&time_arg("--since", &s, false)?)));
+    }
+    if let Some(u) = until {
+        q.push(format!("until={}", segment(&time_arg("--until", &u, true)?)));
+    }
+    if !filter.is_empty() {
+        q.push(format!("filter={}", segment(&filter.join(","))));
+    }
+    client
+        .get_stream(&format!("/v1/events?{}", q.join("&")), |e: berth_core::api::Event| {
+            if output == Output::Json {
+                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+            } else {
+                let attrs: Vec<String> = e.attributes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                println!(
+                    "{} {} {} {} ({}name={})",
+                    e.time,
+                    e.kind,
+                    e.action,
+                    e.id,
+                    if attrs.is_empty() { String::new() } else { attrs.join(", ") + ", " },
+                    e.name
+                );
+            }
+        })
+        .await
+}
+
+pub async fn audit(client: &Client, since: Option<String>, output: Output) -> Result<()> {
+    let q = match since {
+        Some(s) => format!("?since={}", segment(&time_arg("--since", &s, false)?)),
+        None => String::new(),
+    };
+    let list: Vec<berth_core::api::AuditRecord> = client.get(&format!("/v1/audit{q}")).await?;
+    if structured(&list, output)? {
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| {
+            vec![
+                a.time.clone(),
+                a.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
+                a.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                a.method.clone(),
+                a.path.clone(),
+                a.status.to_string(),
+            ]
+        })
+        .collect();
+    table(&["TIME", "UID", "PID", "METHOD", "PATH", "STATUS"], &rows);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,6 +44,12 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Ps(a) => containers::ps(&client, a).await,
         Command::Logs(a) => containers::logs(&client, a).await,
         Command::Inspect { name, output } => containers::inspect(&client, &name, output).await,
+        Command::Events { since, until, filter, output } => {
+            containers::events(&client, since, until, filter, output).await
+        }
+        Command::System(args::SystemCommand::Audit { since, output }) => {
+            containers::audit(&client, since, output).await
+        }
         Command::Shim(_) => Err(CliError::Other("the shim is run by the binary, not the client".into())),
         // These report the container's exit code as berth's own.
         Command::Run(a) => return finish(containers::run(&client, a).await),

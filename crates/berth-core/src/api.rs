@@ -406,6 +406,37 @@ pub struct LogEntry {
     pub log: String,
 }
 
+/// A lifecycle event (`berth events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    /// Order of recording; increases.
+    pub seq: i64,
+    /// RFC 3339 with nanoseconds.
+    pub time: String,
+    /// `container` or `image`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// e.g. `create`, `start`, `die`, `oom`, `kill`, `restart`, `destroy`, `pull`, `delete`.
+    pub action: String,
+    pub id: String,
+    pub name: String,
+    /// Details such as `exit_code` or `signal`.
+    #[serde(default)]
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// One mutating API call (the audit log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    pub time: String,
+    /// The caller's uid and pid, from the socket's peer credentials.
+    pub uid: Option<u32>,
+    pub pid: Option<i32>,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub struct DaemonOptions {
 /// The services every handler reaches.
 pub struct Daemon {
     pub images: Arc<ImageStore>,
+    pub events: Arc<crate::events::Events>,
     pub containers: Arc<crate::containers::Containers>,
     pub root: PathBuf,
     pub run_root: PathBuf,
@@ -70,10 +71,24 @@ impl Daemon {
             log_max_files: c.log_max_files,
             backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
         };
-        let containers =
-            crate::containers::Containers::new(store, Arc::clone(&images), &opts.root, &opts.run_root, settings)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(Arc::new(Self { images, containers, root: opts.root.clone(), run_root: opts.run_root.clone(), _lock: lock }))
+        let events = crate::events::Events::new(Arc::clone(&store));
+        let containers = crate::containers::Containers::new(
+            store,
+            Arc::clone(&images),
+            Arc::clone(&events),
+            &opts.root,
+            &opts.run_root,
+            settings,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Arc::new(Self {
+            images,
+            events,
+            containers,
+            root: opts.root.clone(),
+            run_root: opts.run_root.clone(),
+            _lock: lock,
+        }))
     }
 
     /// Serves the API until SIGINT or SIGTERM, then removes the socket.
@@ -93,7 +108,8 @@ impl Daemon {
             }
             tracing::info!("shutting down");
         };
-        let result = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let service = router.into_make_service_with_connect_info::<crate::api::Peer>();
+        let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         let _ = fs::remove_file(socket);
         // Containers keep running; only the empty cgroup parent goes.
         self.containers.remove_empty_cgroup_parent();

@@ -13,6 +13,7 @@ pub mod api;
 pub mod config;
 pub mod containers;
 mod daemon;
+pub mod events;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

@@ -183,3 +183,22 @@ fn containers_keep_the_contract() {
     contract_containers(&FakeStore::new());
     contract_containers(&SqliteStore::open_in_memory().unwrap());
 }
+
+fn contract_logs(store: &dyn Store) {
+    let a = store.append(Log::Events, "2026-01-01T00:00:01Z", &serde_json::json!({"n": 1})).unwrap();
+    let b = store.append(Log::Events, "2026-01-01T00:00:02Z", &serde_json::json!({"n": 2})).unwrap();
+    store.append(Log::Audit, "2026-01-01T00:00:03Z", &serde_json::json!({"who": 0})).unwrap();
+    assert!(b > a);
+    let all = store.read_log(Log::Events, None, 100).unwrap();
+    assert_eq!(all.iter().map(|(_, r)| r["n"].as_i64().unwrap()).collect::<Vec<_>>(), vec![1, 2]);
+    let since = store.read_log(Log::Events, Some("2026-01-01T00:00:02Z"), 100).unwrap();
+    assert_eq!(since.len(), 1);
+    assert_eq!(store.read_log(Log::Events, None, 1).unwrap().len(), 1);
+    assert_eq!(store.read_log(Log::Audit, None, 100).unwrap().len(), 1);
+}
+
+#[test]
+fn logs_keep_the_contract() {
+    contract_logs(&FakeStore::new());
+    contract_logs(&SqliteStore::open_in_memory().unwrap());
+}

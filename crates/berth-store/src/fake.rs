@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use berth_core::Digest;
 
-use crate::{ContainerRecord, ImageRecord, LayerRecord, Result, Store, StoreError};
+use crate::{ContainerRecord, ImageRecord, LayerRecord, Log, Result, Store, StoreError};
 
 #[derive(Default)]
 struct State {
@@ -13,6 +13,7 @@ struct State {
     tags: BTreeMap<String, Digest>,
     layers: BTreeMap<Digest, LayerRecord>,
     containers: BTreeMap<String, ContainerRecord>,
+    logs: std::collections::HashMap<Log, Vec<(i64, String, serde_json::Value)>>,
 }
 
 /// Keeps every record in memory, with the same semantics as
@@ -156,6 +157,30 @@ impl Store for FakeStore {
         self.with(|s| {
             s.containers.remove(id);
             Ok(())
+        })
+    }
+
+    fn append(&self, log: Log, time: &str, record: &serde_json::Value) -> Result<i64> {
+        self.with(|s| {
+            let entries = s.logs.entry(log).or_default();
+            let seq = entries.len() as i64 + 1;
+            entries.push((seq, time.to_string(), record.clone()));
+            Ok(seq)
+        })
+    }
+
+    fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        self.with(|s| {
+            Ok(s.logs
+                .get(&log)
+                .map(|v| {
+                    v.iter()
+                        .filter(|(_, t, _)| since.is_none_or(|since| t.as_str() >= since))
+                        .take(limit)
+                        .map(|(seq, _, r)| (*seq, r.clone()))
+                        .collect()
+                })
+                .unwrap_or_default())
         })
     }
 }

@@ -81,6 +81,29 @@ pub trait Store: Send + Sync + 'static {
     fn get_container(&self, id: &str) -> Result<Option<ContainerRecord>>;
     fn list_containers(&self) -> Result<Vec<ContainerRecord>>;
     fn delete_container(&self, id: &str) -> Result<()>;
+
+    /// Appends a JSON record to a log (`Log::Events` or `Log::Audit`);
+    /// returns its sequence number.
+    fn append(&self, log: Log, time: &str, record: &serde_json::Value) -> Result<i64>;
+    /// Records with `time >= since` (all when `None`), oldest first, at most
+    /// `limit`, as `(seq, record)`.
+    fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
+}
+
+/// The append-only logs the store keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Log {
+    Events,
+    Audit,
+}
+
+impl Log {
+    pub(crate) fn table(self) -> &'static str {
+        match self {
+            Log::Events => "events",
+            Log::Audit => "audit",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -52,4 +52,17 @@ pub const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX containers_image ON containers(image_digest);
     "#,
+    // 3: events (lifecycle transitions) and the audit log of API calls.
+    r#"
+    CREATE TABLE events (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        time    TEXT NOT NULL,
+        record  TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE audit (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+        time    TEXT NOT NULL,
+        record  TEXT NOT NULL
+    ) STRICT;
+    "#,
 ];

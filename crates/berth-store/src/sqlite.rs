@@ -7,7 +7,7 @@ use berth_core::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::migrations::MIGRATIONS;
-use crate::{ContainerRecord, ImageRecord, LayerRecord, LayerRef, Result, Store, StoreError};
+use crate::{ContainerRecord, ImageRecord, LayerRecord, LayerRef, Log, Result, Store, StoreError};
 
 /// SQLite in WAL mode. One connection behind a mutex: the daemon's writes
 /// are small and serialising them keeps every transaction simple.
@@ -423,6 +423,35 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.execute("DELETE FROM containers WHERE id = ?1", [id]).map_err(sql("deleting a container"))?;
             Ok(())
+        })
+    }
+
+    fn append(&self, log: Log, time: &str, record: &serde_json::Value) -> Result<i64> {
+        let json = record.to_string();
+        self.with(|c| {
+            c.execute(&format!("INSERT INTO {} (time, record) VALUES (?1, ?2)", log.table()), params![time, json])
+                .map_err(sql("appending to a log"))?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!("SELECT seq, record FROM {} WHERE time >= ?1 ORDER BY seq LIMIT ?2", log.table()))
+                .map_err(sql("reading a log"))?;
+            let rows = stmt
+                .query_map(params![since.unwrap_or(""), limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("reading a log"))?;
+            rows.map(|row| {
+                let (seq, json) = row.map_err(sql("reading a log"))?;
+                let v = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt { what: "log record", detail: e.to_string() })?;
+                Ok((seq, v))
+            })
+            .collect()
         })
     }
 }

@@ -176,3 +176,32 @@ fn start_failures_are_one_clear_line() {
     assert!(err.contains("restart"), "{err}");
     assert!(d.json(&["ps", "-a"]).as_array().unwrap().iter().all(|c| c["state"] != "running"));
 }
+
+#[test]
+fn events_and_audit_record_the_lifecycle() {
+    let d = daemon_with_image();
+    let out = d.run(&["run", "--rm", "--name", "evented", "busybox:test", "sh", "-c", "exit 4"]);
+    assert_eq!(out.status.code(), Some(4));
+    let out = d.ok(&["events", "--since", "1m", "--until", "0s", "--filter", "container=evented", "-o", "json"]);
+    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let actions: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, vec!["create", "start", "die", "destroy"], "{out}");
+    let die = &events[2];
+    assert_eq!(die["attributes"]["exit_code"], "4");
+    assert_eq!(die["attributes"]["image"], "busybox:test");
+    assert!(events.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
+    let (_, err) = d.fails(&["events", "--filter", "colour=red", "--until", "0s"]);
+    assert!(err.contains("colour"), "{err}");
+
+    let audit = d.json(&["system", "audit"]);
+    let create = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["path"] == "/v1/containers" && a["method"] == "POST")
+        .expect("create audited");
+    assert_eq!(create["uid"], 0);
+    assert!(create["pid"].as_i64().unwrap() > 0);
+    assert_eq!(create["status"], 201);
+    assert!(audit.as_array().unwrap().iter().all(|a| a["method"] != "GET"), "reads are not audited");
+}

@@ -51,7 +51,15 @@ pub async fn remove(
     Query(q): Query<RemoveQuery>,
 ) -> Result<Json<RemoveImageResponse>, ApiError> {
     let images = d.images.clone();
-    Ok(Json(blocking(move || images.remove(&name, q.force)).await?))
+    let shown = name.clone();
+    let removed = blocking(move || images.remove(&name, q.force)).await?;
+    for id in &removed.deleted {
+        d.events.emit("image", "delete", id, &shown, &[]);
+    }
+    for t in &removed.untagged {
+        d.events.emit("image", "untag", t, t, &[]);
+    }
+    Ok(Json(removed))
 }
 
 /// Pulls an image. Answers with JSON lines of `ProgressEvent`, ending in
@@ -62,10 +70,14 @@ pub async fn pull(State(d): State<S>, JsonBody(req): JsonBody<PullRequest>) -> R
     // Reject a malformed reference before starting a stream.
     berth_core::ImageRef::parse(&req.reference).map_err(berth_image::ImageError::from)?;
     let images = d.images.clone();
+    let events = d.events.clone();
     Ok(ndjson_stream(move |progress| {
         Box::pin(async move {
             match images.pull(&req.reference, req.platform.as_deref(), &progress).await {
-                Ok(image) => ProgressEvent::Done { image },
+                Ok(image) => {
+                    events.emit("image", "pull", &image.id, &req.reference, &[("digest", image.digest.clone())]);
+                    ProgressEvent::Done { image }
+                }
                 Err(e) => {
                     tracing::warn!(reference = %req.reference, error = %e, "pull failed");
                     ProgressEvent::Error { error: e.to_string(), kind: e.kind().to_string() }
@@ -105,7 +117,12 @@ pub async fn import(
     State(d): State<S>,
     JsonBody(req): JsonBody<ImportRequest>,
 ) -> Result<Json<ImportResponse>, ApiError> {
-    Ok(Json(d.images.import(req).await?))
+    let r = d.images.import(req).await?;
+    for i in &r.images {
+        let name = i.repo_tags.first().cloned().unwrap_or_default();
+        d.events.emit("image", "import", &i.id, &name, &[("format", r.format.clone())]);
+    }
+    Ok(Json(r))
 }
 
 /// Writes an image as an OCI archive to a path on the daemon's host.

@@ -3,6 +3,7 @@
 mod auth;
 mod containers;
 mod error;
+mod events;
 mod images;
 mod system;
 
@@ -32,6 +33,7 @@ struct ApiDoc;
 /// The API router and its OpenAPI document, built from the same route list
 /// so the document cannot drift from what is served.
 pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
+    let daemon_for_audit = Arc::clone(&daemon);
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::version))
         .routes(routes!(system::disk_usage))
@@ -52,6 +54,8 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::kill))
         .routes(routes!(containers::wait))
         .routes(routes!(containers::logs))
+        .routes(routes!(events::events))
+        .routes(routes!(events::audit))
         .with_state(daemon)
         .split_for_parts();
     let json = serde_json::to_vec_pretty(&doc).expect("OpenAPI document serialises");
@@ -63,8 +67,49 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
                 async move { ([(header::CONTENT_TYPE, "application/json")], json) }
             }),
         )
-        .fallback(|| async { ApiError::not_found_route() });
+        .fallback(|| async { ApiError::not_found_route() })
+        .layer(axum::middleware::from_fn_with_state(daemon_for_audit, audit));
     (router, doc)
+}
+
+/// The caller of a request, from the unix socket's peer credentials.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peer {
+    pub uid: Option<u32>,
+    pub pid: Option<i32>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::UnixListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::UnixListener>) -> Self {
+        match stream.io().peer_cred() {
+            Ok(c) => Peer { uid: Some(c.uid()), pid: c.pid() },
+            Err(_) => Peer::default(),
+        }
+    }
+}
+
+/// Records every mutating call (who, when, what, how it ended).
+async fn audit(
+    axum::extract::State(d): axum::extract::State<State>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mutating = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<Peer>>().map(|c| c.0).unwrap_or_default();
+    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+    let resp = next.run(req).await;
+    if mutating {
+        d.events.audit(&berth_core::api::AuditRecord {
+            time,
+            uid: peer.uid,
+            pid: peer.pid,
+            method,
+            path,
+            status: resp.status().as_u16(),
+        });
+    }
+    resp
 }
 
 /// Streams progress events as JSON lines. The operation runs in its own

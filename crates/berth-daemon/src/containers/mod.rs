@@ -69,6 +69,7 @@ pub struct ContainerSettings {
 
 pub struct Containers {
     store: Arc<dyn Store>,
+    events: Arc<crate::events::Events>,
     images: Arc<ImageStore>,
     runtime: Arc<dyn OciRuntime>,
     runc: Runc,
@@ -109,6 +110,7 @@ impl Containers {
     pub fn new(
         store: Arc<dyn Store>,
         images: Arc<ImageStore>,
+        events: Arc<crate::events::Events>,
         root: &Path,
         run_root: &Path,
         settings: ContainerSettings,
@@ -118,6 +120,7 @@ impl Containers {
             std::env::current_exe().map_err(|e| ContainerError::Io(format!("cannot find the berth binary: {e}")))?;
         Ok(Arc::new(Self {
             store,
+            events,
             images,
             runtime: Arc::new(runc.clone()),
             runc,
@@ -255,6 +258,7 @@ impl Containers {
             self.cleanup_files(&id);
             return Err(e.into());
         }
+        self.event(&record, "create", &[]);
         Ok(record)
     }
 
@@ -386,7 +390,14 @@ impl Containers {
         c.stopped_by_user = false;
         c.backoff_ms = None;
         self.store.put_container(&c)?;
+        self.event(&c, "start", &[]);
         Ok(c)
+    }
+
+    fn event(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        let mut attrs = vec![("image", c.image.clone())];
+        attrs.extend(extra.iter().cloned());
+        self.events.emit("container", action, &c.id, &c.name, &attrs);
     }
 
     /// Sends the stop signal, waits `timeout`, then SIGKILL. Idempotent.
@@ -401,6 +412,7 @@ impl Containers {
             .map_err(ContainerError::Invalid)?;
         let grace = Duration::from_secs(timeout.or(req.stop_timeout).unwrap_or(10) as u64);
         let _ = self.runtime.kill(&c.id, signal, false);
+        self.event(&c, "kill", &[("signal", signal.to_string())]);
         if !self.wait_exit(&c.id, grace).await {
             let _ = self.runtime.kill(&c.id, 9, true);
             self.wait_exit(&c.id, Duration::from_secs(10)).await;
@@ -418,6 +430,7 @@ impl Containers {
         }
         let c = self.mark_stopped(key)?;
         self.runtime.kill(&c.id, signal, false)?;
+        self.event(&c, "kill", &[("signal", signal.to_string())]);
         Ok(c)
     }
 
@@ -473,6 +486,7 @@ impl Containers {
         let _ = std::fs::remove_dir_all(self.bundle(&c.id));
         let _ = std::fs::remove_dir_all(self.state_dir(&c.id).0);
         self.store.delete_container(&c.id)?;
+        self.event(c, "destroy", &[]);
         Ok(c.id.clone())
     }
 
@@ -536,6 +550,10 @@ impl Containers {
             c.finished_at = Some(exit.finished_at.clone());
             c.error = exit.error.clone();
             c.pid = None;
+            if exit.oom_killed {
+                self.event(&c, "oom", &[]);
+            }
+            self.event(&c, "die", &[("exit_code", exit.code.to_string())]);
             let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
             let policy: RestartPolicy = req.restart.as_deref().unwrap_or("no").parse().unwrap_or_default();
             if req.auto_remove {
@@ -573,6 +591,7 @@ impl Containers {
         }
         c.restart_count += 1;
         let backoff = c.backoff_ms;
+        self.event(&c, "restart", &[("restart_count", c.restart_count.to_string())]);
         match self.start_locked(c.clone()).await {
             Ok(mut started) => {
                 // Keep the backoff so the next crash doubles it.

@@ -1,0 +1,156 @@
+//! Events and the audit log.
+//!
+//! An event is recorded once, typed, and from that one record come the
+//! store entry, the log line and the live stream, so they never disagree.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use berth_core::api::{AuditRecord, Event};
+use berth_store::{Log, Store};
+use tokio::sync::broadcast;
+
+pub struct Events {
+    store: Arc<dyn Store>,
+    live: broadcast::Sender<Event>,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl Events {
+    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+        let (live, _) = broadcast::channel(1024);
+        Arc::new(Self { store, live })
+    }
+
+    /// Records and publishes an event. Never fails the caller: an event that
+    /// cannot be stored is still logged.
+    pub fn emit(&self, kind: &str, action: &str, id: &str, name: &str, attributes: &[(&str, String)]) {
+        let mut e = Event {
+            seq: 0,
+            time: now(),
+            kind: kind.to_string(),
+            action: action.to_string(),
+            id: id.to_string(),
+            name: name.to_string(),
+            attributes: attributes.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>(),
+        };
+        match self.store.append(Log::Events, &e.time, &serde_json::to_value(&e).expect("event serialises")) {
+            Ok(seq) => e.seq = seq,
+            Err(err) => tracing::error!(error = %err, "cannot record an event"),
+        }
+        tracing::info!(target: "berth::event", kind = %e.kind, action = %e.action, id = %e.id, name = %e.name, attributes = ?e.attributes, "event");
+        let _ = self.live.send(e);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.live.subscribe()
+    }
+
+    /// Recorded events since `since` (RFC 3339), oldest first.
+    pub fn history(&self, since: Option<&str>) -> Vec<Event> {
+        self.store
+            .read_log(Log::Events, since, 100_000)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(seq, v)| serde_json::from_value::<Event>(v).ok().map(|e| Event { seq, ..e }))
+            .collect()
+    }
+
+    pub fn audit(&self, rec: &AuditRecord) {
+        if let Err(err) =
+            self.store.append(Log::Audit, &rec.time, &serde_json::to_value(rec).expect("audit serialises"))
+        {
+            tracing::error!(error = %err, "cannot record an audit entry");
+        }
+        tracing::info!(target: "berth::audit", uid = ?rec.uid, pid = ?rec.pid, method = %rec.method, path = %rec.path, status = rec.status, "api call");
+    }
+
+    pub fn audit_history(&self, since: Option<&str>) -> Vec<AuditRecord> {
+        self.store
+            .read_log(Log::Audit, since, 100_000)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect()
+    }
+}
+
+/// `type=container`, `event=die`, `container=NAME_OR_ID`, `image=NAME`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pairs: Vec<(String, String)>,
+}
+
+impl EventFilter {
+    /// Parses comma-separated `key=value` pairs; the same key may repeat
+    /// (any of its values matches), different keys must all match.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut pairs = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part.split_once('=').ok_or_else(|| format!("filter {part:?} must be KEY=VALUE"))?;
+            if !["type", "event", "container", "image"].contains(&k) {
+                return Err(format!("unknown filter key {k:?}; use type, event, container or image"));
+            }
+            pairs.push((k.to_string(), v.to_string()));
+        }
+        Ok(Self { pairs })
+    }
+
+    pub fn matches(&self, e: &Event) -> bool {
+        let mut keys: Vec<&str> = self.pairs.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        keys.iter().all(|key| {
+            self.pairs.iter().filter(|(k, _)| k == key).any(|(_, v)| match *key {
+                "type" => e.kind == *v,
+                "event" => e.action == *v,
+                "container" => e.kind == "container" && (e.name == *v || e.id.starts_with(v.as_str())),
+                "image" => e.attributes.get("image").is_some_and(|i| i == v) || (e.kind == "image" && e.name == *v),
+                _ => false,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str, action: &str, name: &str) -> Event {
+        Event {
+            seq: 1,
+            time: "t".into(),
+            kind: kind.into(),
+            action: action.into(),
+            id: "abcdef".into(),
+            name: name.into(),
+            attributes: Default::default(),
+        }
+    }
+
+    #[test]
+    fn filters_and_or() {
+        let f = EventFilter::parse("type=container,event=die,event=start").unwrap();
+        assert!(f.matches(&ev("container", "die", "web")));
+        assert!(f.matches(&ev("container", "start", "web")));
+        assert!(!f.matches(&ev("container", "create", "web")));
+        assert!(!f.matches(&ev("image", "die", "web")));
+        let f = EventFilter::parse("container=abc").unwrap();
+        assert!(f.matches(&ev("container", "die", "web")));
+        assert!(EventFilter::parse("colour=red").is_err());
+        assert!(EventFilter::parse("type").is_err());
+        assert!(EventFilter::parse("").unwrap().matches(&ev("image", "pull", "x")));
+    }
+
+    #[test]
+    fn emitted_events_are_stored_and_streamed() {
+        let events = Events::new(Arc::new(berth_store::FakeStore::new()));
+        let mut rx = events.subscribe();
+        events.emit("container", "die", "abc", "web", &[("exit_code", "3".into())]);
+        let live = rx.try_recv().unwrap();
+        assert_eq!(live.attributes["exit_code"], "3");
+        assert_eq!(events.history(None), vec![live]);
+    }
+}
