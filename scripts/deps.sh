@@ -14,6 +14,7 @@ PACKAGES=(
   apache2-utils   # htpasswd for the registry's basic auth
   zstd            # zstd-compressed test layers
   python3         # scripts/mkimages.py
+  procps          # ps, for berth top
   jq curl bc ca-certificates
 )
 

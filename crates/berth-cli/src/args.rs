@@ -102,6 +102,23 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Show containers' CPU, memory, pids and block I/O (from their cgroups).
+    Stats {
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Output,
+        /// Containers (default: all running ones).
+        containers: Vec<String>,
+    },
+    /// Show a container's processes.
+    Top {
+        container: String,
+        /// ps options (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Stream lifecycle events (recorded ones with --since, then live ones).
     Events {
         /// Replay from a time (RFC 3339) or a duration ago (10s, 5m, 2h).

@@ -44,6 +44,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Ps(a) => containers::ps(&client, a).await,
         Command::Logs(a) => containers::logs(&client, a).await,
         Command::Inspect { name, output } => containers::inspect(&client, &name, output).await,
+        Command::Stats { no_stream, output, containers: c } => containers::stats(&client, no_stream, output, c).await,
+        Command::Top { container, ps_args } => containers::top(&client, &container, ps_args).await,
         Command::Events { since, until, filter, output } => {
             containers::events(&client, since, until, filter, output).await
         }

@@ -437,6 +437,29 @@ pub struct AuditRecord {
     pub status: u16,
 }
 
+/// Resource use of a container, from its cgroup. Counters are cumulative;
+/// rates come from two samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerStats {
+    pub time: String,
+    pub cpu_usage_ns: Option<u64>,
+    pub online_cpus: u32,
+    pub memory_usage: Option<u64>,
+    /// `None`: no limit.
+    pub memory_limit: Option<u64>,
+    pub pids: Option<u64>,
+    pub pids_limit: Option<u64>,
+    pub block_read: Option<u64>,
+    pub block_write: Option<u64>,
+}
+
+/// `berth top`: the container's processes as `ps` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ContainerTop {
+    pub titles: Vec<String>,
+    pub processes: Vec<Vec<String>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,8 @@ async fn the_served_document_matches_the_routes() {
         ("POST", "/v1/containers/{id}/kill"),
         ("POST", "/v1/containers/{id}/wait"),
         ("GET", "/v1/containers/{id}/logs"),
+        ("GET", "/v1/containers/{id}/stats"),
+        ("GET", "/v1/containers/{id}/top"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]

@@ -205,3 +205,46 @@ fn events_and_audit_record_the_lifecycle() {
     assert_eq!(create["status"], 201);
     assert!(audit.as_array().unwrap().iter().all(|a| a["method"] != "GET"), "reads are not audited");
 }
+
+#[test]
+fn stats_top_and_limits_come_from_the_cgroup() {
+    let d = daemon_with_image();
+    d.ok(&["run", "-d", "--name", "limited", "-m", "64m", "--pids-limit", "50", "busybox:test", "sleep", "30"]);
+    let st = d.json(&["stats", "--no-stream", "limited"]);
+    let s = &st[0]["stats"];
+    assert_eq!(s["memory_limit"], 64 << 20, "{st}");
+    assert_eq!(s["pids_limit"], 50, "{st}");
+    assert!(s["pids"].as_u64().unwrap() >= 1, "{st}");
+    assert!(s["memory_usage"].as_u64().unwrap() > 0, "{st}");
+    let top = d.ok(&["top", "limited"]);
+    assert!(top.contains("sleep 30"), "{top}");
+    d.ok(&["rm", "-f", "limited"]);
+    let (_, err) = d.fails(&["stats", "--no-stream", "limited"]);
+    assert!(err.contains("no such container"), "{err}");
+}
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    let d = daemon_with_image();
+    // The shell keeps ~64 MB of output in a variable under a 16 MiB limit.
+    let out = d.run(&[
+        "run",
+        "--name",
+        "hungry",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "busybox:test",
+        "sh",
+        "-c",
+        "a=$(/bin/busybox yes | /bin/busybox head -c 67108864); echo survived",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", String::from_utf8_lossy(&out.stdout));
+    let c = d.json(&["inspect", "hungry"]);
+    assert_eq!(c["oom_killed"], true, "{c}");
+    let ev =
+        d.ok(&["events", "--since", "1m", "--until", "0s", "--filter", "container=hungry", "--filter", "event=oom"]);
+    assert!(ev.contains(" oom "), "{ev}");
+    d.ok(&["rm", "hungry"]);
+}

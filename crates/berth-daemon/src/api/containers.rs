@@ -157,3 +157,37 @@ pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<Lo
     Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
         .into_response())
 }
+
+/// Resource use from the container's cgroup (cumulative counters).
+#[utoipa::path(get, path = "/v1/containers/{id}/stats", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    responses((status = 200, body = berth_core::api::ContainerStats), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn stats(
+    State(d): State<S>,
+    Path(id): Path<String>,
+) -> Result<Json<berth_core::api::ContainerStats>, ApiError> {
+    Ok(Json(d.containers.stats(&id)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TopQuery {
+    /// `ps` options (default `-ef`).
+    #[serde(default)]
+    ps_args: Option<String>,
+}
+
+/// The container's processes.
+#[utoipa::path(get, path = "/v1/containers/{id}/top", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), TopQuery),
+    responses((status = 200, body = berth_core::api::ContainerTop), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn top(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    Query(q): Query<TopQuery>,
+) -> Result<Json<berth_core::api::ContainerTop>, ApiError> {
+    let containers = d.containers.clone();
+    let args = q.ps_args.unwrap_or_else(|| "-ef".into());
+    let top = tokio::task::spawn_blocking(move || containers.top(&id, &args))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(Json(top))
+}

@@ -54,6 +54,8 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::kill))
         .routes(routes!(containers::wait))
         .routes(routes!(containers::logs))
+        .routes(routes!(containers::stats))
+        .routes(routes!(containers::top))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

@@ -9,6 +9,7 @@
 //! re-reads it and carries on.
 
 pub mod logs;
+pub mod stats;
 mod view;
 
 use std::path::{Path, PathBuf};
@@ -617,6 +618,42 @@ impl Containers {
         for root in roots {
             let _ = std::fs::remove_dir(root.join(parent));
         }
+    }
+
+    fn running(&self, key: &str) -> Result<ContainerRecord> {
+        let c = self.resolve(key)?;
+        if c.state != "running" {
+            return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
+        }
+        Ok(c)
+    }
+
+    /// Counters from the container's cgroup.
+    pub fn stats(&self, key: &str) -> Result<berth_core::api::ContainerStats> {
+        let c = self.running(key)?;
+        Ok(stats::Cgroups::host().stats(&self.cgroups_path(&c.id)))
+    }
+
+    /// The container's processes, as `ps` shows them (through the runtime,
+    /// which knows which host PIDs are the container's).
+    pub fn top(&self, key: &str, ps_args: &str) -> Result<berth_core::api::ContainerTop> {
+        let c = self.running(key)?;
+        let args: Vec<&str> = ps_args.split_whitespace().collect();
+        let out = self
+            .runc
+            .command()
+            .args(["ps", &c.id])
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+        if !out.status.success() {
+            return Err(ContainerError::Invalid(format!(
+                "ps {ps_args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(view::parse_ps(&String::from_utf8_lossy(&out.stdout)))
     }
 
     pub fn log_file(&self, key: &str) -> Result<(ContainerRecord, PathBuf)> {

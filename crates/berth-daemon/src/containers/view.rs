@@ -162,9 +162,40 @@ pub fn generated_name(seed: &[u8; 32]) -> String {
     format!("{}_{}_{:02x}{:02x}", ADJ[(seed[0] & 15) as usize], NOUN[(seed[1] & 15) as usize], seed[2], seed[3])
 }
 
+/// `ps` output: a title line, then rows. The last column (the command)
+/// may contain spaces, so each row splits into as many fields as titles.
+pub fn parse_ps(text: &str) -> berth_core::api::ContainerTop {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let titles: Vec<String> =
+        lines.next().map(|l| l.split_whitespace().map(str::to_string).collect()).unwrap_or_default();
+    let n = titles.len().max(1);
+    let processes = lines
+        .map(|l| {
+            let mut fields: Vec<String> = Vec::new();
+            let mut rest = l.trim_start();
+            for _ in 0..n - 1 {
+                let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+                fields.push(rest[..end].to_string());
+                rest = rest[end..].trim_start();
+            }
+            fields.push(rest.to_string());
+            fields
+        })
+        .collect();
+    berth_core::api::ContainerTop { titles, processes }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ps_rows_keep_commands_whole() {
+        let top = parse_ps("UID   PID  CMD\nroot  1    sh -c sleep 10\nroot  7    sleep 10\n");
+        assert_eq!(top.titles, vec!["UID", "PID", "CMD"]);
+        assert_eq!(top.processes[0], vec!["root", "1", "sh -c sleep 10"]);
+        assert_eq!(top.processes.len(), 2);
+    }
 
     #[test]
     fn signals_by_name_or_number() {
