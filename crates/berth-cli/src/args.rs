@@ -112,6 +112,8 @@ pub enum Command {
         /// Containers (default: all running ones).
         containers: Vec<String>,
     },
+    /// Run a command in a running container; berth exits with its exit code.
+    Exec(ExecArgs),
     /// Show a container's processes.
     Top {
         container: String,
@@ -246,6 +248,28 @@ pub struct RunArgs {
     pub detach: bool,
     #[command(flatten)]
     pub create: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Pass standard input to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Environment KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// USER[:GROUP] or UID[:GID].
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    pub container: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

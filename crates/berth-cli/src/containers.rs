@@ -372,6 +372,50 @@ pub async fn inspect(client: &Client, name: &str, output: Output) -> Result<()> 
     }
 }
 
+pub async fn exec(client: &Client, a: crate::args::ExecArgs) -> Result<i32> {
+    use base64::Engine as _;
+    use berth_core::api::{ExecEvent, ExecRequest};
+    use std::io::Read;
+    if a.tty {
+        return Err(CliError::Other(
+            "exec -t (a pseudo-terminal) is not supported yet; run without -t, with -i to pass standard input".into(),
+        ));
+    }
+    let stdin = if a.interactive {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| CliError::Other(format!("cannot read standard input: {e}")))?;
+        Some(base64::engine::general_purpose::STANDARD.encode(buf))
+    } else {
+        None
+    };
+    let req = ExecRequest { cmd: a.command, env: a.env, workdir: a.workdir, user: a.user, stdin };
+    let mut result: Option<std::result::Result<i32, String>> = None;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    client
+        .post_stream(&format!("/v1/containers/{}/exec", segment(&a.container)), &req, |e: ExecEvent| match e {
+            ExecEvent::Output { stream, data } => {
+                let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap_or_default();
+                if stream == "stderr" {
+                    let _ = err.write_all(&bytes);
+                    let _ = err.flush();
+                } else {
+                    let _ = out.write_all(&bytes);
+                    let _ = out.flush();
+                }
+            }
+            ExecEvent::Exit { exit_code } => result = Some(Ok(exit_code)),
+            ExecEvent::Error { error } => result = Some(Err(error)),
+        })
+        .await?;
+    match result {
+        Some(Ok(code)) => Ok(code),
+        Some(Err(e)) => Err(CliError::Other(e)),
+        None => Err(CliError::Unreachable("the daemon ended the exec stream without an exit code".into())),
+    }
+}
+
 async fn sample(client: &Client, names: &[String]) -> Result<Vec<(String, berth_core::api::ContainerStats)>> {
     let mut out = Vec::new();
     for n in names {

@@ -55,6 +55,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Shim(_) => Err(CliError::Other("the shim is run by the binary, not the client".into())),
         // These report the container's exit code as berth's own.
         Command::Run(a) => return finish(containers::run(&client, a).await),
+        Command::Exec(a) => return finish(containers::exec(&client, a).await),
         Command::Wait { containers: c } => containers::wait(&client, c).await.map(|_| ()),
     };
     finish(result.map(|()| 0))

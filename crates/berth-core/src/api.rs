@@ -460,6 +460,39 @@ pub struct ContainerTop {
     pub processes: Vec<Vec<String>>,
 }
 
+/// `POST /v1/containers/{id}/exec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecRequest {
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Standard input for the process, base64-encoded; closed after it.
+    #[serde(default)]
+    pub stdin: Option<String>,
+}
+
+/// One line of an exec's answer stream; it ends with `exit` or `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ExecEvent {
+    /// Output; `data` is base64 so binary output arrives intact.
+    Output {
+        stream: String,
+        data: String,
+    },
+    Exit {
+        exit_code: i32,
+    },
+    Error {
+        error: String,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ async fn the_served_document_matches_the_routes() {
         ("GET", "/v1/containers/{id}/logs"),
         ("GET", "/v1/containers/{id}/stats"),
         ("GET", "/v1/containers/{id}/top"),
+        ("POST", "/v1/containers/{id}/exec"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]

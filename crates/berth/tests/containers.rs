@@ -248,3 +248,32 @@ fn an_oom_kill_is_recorded() {
     assert!(ev.contains(" oom "), "{ev}");
     d.ok(&["rm", "hungry"]);
 }
+
+#[test]
+fn exec_passes_stdin_output_and_exit_code() {
+    let d = daemon_with_image();
+    d.ok(&["run", "-d", "--name", "host", "busybox:test", "sleep", "30"]);
+    let out = d.ok(&["exec", "host", "sh", "-c", "echo in-container; hostname"]);
+    assert!(out.starts_with("in-container\n"), "{out}");
+    let code = d.run(&["exec", "host", "sh", "-c", "exit 9"]).status.code();
+    assert_eq!(code, Some(9));
+    let mut child = std::process::Command::new(berthd::BERTH)
+        .args(["exec", "-i", "-e", "GREETING=hi", "-w", "/tmp", "host", "sh", "-c", "echo $GREETING $(pwd); cat"])
+        .env("BERTH_SOCKET", &d.socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"from stdin\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi /tmp\nfrom stdin\n");
+    let out = d.ok(&["exec", "-u", "nobody", "host", "id", "-u"]);
+    assert_eq!(out.trim(), "65534");
+    let (_, err) = d.fails(&["exec", "-t", "host", "sh"]);
+    assert!(err.contains("not supported yet"), "{err}");
+    d.ok(&["stop", "-t", "1", "host"]);
+    let (_, err) = d.fails(&["exec", "host", "true"]);
+    assert!(err.contains("not running"), "{err}");
+    d.ok(&["rm", "host"]);
+}

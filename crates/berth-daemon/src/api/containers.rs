@@ -191,3 +191,35 @@ pub async fn top(
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(top))
 }
+
+/// Runs a command in a running container. Answers with JSON lines of
+/// `ExecEvent`: output as it comes, then the exit code.
+#[utoipa::path(post, path = "/v1/containers/{id}/exec", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    request_body = berth_core::api::ExecRequest,
+    responses((status = 200, description = "newline-delimited ExecEvent stream", body = berth_core::api::ExecEvent, content_type = "application/x-ndjson"), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn exec(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<berth_core::api::ExecRequest>,
+) -> Result<Response, ApiError> {
+    use berth_core::api::ExecEvent;
+    // Refuse at once (with a status) what cannot run at all.
+    d.containers.inspect(&id)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(64);
+    let containers = d.containers.clone();
+    tokio::spawn(async move {
+        let last = match containers.exec(&id, req, tx.clone()).await {
+            Ok(code) => ExecEvent::Exit { exit_code: code },
+            Err(e) => ExecEvent::Error { error: e.to_string() },
+        };
+        let _ = tx.send(last).await;
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        let mut line = serde_json::to_vec(&e).expect("exec event serialises");
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)), rx))
+    });
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
+        .into_response())
+}

@@ -56,6 +56,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::logs))
         .routes(routes!(containers::stats))
         .routes(routes!(containers::top))
+        .routes(routes!(containers::exec))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

@@ -656,6 +656,91 @@ impl Containers {
         Ok(view::parse_ps(&String::from_utf8_lossy(&out.stdout)))
     }
 
+    /// Runs a process in a running container (through the runtime, so it
+    /// joins the container's namespaces, cgroup, capabilities and seccomp).
+    /// Output goes to `out` as it comes; returns the exit code.
+    pub async fn exec(
+        &self,
+        key: &str,
+        req: berth_core::api::ExecRequest,
+        out: tokio::sync::mpsc::Sender<berth_core::api::ExecEvent>,
+    ) -> Result<i32> {
+        use base64::Engine as _;
+        use berth_core::api::ExecEvent;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let c = self.running(key)?;
+        if req.cmd.is_empty() {
+            return Err(ContainerError::Invalid("exec needs a command".into()));
+        }
+        let rootfs = self.images.rootfs_path(&c.id);
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
+        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+        let creq: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let user_spec = req.user.clone().or(creq.user.clone());
+        let user = berth_runtime::resolve_user(user_spec.as_deref(), passwd.as_deref(), group.as_deref())
+            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let stdin = match &req.stdin {
+            Some(b) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| ContainerError::Invalid("stdin is not valid base64".into()))?,
+            ),
+            None => None,
+        };
+        let mut cmd = tokio::process::Command::new(&self.runc.binary);
+        cmd.arg("--root").arg(&self.runc.root).arg("exec").arg("--user").arg(format!("{}:{}", user.uid, user.gid));
+        for g in &user.additional_gids {
+            cmd.arg("--additional-gids").arg(g.to_string());
+        }
+        for e in &req.env {
+            if !e.contains('=') {
+                return Err(ContainerError::Invalid(format!("exec env {e:?} must be KEY=VALUE")));
+            }
+            cmd.arg("--env").arg(e);
+        }
+        if let Some(w) = &req.workdir {
+            if !w.starts_with('/') {
+                return Err(ContainerError::Invalid(format!("exec workdir {w:?} must be absolute")));
+            }
+            cmd.arg("--cwd").arg(w);
+        }
+        cmd.arg(&c.id).args(&req.cmd);
+        cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child =
+            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&data).await;
+            });
+        }
+        let pump = |mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    stream: &'static str,
+                    out: tokio::sync::mpsc::Sender<ExecEvent>| async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let data = base64::engine::general_purpose::STANDARD.encode(&buf[..n]);
+                        if out.send(ExecEvent::Output { stream: stream.into(), data }).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        };
+        let so = tokio::spawn(pump(Box::new(child.stdout.take().expect("piped")), "stdout", out.clone()));
+        let se = tokio::spawn(pump(Box::new(child.stderr.take().expect("piped")), "stderr", out.clone()));
+        let status = child.wait().await.map_err(|e| ContainerError::Io(e.to_string()))?;
+        let _ = so.await;
+        let _ = se.await;
+        self.event(&c, "exec", &[("cmd", req.cmd.join(" ")), ("exit_code", status.code().unwrap_or(-1).to_string())]);
+        Ok(status.code().unwrap_or(128 + 9))
+    }
+
     pub fn log_file(&self, key: &str) -> Result<(ContainerRecord, PathBuf)> {
         let c = self.resolve(key)?;
         let path = self.log_path(&c.id);
