@@ -18,6 +18,9 @@ pub struct DaemonConfig {
     pub images: ImageLimits,
     pub containers: ContainerConfig,
     pub log: LogConfig,
+    /// Also serve `/metrics` (only that) on this TCP address, e.g.
+    /// `127.0.0.1:9323`.
+    pub metrics_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,7 @@ pub struct DaemonOptions {
 
 /// The services every handler reaches.
 pub struct Daemon {
+    metrics_address: Option<std::net::SocketAddr>,
     pub images: Arc<ImageStore>,
     pub events: Arc<crate::events::Events>,
     pub containers: Arc<crate::containers::Containers>,
@@ -81,7 +82,15 @@ impl Daemon {
             settings,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let metrics_address = match &opts.config.metrics_address {
+            Some(a) => Some(
+                a.parse()
+                    .map_err(|_| anyhow::anyhow!("metrics_address {a:?} is not an address like 127.0.0.1:9323"))?,
+            ),
+            None => None,
+        };
         Ok(Arc::new(Self {
+            metrics_address,
             images,
             events,
             containers,
@@ -96,6 +105,18 @@ impl Daemon {
         let listener = bind_socket(socket).await?;
         tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
         let (router, _) = crate::api::router(Arc::clone(&self));
+        if let Some(addr) = self.metrics_address {
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            let metrics = axum::Router::new()
+                .route("/metrics", axum::routing::get(crate::api::metrics_handler))
+                .with_state(Arc::clone(&self));
+            tracing::info!(address = %addr, "serving metrics");
+            tokio::spawn(async move {
+                let _ = axum::serve(tcp, metrics).await;
+            });
+        }
         // Adopt what happened while the daemon was away, then keep watching.
         self.containers.reap_exits().await;
         tokio::spawn(Arc::clone(&self.containers).monitor());

@@ -14,6 +14,7 @@ pub mod config;
 pub mod containers;
 mod daemon;
 pub mod events;
+mod metrics;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

@@ -57,6 +57,7 @@ async fn the_served_document_matches_the_routes() {
     let ops = documented(&served);
     let expected: BTreeSet<(String, String)> = [
         ("GET", "/v1/version"),
+        ("GET", "/metrics"),
         ("GET", "/v1/system/df"),
         ("GET", "/v1/images"),
         ("GET", "/v1/images/{name}"),

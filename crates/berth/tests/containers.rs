@@ -277,3 +277,42 @@ fn exec_passes_stdin_output_and_exit_code() {
     assert!(err.contains("not running"), "{err}");
     d.ok(&["rm", "host"]);
 }
+
+fn curl_unix(socket: &std::path::Path, path: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-sf", "--unix-socket"])
+        .arg(socket)
+        .arg(format!("http://berth{path}"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "curl {path}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn metrics_are_prometheus_text_on_the_socket_and_tcp() {
+    require_root();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = Berthd::start_with_config(&format!(
+        "metrics_address = \"127.0.0.1:{port}\"\n[containers]\ncgroup_parent = \"berth-test-{}\"\n",
+        std::process::id()
+    ));
+    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", "busybox:test"]);
+    d.ok(&["run", "-d", "--name", "measured", "busybox:test", "sleep", "30"]);
+    let text = curl_unix(&d.socket, "/metrics");
+    assert!(text.contains("# TYPE berth_container_memory_bytes gauge"), "{text}");
+    assert!(text.contains("berth_containers{state=\"running\"} 1"), "{text}");
+    let line =
+        text.lines().find(|l| l.starts_with("berth_container_pids{") && l.contains("name=\"measured\"")).expect("pids");
+    assert!(line.ends_with(" 1"), "{line}");
+    assert!(text.contains("berth_daemon_resident_memory_bytes "), "{text}");
+    let tcp =
+        std::process::Command::new("curl").args(["-sf", &format!("http://127.0.0.1:{port}/metrics")]).output().unwrap();
+    assert!(String::from_utf8_lossy(&tcp.stdout).contains("berth_container_restarts_total"));
+    let other = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://127.0.0.1:{port}/v1/containers")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&other.stdout), "404", "only /metrics is served on TCP");
+    d.ok(&["rm", "-f", "measured"]);
+}

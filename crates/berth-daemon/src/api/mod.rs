@@ -37,6 +37,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
     let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::version))
         .routes(routes!(system::disk_usage))
+        .routes(routes!(system::metrics))
         .routes(routes!(images::list))
         .routes(routes!(images::inspect, images::remove))
         .routes(routes!(images::pull))
@@ -74,6 +75,9 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .layer(axum::middleware::from_fn_with_state(daemon_for_audit, audit));
     (router, doc)
 }
+
+/// The `/metrics` handler, for the optional TCP listener.
+pub use system::metrics as metrics_handler;
 
 /// The caller of a request, from the unix socket's peer credentials.
 #[derive(Debug, Clone, Copy, Default)]

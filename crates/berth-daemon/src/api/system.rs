@@ -28,3 +28,15 @@ pub async fn disk_usage(State(d): State<S>) -> Result<Json<DiskUsage>, ApiError>
         .map_err(|e| ApiError::Internal(e.to_string()))??;
     Ok(Json(usage))
 }
+
+/// Prometheus text exposition: per-container CPU, memory, pids, block I/O
+/// and restarts, and the daemon's own figures.
+#[utoipa::path(get, path = "/metrics", tag = "system", responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(d): State<S>) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let containers = d.containers.clone();
+    let images = d.images.clone();
+    let text = tokio::task::spawn_blocking(move || crate::metrics::render(&containers, &images))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
