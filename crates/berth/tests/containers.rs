@@ -316,3 +316,106 @@ fn metrics_are_prometheus_text_on_the_socket_and_tcp() {
     assert_eq!(String::from_utf8_lossy(&other.stdout), "404", "only /metrics is served on TCP");
     d.ok(&["rm", "-f", "measured"]);
 }
+
+#[test]
+fn ten_containers_survive_kill_9_of_the_daemon_and_an_exit_meanwhile_is_recorded() {
+    let mut d = daemon_with_image();
+    for i in 0..10 {
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            "busybox:test",
+            "sh",
+            "-c",
+            "while true; do echo beat; sleep 0.2; done",
+        ]);
+    }
+    d.ok(&["run", "-d", "--name", "short", "busybox:test", "sh", "-c", "sleep 1; exit 5"]);
+    let pids: Vec<i64> = (0..10).map(|i| d.json(&["inspect", &format!("c{i}")])["pid"].as_i64().unwrap()).collect();
+    // SIGKILL: no chance to clean up; "short" exits while the daemon is down.
+    d.kill_9();
+    std::thread::sleep(Duration::from_millis(1500));
+    d.restart();
+    let ps = d.json(&["ps"]);
+    assert_eq!(ps.as_array().unwrap().len(), 10, "{ps}");
+    for (i, pid) in pids.iter().enumerate() {
+        let c = d.json(&["inspect", &format!("c{i}")]);
+        assert_eq!(c["state"], "running");
+        assert_eq!(c["pid"].as_i64().unwrap(), *pid, "c{i} was adopted, not restarted");
+        assert!(d.ok(&["logs", &format!("c{i}")]).contains("beat"), "logs intact");
+    }
+    let short = d.json(&["inspect", "short"]);
+    assert_eq!(short["state"], "exited");
+    assert_eq!(short["exit_code"], 5, "the exit that happened meanwhile is recorded");
+    // Logs keep flowing after the restart (the shims never stopped).
+    let before = d.ok(&["logs", "c0"]).lines().count();
+    wait_for("new output", || d.ok(&["logs", "c0"]).lines().count() > before);
+    for i in 0..10 {
+        d.ok(&["rm", "-f", &format!("c{i}")]);
+    }
+    d.ok(&["rm", "short"]);
+}
+
+#[test]
+fn many_run_rm_cycles_leave_nothing_behind() {
+    let d = daemon_with_image();
+    let parent = format!("berth-test-{}", std::process::id());
+    for i in 0..100 {
+        let out = d.run(&["run", "--rm", "busybox:test", "true"]);
+        assert!(out.status.success(), "cycle {i}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(d.json(&["ps", "-a"]).as_array().unwrap().is_empty());
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&d.dir().display().to_string()), "no mount left: {mounts}");
+    let leftovers = |dir: std::path::PathBuf| std::fs::read_dir(dir).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(leftovers(d.dir().join("root/containers")), 0, "no bundle or log left");
+    assert_eq!(leftovers(d.dir().join("run/containers")), 0, "no shim state left");
+    assert_eq!(leftovers(d.dir().join("root/images/snapshots")), 0, "no snapshot left");
+    assert_eq!(leftovers(d.dir().join("run/runtime")), 0, "no runtime state left");
+    for controller in ["memory", "pids", "cpu"] {
+        let dir = std::path::Path::new("/sys/fs/cgroup").join(controller).join(&parent);
+        let kids = std::fs::read_dir(&dir).map(|r| r.flatten().filter(|e| e.path().is_dir()).count()).unwrap_or(0);
+        assert_eq!(kids, 0, "no cgroup left under {}", dir.display());
+    }
+}
+
+#[test]
+fn logs_rotate_and_the_container_sees_only_itself() {
+    require_root();
+    let d = Berthd::start_with_config(&format!(
+        "[containers]\ncgroup_parent = \"berth-test-{}\"\nlog_max_size = 8192\nlog_max_files = 2\n",
+        std::process::id()
+    ));
+    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", "busybox:test"]);
+    d.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "busybox:test",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 2000 ]; do echo line $i; i=$((i+1)); done",
+    ]);
+    let log = d.json(&["inspect", "chatty"])["log_path"].as_str().unwrap().to_string();
+    assert!(std::path::Path::new(&format!("{log}.1")).exists(), "rotated");
+    assert!(!std::path::Path::new(&format!("{log}.2")).exists(), "at most 2 files");
+    let out = d.ok(&["logs", "chatty"]);
+    assert!(out.ends_with("line 1999\n"), "the newest output is kept");
+    assert!(!out.contains("line 0\n"), "the oldest was rotated away");
+    d.ok(&["rm", "chatty"]);
+    // PID namespace: only its own processes; no mount; /proc/sys read-only.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "busybox:test",
+        "sh",
+        "-c",
+        "exec 2>&1; ls /proc | grep -c '^[0-9]'; mount -t tmpfs x /tmp; echo 1 > /proc/sys/kernel/ostype; echo end",
+    ]);
+    let first: u32 = out.lines().next().unwrap().trim().parse().unwrap();
+    assert!(first <= 3, "the container sees only its own processes: {out}");
+    assert!(out.to_lowercase().contains("permission denied") || out.contains("Operation not permitted"), "{out}");
+    assert!(out.contains("Read-only file system"), "{out}");
+}

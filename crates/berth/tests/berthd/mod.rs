@@ -92,6 +92,19 @@ impl Berthd {
         self.spawn();
     }
 
+    /// Kills the daemon with SIGKILL (it cleans up nothing).
+    pub fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same state.
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
     /// Stops the daemon with SIGTERM and waits for it.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
