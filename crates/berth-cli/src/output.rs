@@ -1,5 +1,7 @@
 //! Printing: aligned tables for people, JSON or YAML for scripts.
 
+use std::io::Write;
+
 use serde::Serialize;
 
 use crate::args::Output;
@@ -20,7 +22,8 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
             .enumerate()
             .map(|(i, c)| if i == last { c } else { format!("{c:<w$}", w = widths[i]) })
             .collect();
-        println!("{}", s.join("   ").trim_end());
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(std::io::stdout().lock(), "{}", s.join("   ").trim_end());
     };
     line(header.iter().map(|h| h.to_string()).collect());
     for r in rows {
@@ -32,12 +35,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 pub fn structured<T: Serialize>(value: &T, output: Output) -> Result<bool> {
     match output {
         Output::Json => {
-            println!("{}", serde_json::to_string_pretty(value).map_err(|e| CliError::Other(e.to_string()))?);
+            let text = serde_json::to_string_pretty(value).map_err(|e| CliError::Other(e.to_string()))?;
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
             Ok(true)
         }
         Output::Yaml => {
             let v = serde_json::to_value(value).map_err(|e| CliError::Other(e.to_string()))?;
-            print!("{}", to_yaml(&v, 0));
+            let _ = write!(std::io::stdout().lock(), "{}", to_yaml(&v, 0));
             Ok(true)
         }
         Output::Table | Output::Wide => Ok(false),

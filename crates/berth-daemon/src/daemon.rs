@@ -102,6 +102,11 @@ impl Daemon {
 
     /// Serves the API until SIGINT or SIGTERM, then removes the socket.
     pub async fn serve(self: Arc<Self>, socket: &Path) -> anyhow::Result<()> {
+        // Before serving anyone: clean up half-made containers and adopt
+        // what happened while the daemon was away.
+        let containers = Arc::clone(&self.containers);
+        let _ = tokio::task::spawn_blocking(move || containers.recover()).await;
+        self.containers.reap_exits().await;
         let listener = bind_socket(socket).await?;
         tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
         let (router, _) = crate::api::router(Arc::clone(&self));
@@ -117,8 +122,7 @@ impl Daemon {
                 let _ = axum::serve(tcp, metrics).await;
             });
         }
-        // Adopt what happened while the daemon was away, then keep watching.
-        self.containers.reap_exits().await;
+        // Keep watching exits from now on.
         tokio::spawn(Arc::clone(&self.containers).monitor());
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -419,3 +419,35 @@ fn logs_rotate_and_the_container_sees_only_itself() {
     assert!(out.to_lowercase().contains("permission denied") || out.contains("Operation not permitted"), "{out}");
     assert!(out.contains("Read-only file system"), "{out}");
 }
+
+#[test]
+fn a_restart_cleans_up_a_half_made_container() {
+    let mut d = daemon_with_image();
+    // What a daemon killed in the middle of a create leaves: a bundle and a
+    // mounted root filesystem for an ID the store never recorded.
+    let id = "ab".repeat(32);
+    let snap = d.dir().join("root/images/snapshots").join(&id);
+    let layer = std::fs::read_dir(d.dir().join("root/images/layers")).unwrap().next().unwrap().unwrap().path();
+    for sub in ["upper", "work", "rootfs"] {
+        std::fs::create_dir_all(snap.join(sub)).unwrap();
+    }
+    let st = std::process::Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o"])
+        .arg(format!(
+            "lowerdir={},upperdir={},workdir={}",
+            layer.display(),
+            snap.join("upper").display(),
+            snap.join("work").display()
+        ))
+        .arg(snap.join("rootfs"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::create_dir_all(d.dir().join("root/containers").join(&id)).unwrap();
+    d.kill_9();
+    d.restart();
+    assert!(!snap.exists(), "the orphan snapshot is gone");
+    assert!(!d.dir().join("root/containers").join(&id).exists(), "the orphan bundle is gone");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains(&id), "the orphan mount is gone");
+}

@@ -603,6 +603,30 @@ impl Containers {
         }
     }
 
+    /// Cleans up what a crash left half-made: bundles, shim state, runtime
+    /// records and root filesystems of containers the store does not know
+    /// (a create cut short). Only berth's own directories are looked at.
+    pub fn recover(&self) {
+        let known: std::collections::HashSet<String> =
+            self.store.list_containers().unwrap_or_default().into_iter().map(|c| c.id).collect();
+        let mut orphans = std::collections::BTreeSet::new();
+        for dir in [self.root.clone(), self.run_root.clone(), self.images.root().join("snapshots")] {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    if ContainerId::parse(&name).is_ok() && !known.contains(&name) {
+                        orphans.insert(name);
+                    }
+                }
+            }
+        }
+        for id in orphans {
+            tracing::warn!(container = %id, "removing what an interrupted create left behind");
+            let _ = self.runtime.delete(&id, true);
+            self.cleanup_files(&id);
+        }
+    }
+
     /// Removes the cgroup parent directories if no container uses them
     /// (rmdir fails on a busy cgroup, which is what keeps running ones).
     pub fn remove_empty_cgroup_parent(&self) {

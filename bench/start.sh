@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Container start time and memory: berth vs bare runc vs podman, side by
+# side in one run.
+#
+#   bench/start.sh [RUNS] [CONCURRENT] [IDLE]     (defaults: 30 50 100)
+#
+# 1. Median wall time of `run --rm IMAGE true`: berth; bare `runc run` on an
+#    equivalent bundle (busybox rootfs, runc's default spec); `podman run
+#    --rm` on the same image (with the ulimits this environment needs).
+# 2. CONCURRENT containers started at once (`run -d ... sleep`): containers
+#    per second, berth vs podman.
+# 3. Resident memory of the berth daemon with IDLE running containers, and of
+#    one shim.
+# Needs root; builds berth in release mode; installs podman if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-30}; CONC=${2:-50}; IDLE=${3:-100}
+
+[[ $(id -u) -eq 0 ]] || { echo "bench/start.sh: run as root" >&2; exit 2; }
+command -v podman >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman >/dev/null; }
+command -v docker-registry >/dev/null || bash scripts/deps.sh
+cargo build --release --locked -q
+BERTH=$PWD/target/release/berth
+
+work=$(mktemp -d /tmp/berth-bench-start.XXXXXX)
+daemon=""
+podman_root=$work/podman-root
+podman_run=$work/podman-run
+P() { podman --root "$podman_root" --runroot "$podman_run" --storage-driver overlay --cgroup-manager cgroupfs --events-backend none "$@"; }
+cleanup() {
+  set +e
+  if [[ -n $daemon ]]; then
+    for id in $(BERTH_SOCKET=$work/run/berth.sock "$BERTH" ps -a -q 2>/dev/null); do BERTH_SOCKET=$work/run/berth.sock "$BERTH" rm -f "$id" >/dev/null 2>&1; done
+    kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
+  fi
+  P rm -af >/dev/null 2>&1
+  P system reset -f >/dev/null 2>&1
+  grep -o "$work[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  for d in /sys/fs/cgroup/*/berth-bench /sys/fs/cgroup/berth-bench; do rmdir "$d" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 scripts/mkimages.py "$work/images" >/dev/null
+export BERTH_SOCKET=$work/run/berth.sock
+cat >"$work/config.toml" <<TOML
+[containers]
+cgroup_parent = "berth-bench"
+TOML
+"$BERTH" daemon --root "$work/root" --run-root "$work/run" --config "$work/config.toml" >"$work/daemon.log" 2>&1 & daemon=$!
+for _ in $(seq 100); do "$BERTH" version >/dev/null 2>&1 && break; sleep 0.05; done
+"$BERTH" image import "$work/images/single" --tag bench/busybox:1 >/dev/null
+skopeo copy -q "oci:$work/images/single:single" "containers-storage:[overlay@$podman_root+$podman_run]localhost/bench/busybox:1"
+
+# A bare runc bundle on the same rootfs.
+mkdir -p "$work/bundle/rootfs"
+cp -a "$work/images/rootfs/." "$work/bundle/rootfs/"
+(cd "$work/bundle" && runc spec && python3 - <<'PY'
+import json
+s = json.load(open("config.json"))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["/bin/true"]
+s["linux"]["cgroupsPath"] = "/berth-bench/runc"
+for r in s["process"].get("rlimits", []):
+    if r["type"] == "RLIMIT_NOFILE":
+        r["hard"] = r["soft"] = 1024
+json.dump(s, open("config.json", "w"))
+PY
+)
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+time_it() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; t1=$(now); echo "$t1 - $t0" | bc; }
+
+for i in $(seq "$RUNS"); do
+  time_it "$BERTH" run --rm bench/busybox:1 true >>"$work/berth.t"
+  time_it runc --root "$work/runc-root" run --bundle "$work/bundle" "bench-$i" >>"$work/runc.t"
+  time_it P run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/bench/busybox:1 true >>"$work/podman.t"
+done
+b=$(median <"$work/berth.t"); r=$(median <"$work/runc.t"); p=$(median <"$work/podman.t")
+
+# Concurrent starts.
+t0=$(now)
+jobs=()
+for i in $(seq "$CONC"); do "$BERTH" run -d --name "conc$i" bench/busybox:1 sleep 600 >/dev/null & jobs+=($!); done
+wait "${jobs[@]}"
+t1=$(now); bc_rate=$(echo "$CONC / ($t1 - $t0)" | bc -l)
+for i in $(seq "$CONC"); do "$BERTH" rm -f "conc$i" >/dev/null; done
+t0=$(now)
+jobs=()
+for i in $(seq "$CONC"); do P run -d --name "conc$i" --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/bench/busybox:1 sleep 600 >/dev/null & jobs+=($!); done
+wait "${jobs[@]}"
+t1=$(now); pc_rate=$(echo "$CONC / ($t1 - $t0)" | bc -l)
+P rm -af -t 0 >/dev/null 2>&1
+
+# Memory with IDLE running containers.
+for i in $(seq "$IDLE"); do "$BERTH" run -d --name "idle$i" bench/busybox:1 sleep 600 >/dev/null; done
+rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+daemon_kb=$(rss "$daemon")
+shim_pid=$(cat "$work/run/containers/$("$BERTH" inspect idle1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')/shim.pid")
+shim_kb=$(rss "$shim_pid")
+shim_pss=$(awk '/^Pss:/ {s+=$2} END {print s}' "/proc/$shim_pid/smaps" 2>/dev/null || echo "?")
+
+printf 'run --rm IMAGE true, %d runs, medians\n' "$RUNS"
+printf '  %-28s %8.3f s\n' "berth run --rm" "$b" "runc run (bare bundle)" "$r" "podman run --rm" "$p"
+printf '  ratio berth/runc: %.2f   podman/berth: %.2f\n' "$(echo "$b / $r" | bc -l)" "$(echo "$p / $b" | bc -l)"
+printf '%d containers started at once\n' "$CONC"
+printf '  berth %.1f/s   podman %.1f/s   ratio %.2f\n' "$bc_rate" "$pc_rate" "$(echo "$bc_rate / $pc_rate" | bc -l)"
+printf 'memory with %d running containers\n' "$IDLE"
+printf '  berth daemon RSS %.1f MB; one shim RSS %.1f MB (PSS %.1f MB)\n' "$(echo "$daemon_kb / 1024" | bc -l)" "$(echo "$shim_kb / 1024" | bc -l)" "$(echo "${shim_pss:-0} / 1024" | bc -l)"
