@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/deps.sh
 cargo build --release --locked
-install -m 0755 target/release/berth /usr/local/bin/berth
-echo "installed /usr/local/bin/berth"
+install -m 0755 target/release/berth target/release/berth-shim /usr/local/bin/
+echo "installed /usr/local/bin/berth and berth-shim"
 
 # The daemon, on its defaults, unless one is already running.
 if ! berth version >/dev/null 2>&1; then

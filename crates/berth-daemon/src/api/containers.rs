@@ -145,7 +145,7 @@ pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<Lo
             if !running {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     });
     let stream = futures::stream::unfold(rx, |mut rx| async move {

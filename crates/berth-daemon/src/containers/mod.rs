@@ -80,6 +80,8 @@ pub struct Containers {
     settings: ContainerSettings,
     /// Serialises record changes (create/start/exit/remove).
     lock: tokio::sync::Mutex<()>,
+    /// Wakes the monitor when a shim it started ends.
+    exited: tokio::sync::Notify,
     /// Exits of containers removed right after (for `wait` on `--rm`).
     recent_exits: Mutex<std::collections::HashMap<String, WaitResponse>>,
 }
@@ -108,6 +110,19 @@ fn cgroup_v2() -> bool {
 }
 
 impl Containers {
+    /// The shim program: the small `berth-shim` next to this binary when it
+    /// is installed, else this binary's own `shim` subcommand.
+    fn shim_command(&self) -> tokio::process::Command {
+        let small = self.exe.with_file_name("berth-shim");
+        if small.is_file() {
+            tokio::process::Command::new(small)
+        } else {
+            let mut c = tokio::process::Command::new(&self.exe);
+            c.arg("shim");
+            c
+        }
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         images: Arc<ImageStore>,
@@ -131,6 +146,7 @@ impl Containers {
             settings,
             lock: tokio::sync::Mutex::new(()),
             recent_exits: Mutex::new(Default::default()),
+            exited: tokio::sync::Notify::new(),
         }))
     }
 
@@ -326,9 +342,8 @@ impl Containers {
         // A leftover runtime record (after a crash) would block create.
         let _ = self.runtime.delete(&c.id, true);
 
-        let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("shim")
-            .arg("--id")
+        let mut cmd = self.shim_command();
+        cmd.arg("--id")
             .arg(&c.id)
             .arg("--bundle")
             .arg(self.bundle(&c.id))
@@ -350,9 +365,12 @@ impl Containers {
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let mut child = cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot start the shim: {e}")))?;
         let shim_pid = child.id().map(|p| p as i32);
-        // Reap the shim when it ends, so it never lingers as a zombie.
+        // Reap the shim when it ends (so it never lingers as a zombie) and
+        // record the exit at once rather than at the monitor's next look.
+        let this = Arc::clone(self);
         tokio::spawn(async move {
             let _ = child.wait().await;
+            this.exited.notify_one();
         });
 
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -505,7 +523,7 @@ impl Containers {
                     return recent.ok_or_else(|| ContainerError::NotFound(key.to_string()));
                 }
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
@@ -515,7 +533,12 @@ impl Containers {
     pub async fn monitor(self: Arc<Self>) {
         loop {
             self.reap_exits().await;
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            // Shims the daemon started wake it at once; adopted ones (after a
+            // restart) are noticed by the periodic look.
+            tokio::select! {
+                _ = self.exited.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
         }
     }
 
