@@ -498,6 +498,16 @@ impl ImageStore {
         if !users.is_empty() && !force {
             return Err(ImageError::InUse { reference: name.to_string(), users: users.join(", ") });
         }
+        if !users.is_empty() {
+            // Forced, but containers still stand on its layers: the names go,
+            // the image stays (untagged) until the last user is removed and
+            // a prune collects it, as docker does.
+            for t in &tags {
+                self.store.remove_tag(t)?;
+            }
+            out.untagged = tags;
+            return Ok(out);
+        }
         {
             let _gc = self.gc_guard();
             self.store.delete_image(&img.digest)?;
@@ -708,9 +718,11 @@ mod tests {
         assert!(err.to_string().contains("web-1") && err.to_string().contains("-f"), "{err}");
         assert_eq!(store.list().unwrap().len(), 1, "a refused rmi changes nothing");
         assert_eq!(store.prune(true).unwrap().deleted_images.len(), 0, "prune keeps images in use");
-        store.remove("example.org/app:1", true).unwrap();
-        assert!(store.list().unwrap().is_empty());
-        assert!(store.blobs.list().unwrap().is_empty());
+        let forced = store.remove("example.org/app:1", true).unwrap();
+        assert_eq!(forced.untagged, vec!["example.org/app:1".to_string()]);
+        assert!(forced.deleted.is_empty(), "layers under a container are kept");
+        assert_eq!(store.list().unwrap().len(), 1, "the image stays, untagged");
+        assert!(!store.blobs.list().unwrap().is_empty());
     }
 
     #[tokio::test]

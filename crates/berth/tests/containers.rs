@@ -451,3 +451,21 @@ fn a_restart_cleans_up_a_half_made_container() {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
     assert!(!mounts.contains(&id), "the orphan mount is gone");
 }
+
+#[test]
+fn an_image_in_use_is_not_removed() {
+    let d = daemon_with_image();
+    d.ok(&["create", "--name", "user", "busybox:test", "true"]);
+    let (code, err) = d.fails(&["rmi", "busybox:test"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("user") && err.contains("-f"), "{err}");
+    let out = d.ok(&["rmi", "-f", "busybox:test"]);
+    assert!(out.contains("Untagged") && !out.contains("Deleted"), "{out}");
+    // The container still starts: its layers were kept.
+    d.ok(&["start", "user"]);
+    d.ok(&["wait", "user"]);
+    d.ok(&["rm", "user"]);
+    let pruned = d.ok(&["image", "prune"]);
+    assert!(pruned.contains("Deleted image"), "{pruned}");
+    assert!(d.blob_files().is_empty());
+}
