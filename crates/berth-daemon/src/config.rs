@@ -166,3 +166,17 @@ mod tests {
         assert!(DaemonConfig::load(p, true).is_err());
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    /// The README's configuration example must stay valid.
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + readme[start..].find("```").expect("its end");
+        let cfg = super::DaemonConfig::parse(&readme[start..end]).unwrap();
+        assert_eq!(cfg.metrics_address.as_deref(), Some("127.0.0.1:9323"));
+        assert_eq!(cfg.containers.runtime, "runc");
+    }
+}
