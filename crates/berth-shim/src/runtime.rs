@@ -80,6 +80,11 @@ impl OciRuntime for Runc {
     }
 
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError> {
+        // runc keeps one directory per container under its root; without it
+        // there is nothing to delete, and a process spawn is saved.
+        if !self.root.join(id).exists() {
+            return Ok(());
+        }
         let mut args = vec!["delete"];
         if force {
             args.push("--force");

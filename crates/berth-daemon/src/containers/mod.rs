@@ -395,7 +395,7 @@ impl Containers {
                     why: "the shim did not report within 30 s".into(),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         c.state = ContainerState::Running.to_string();
         c.pid = StateDir::read_pid(&sd.init_pid());
@@ -523,7 +523,7 @@ impl Containers {
                     return recent.ok_or_else(|| ContainerError::NotFound(key.to_string()));
                 }
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
