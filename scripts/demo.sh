@@ -2,7 +2,7 @@
 # Sets up a fresh Debian machine and shows Berth's main job so far:
 # installs the packages, builds berth, starts the daemon on its embedded
 # defaults (/var/lib/berth, /run/berth), builds a test image, pushes it to
-# a local registry, pulls it back and lists it. Needs root.
+# a local registry, pulls it back, and runs containers from it. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,7 +50,11 @@ berth push "$ref"
 berth rmi "$ref"
 berth pull "$ref"
 berth images
-berth image inspect "$ref" -o json | head -20
+berth run --rm --name demo "$ref" sh -c 'echo "hello from a berth container: $(hostname), uid $(id -u)"'
+berth run -d --name demo-web --memory 64m "$ref" sh -c 'while true; do echo tick; sleep 1; done'
+berth ps
+berth stats --no-stream demo-web
+berth rm -f demo-web
 berth system df -v
 set +x
 echo
