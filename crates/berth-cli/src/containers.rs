@@ -145,6 +145,13 @@ pub async fn run(client: &Client, a: RunArgs) -> Result<i32> {
         if a.create.rm {
             let _ = client.delete_empty(&format!("/v1/containers/{id}?force=true")).await;
         }
+        // Like docker: a command that cannot be started is exit code 127.
+        if let CliError::Api { body, .. } = &e {
+            if body.kind == "start_failed" {
+                eprintln!("berth: {}", body.error);
+                return Ok(127);
+            }
+        }
         return Err(e);
     }
     if a.detach {
@@ -234,9 +241,15 @@ pub async fn restart(client: &Client, a: StopArgs) -> Result<()> {
     for_each(&a.containers, |n| {
         let q = q.clone();
         async move {
-            client
-                .post::<_, ContainerInspect>(&format!("/v1/containers/{}/stop{q}", segment(&n)), &serde_json::json!({}))
-                .await?;
+            // A stopped container is simply started.
+            let stopped: Result<ContainerInspect> =
+                client.post(&format!("/v1/containers/{}/stop{q}", segment(&n)), &serde_json::json!({})).await;
+            match stopped {
+                Err(CliError::Api { status, .. }) if status == hyper::StatusCode::CONFLICT => {}
+                other => {
+                    other?;
+                }
+            }
             client
                 .post::<_, ContainerInspect>(&format!("/v1/containers/{}/start", segment(&n)), &serde_json::json!({}))
                 .await

@@ -165,7 +165,7 @@ fn restart_policy_restarts_with_backoff() {
 fn start_failures_are_one_clear_line() {
     let d = daemon_with_image();
     let out = d.run(&["run", "--rm", "busybox:test", "/no/such/binary"]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(127), "a command that cannot start is 127, as in docker");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/no/such/binary"), "{err}");
     let (_, err) = d.fails(&["run", "--rm", "nosuchimage:1", "true"]);
@@ -468,4 +468,33 @@ fn an_image_in_use_is_not_removed() {
     let pruned = d.ok(&["image", "prune"]);
     assert!(pruned.contains("Deleted image"), "{pruned}");
     assert!(d.blob_files().is_empty());
+}
+
+#[test]
+fn stop_of_a_stopped_container_and_a_missing_runtime_are_clear_errors() {
+    let d = daemon_with_image();
+    d.ok(&["create", "--name", "idle", "busybox:test", "true"]);
+    let (code, err) = d.fails(&["stop", "idle"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("not running"), "{err}");
+    assert_eq!(d.json(&["inspect", "idle"])["stopped_by_user"], false, "a refused stop changes nothing");
+    // restart of a stopped container simply starts it.
+    d.ok(&["restart", "idle"]);
+    d.ok(&["wait", "idle"]);
+    d.ok(&["rm", "idle"]);
+    let (_, err) = d.fails(&["run", "--rm", "-m", "12q", "busybox:test", "true"]);
+    assert!(err.contains("12q"), "{err}");
+
+    require_root();
+    let broken = Berthd::start_with_config(&format!(
+        "[containers]\nruntime = \"/nonexistent/runc\"\ncgroup_parent = \"berth-test-{}\"\n",
+        std::process::id()
+    ));
+    broken.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", "busybox:test"]);
+    let out = broken.run(&["run", "--rm", "busybox:test", "true"]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/runc"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(broken.json(&["ps", "-a"]).as_array().unwrap().is_empty(), "--rm cleaned up");
 }

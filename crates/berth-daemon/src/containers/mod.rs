@@ -421,6 +421,14 @@ impl Containers {
 
     /// Sends the stop signal, waits `timeout`, then SIGKILL. Idempotent.
     pub async fn stop(self: &Arc<Self>, key: &str, timeout: Option<u32>) -> Result<ContainerRecord> {
+        let current = self.resolve(key)?;
+        if current.state != "running" && current.state != "restarting" {
+            return Err(ContainerError::Conflict(format!(
+                "container {} is not running (it is {}); nothing to stop",
+                current.name, current.state
+            )));
+        }
+        // A container waiting out a restart backoff just stays stopped.
         let c = self.mark_stopped(key)?;
         if c.state != "running" {
             return Ok(c);
