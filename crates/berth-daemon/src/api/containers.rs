@@ -9,7 +9,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::JsonBody;
-use super::{ApiError, State as S};
+use super::{ndjson, receiver, ApiError, State as S};
 use crate::containers::LogQuery;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -148,14 +148,7 @@ pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<Lo
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        let mut line = serde_json::to_vec(&e).expect("log entry serialises");
-        line.push(b'\n');
-        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)), rx))
-    });
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
-        .into_response())
+    Ok(ndjson(receiver(rx)))
 }
 
 /// Resource use from the container's cgroup (cumulative counters).
@@ -214,12 +207,5 @@ pub async fn exec(
         };
         let _ = tx.send(last).await;
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        let mut line = serde_json::to_vec(&e).expect("exec event serialises");
-        line.push(b'\n');
-        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)), rx))
-    });
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
-        .into_response())
+    Ok(ndjson(receiver(rx)))
 }

@@ -1,13 +1,13 @@
 //! `/v1/events` and `/v1/audit`.
 
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use berth_core::api::{AuditRecord, ErrorBody, Event};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::{ApiError, State as S};
+use super::{ndjson, receiver, ApiError, State as S};
 use crate::events::EventFilter;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -85,14 +85,7 @@ pub async fn events(State(d): State<S>, Query(q): Query<EventsQuery>) -> Result<
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        let mut line = serde_json::to_vec(&e).expect("event serialises");
-        line.push(b'\n');
-        Some((Ok::<_, std::convert::Infallible>(bytes::Bytes::from(line)), rx))
-    });
-    Ok(([(axum::http::header::CONTENT_TYPE, "application/x-ndjson")], axum::body::Body::from_stream(stream))
-        .into_response())
+    Ok(ndjson(receiver(rx)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -131,11 +131,25 @@ where
         let last = work(progress).await;
         let _ = tx.send(last);
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        let event = rx.recv().await?;
-        let mut line = serde_json::to_vec(&event).expect("event serialises");
+    ndjson(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }))
+}
+
+/// Answers with one JSON line per item, as the items come.
+pub(crate) fn ndjson<T, S>(items: S) -> Response
+where
+    T: serde::Serialize,
+    S: futures::Stream<Item = T> + Send + 'static,
+{
+    use futures::StreamExt;
+    let lines = items.map(|item| {
+        let mut line = serde_json::to_vec(&item).expect("API values serialise");
         line.push(b'\n');
-        Some((Ok::<_, Infallible>(bytes::Bytes::from(line)), rx))
+        Ok::<_, Infallible>(bytes::Bytes::from(line))
     });
-    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(stream)).into_response()
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], Body::from_stream(lines)).into_response()
+}
+
+/// A bounded channel's receiving end as a stream.
+pub(crate) fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
 }

@@ -74,6 +74,9 @@ pub struct Containers {
     images: Arc<ImageStore>,
     runtime: Arc<dyn OciRuntime>,
     runc: Runc,
+    /// The host's cgroup filesystem and facts the spec needs, read once.
+    cgroups: stats::Cgroups,
+    host: berth_runtime::HostInfo,
     root: PathBuf,
     run_root: PathBuf,
     exe: PathBuf,
@@ -103,10 +106,6 @@ fn host_info() -> berth_runtime::HostInfo {
             .map(|(_, hard)| hard),
         capabilities: cap_bnd.map(berth_runtime::caps_from_mask),
     }
-}
-
-fn cgroup_v2() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 impl Containers {
@@ -140,6 +139,8 @@ impl Containers {
             images,
             runtime: Arc::new(runc.clone()),
             runc,
+            cgroups: stats::Cgroups::host(),
+            host: host_info(),
             root: root.join("containers"),
             run_root: run_root.join("containers"),
             exe,
@@ -167,13 +168,7 @@ impl Containers {
     }
 
     fn oom_files(&self, id: &str) -> Vec<PathBuf> {
-        let rel = self.cgroups_path(id);
-        let rel = rel.trim_start_matches('/');
-        if cgroup_v2() {
-            vec![Path::new("/sys/fs/cgroup").join(rel).join("memory.events")]
-        } else {
-            vec![Path::new("/sys/fs/cgroup/memory").join(rel).join("memory.oom_control")]
-        }
+        vec![self.cgroups.oom_file(&self.cgroups_path(id))]
     }
 
     /// Finds a container by full ID, name, or unique ID prefix.
@@ -300,7 +295,7 @@ impl Containers {
             group: group.as_deref(),
             seccomp,
             resolv_conf: None,
-            host: host_info(),
+            host: self.host.clone(),
         };
         let spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
         let bundle = self.bundle(id);
@@ -559,13 +554,9 @@ impl Containers {
             let sd = self.state_dir(&c.id);
             let exit = match sd.read_exit() {
                 Some(e) => e,
-                None if c.shim_pid.is_some_and(alive)
-                    || c.shim_pid.is_none()
-                        && sd.shim_pid().exists()
-                        && StateDir::read_pid(&sd.shim_pid()).is_some_and(alive) =>
-                {
-                    continue
-                }
+                // The shim's PID is in the record, or (if the daemon died
+                // right after spawning it) in the file the shim wrote first.
+                None if c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())).is_some_and(alive) => continue,
                 None => ExitRecord {
                     code: 255,
                     signal: None,
@@ -665,13 +656,8 @@ impl Containers {
         if parent.is_empty() {
             return;
         }
-        let roots: Vec<PathBuf> = if cgroup_v2() {
-            vec![PathBuf::from("/sys/fs/cgroup")]
-        } else {
-            std::fs::read_dir("/sys/fs/cgroup").map(|r| r.flatten().map(|e| e.path()).collect()).unwrap_or_default()
-        };
-        for root in roots {
-            let _ = std::fs::remove_dir(root.join(parent));
+        for dir in self.cgroups.dirs(parent) {
+            let _ = std::fs::remove_dir(dir);
         }
     }
 
@@ -686,7 +672,7 @@ impl Containers {
     /// Counters from the container's cgroup.
     pub fn stats(&self, key: &str) -> Result<berth_core::api::ContainerStats> {
         let c = self.running(key)?;
-        Ok(stats::Cgroups::host().stats(&self.cgroups_path(&c.id)))
+        Ok(self.cgroups.stats(&self.cgroups_path(&c.id)))
     }
 
     /// The container's processes, as `ps` shows them (through the runtime,

@@ -67,12 +67,23 @@ impl Cgroups {
         st
     }
 
-    pub fn exists(&self, rel: &str) -> bool {
+    /// The file whose `oom_kill` count says whether the OOM killer struck.
+    pub fn oom_file(&self, rel: &str) -> PathBuf {
         let rel = rel.trim_start_matches('/');
         if self.v2 {
-            self.root.join(rel).is_dir()
+            self.file("", rel, "memory.events")
         } else {
-            self.root.join("memory").join(rel).is_dir() || self.root.join("pids").join(rel).is_dir()
+            self.file("memory", rel, "memory.oom_control")
+        }
+    }
+
+    /// The directories of cgroup `rel` in every hierarchy (one on v2, one
+    /// per controller on v1).
+    pub fn dirs(&self, rel: &str) -> Vec<PathBuf> {
+        if self.v2 {
+            vec![self.root.join(rel)]
+        } else {
+            std::fs::read_dir(&self.root).map(|r| r.flatten().map(|e| e.path().join(rel)).collect()).unwrap_or_default()
         }
     }
 }
