@@ -255,7 +255,8 @@ pub struct ExecArgs {
     /// Pass standard input to the command.
     #[arg(short, long)]
     pub interactive: bool,
-    /// Allocate a pseudo-terminal.
+    /// Run the command on a pseudo-terminal; with -i an interactive session
+    /// (keys, Ctrl-C and window size pass through; needs a terminal).
     #[arg(short, long)]
     pub tty: bool,
     /// Environment KEY=VALUE (repeatable).

@@ -68,8 +68,8 @@ impl Client {
         Self { socket: socket.to_path_buf() }
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response<Incoming>> {
-        let stream = UnixStream::connect(&self.socket).await.map_err(|e| {
+    async fn connect(&self) -> Result<UnixStream> {
+        UnixStream::connect(&self.socket).await.map_err(|e| {
             let why = match e.kind() {
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => "is the daemon running?".to_string(),
                 std::io::ErrorKind::PermissionDenied => "permission denied: the socket is root-only; run as root".to_string(),
@@ -79,7 +79,11 @@ impl Client {
                 "cannot reach the berth daemon at {} ({why}); start it with 'berth daemon', or point --socket / BERTH_SOCKET at its socket",
                 self.socket.display()
             ))
-        })?;
+        })
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Response<Incoming>> {
+        let stream = self.connect().await?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
             CliError::Unreachable(format!("cannot talk to the daemon at {}: {e}", self.socket.display()))
         })?;
@@ -96,6 +100,45 @@ impl Client {
             .send_request(req)
             .await
             .map_err(|e| CliError::Unreachable(format!("the daemon closed the connection: {e}")))
+    }
+
+    /// POSTs `body` asking to switch the connection to `protocol`; returns
+    /// the raw connection once the daemon agreed (`101`).
+    pub async fn upgrade<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        protocol: &str,
+    ) -> Result<TokioIo<hyper::upgrade::Upgraded>> {
+        let stream = self.connect().await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| {
+            CliError::Unreachable(format!("cannot talk to the daemon at {}: {e}", self.socket.display()))
+        })?;
+        tokio::spawn(async move {
+            let _ = conn.with_upgrades().await;
+        });
+        let body = serde_json::to_vec(body).expect("request serialises");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://berth{path}"))
+            .header("host", "berth")
+            .header("content-type", "application/json")
+            .header("connection", "Upgrade")
+            .header("upgrade", protocol)
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| CliError::Other(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| CliError::Unreachable(format!("the daemon closed the connection: {e}")))?;
+        if resp.status() != hyper::StatusCode::SWITCHING_PROTOCOLS {
+            Self::check(resp).await?;
+            return Err(CliError::Other(format!("the daemon did not switch to {protocol}; is it the same version?")));
+        }
+        let upgraded = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| CliError::Unreachable(format!("the daemon dropped the upgraded connection: {e}")))?;
+        Ok(TokioIo::new(upgraded))
     }
 
     async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>> {

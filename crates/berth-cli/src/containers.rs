@@ -390,9 +390,7 @@ pub async fn exec(client: &Client, a: crate::args::ExecArgs) -> Result<i32> {
     use berth_core::api::{ExecEvent, ExecRequest};
     use std::io::Read;
     if a.tty {
-        return Err(CliError::Other(
-            "exec -t (a pseudo-terminal) is not supported yet; run without -t, with -i to pass standard input".into(),
-        ));
+        return crate::tty::exec(client, a).await;
     }
     let stdin = if a.interactive {
         let mut buf = Vec::new();

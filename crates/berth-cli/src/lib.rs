@@ -14,6 +14,7 @@ mod containers;
 mod images;
 mod output;
 mod progress;
+mod tty;
 
 pub use args::{Cli, Command, DaemonArgs};
 use client::{CliError, Client};

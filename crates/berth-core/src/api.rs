@@ -476,6 +476,26 @@ pub struct ExecRequest {
     pub stdin: Option<String>,
 }
 
+/// `POST /v1/containers/{id}/exec/tty`: a command on a pseudo-terminal.
+/// The connection is then upgraded (`Upgrade: berth-exec`) and carries
+/// [`crate::frames::Frame`]s both ways.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecTtyRequest {
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub workdir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The terminal's initial size.
+    #[serde(default)]
+    pub cols: Option<u16>,
+    #[serde(default)]
+    pub rows: Option<u16>,
+}
+
 /// One line of an exec's answer stream; it ends with `exit` or `error`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "event", rename_all = "snake_case")]

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod container;
 pub mod digest;
+pub mod frames;
 pub mod layerpath;
 pub mod media;
 pub mod platform;

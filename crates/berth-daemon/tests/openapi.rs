@@ -82,6 +82,7 @@ async fn the_served_document_matches_the_routes() {
         ("GET", "/v1/containers/{id}/stats"),
         ("GET", "/v1/containers/{id}/top"),
         ("POST", "/v1/containers/{id}/exec"),
+        ("POST", "/v1/containers/{id}/exec/tty"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]

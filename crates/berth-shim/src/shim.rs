@@ -1,7 +1,7 @@
 //! The shim process itself.
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -37,6 +37,11 @@ fn now() -> String {
 
 /// Runs the shim to the end; returns the process exit code (0 when the
 /// exit record was written, whatever the container's code).
+///
+/// The shim's stdout is a notice channel to the daemon that started it: a
+/// line `started` once the process runs, then `exited` once the exit record
+/// is on disk (so the daemon need not poll). A daemon that went away makes
+/// these writes fail, which is fine: a restarted daemon reads the files.
 pub fn run(args: ShimArgs) -> i32 {
     let state = StateDir(args.state_dir.clone());
     // Our own session: signals to the daemon's process group or terminal
@@ -51,9 +56,17 @@ pub fn run(args: ShimArgs) -> i32 {
             }
         }
     }
+    notify("exited");
+    // After the notice: the daemon's bookkeeping and the runtime's cleanup
+    // overlap; the daemon waits for this process before it removes anything.
     let runc = Runc::new(&args.runtime, &args.runtime_root);
     let _ = runc.command().args(["delete", "--force", &args.id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     0
+}
+
+fn notify(what: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{what}").and_then(|()| out.flush());
 }
 
 fn failed(error: String) -> ExitRecord {
@@ -68,11 +81,17 @@ fn supervise(args: &ShimArgs, state: &StateDir) -> Result<ExitRecord, ExitRecord
         .map_err(|e| failed(format!("cannot open log {}: {e}", args.log_path.display())))?;
     let log = Arc::new(Mutex::new(log));
 
+    // Readers first: the write ends live in the runtime, then only in the
+    // container; each reader ends when the last holder closes its end.
+    let readers = [spawn_reader(out_r, "stdout", Arc::clone(&log)), spawn_reader(err_r, "stderr", Arc::clone(&log))];
+
+    // `run --detach` creates and starts in one runtime call; the container's
+    // init is then re-parented to this process (a subreaper).
     let status = runc
         .command()
         .arg("--log")
         .arg(state.runtime_log())
-        .args(["--log-format", "json", "create", "--bundle"])
+        .args(["--log-format", "json", "run", "--detach", "--bundle"])
         .arg(&args.bundle)
         .arg("--pid-file")
         .arg(state.init_pid())
@@ -84,34 +103,12 @@ fn supervise(args: &ShimArgs, state: &StateDir) -> Result<ExitRecord, ExitRecord
         .map_err(|e| failed(format!("cannot run {}: {e}", args.runtime.display())))?;
     if !status.success() {
         let why =
-            state.runtime_error().unwrap_or_else(|| format!("{} create exited with {status}", args.runtime.display()));
+            state.runtime_error().unwrap_or_else(|| format!("{} run exited with {status}", args.runtime.display()));
         return Err(failed(why));
     }
     let pid = StateDir::read_pid(&state.init_pid()).ok_or_else(|| failed("the runtime wrote no init pid".into()))?;
-
-    // The write ends now live only in the container; read until they close.
-    let readers = [spawn_reader(out_r, "stdout", Arc::clone(&log)), spawn_reader(err_r, "stderr", Arc::clone(&log))];
-
-    let started = runc
-        .command()
-        .arg("--log")
-        .arg(state.runtime_log())
-        .args(["--log-format", "json", "start", &args.id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match started {
-        Ok(s) if s.success() => {
-            let _ = write_atomic(&state.started(), b"");
-        }
-        other => {
-            let why = state.runtime_error().unwrap_or_else(|| format!("start failed: {other:?}"));
-            let _ = nix::sys::signal::kill(Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = reap(pid);
-            return Err(failed(why));
-        }
-    }
+    let _ = write_atomic(&state.started(), b"");
+    notify("started");
 
     let (code, signal) = reap(pid);
     // Output after init's exit (from processes it left behind) gets a short

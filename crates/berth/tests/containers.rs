@@ -270,12 +270,103 @@ fn exec_passes_stdin_output_and_exit_code() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hi /tmp\nfrom stdin\n");
     let out = d.ok(&["exec", "-u", "nobody", "host", "id", "-u"]);
     assert_eq!(out.trim(), "65534");
-    let (_, err) = d.fails(&["exec", "-t", "host", "sh"]);
-    assert!(err.contains("not supported yet"), "{err}");
     d.ok(&["stop", "-t", "1", "host"]);
     let (_, err) = d.fails(&["exec", "host", "true"]);
     assert!(err.contains("not running"), "{err}");
     d.ok(&["rm", "host"]);
+}
+
+#[test]
+fn exec_it_gives_a_terminal_of_the_right_size_and_passes_the_exit_code() {
+    let d = daemon_with_image();
+    d.ok(&["run", "-d", "--name", "term", "busybox:test", "sleep", "60"]);
+    // `script` gives the CLI a terminal, as a user's shell would.
+    let shell = format!("stty rows 33 cols 111; {} exec -it term sh", berthd::BERTH);
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &shell, "/dev/null"])
+        .env("BERTH_SOCKET", &d.socket)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"sleep 0.3; tty; stty size; echo $((6*7)); exit 5\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("33 111"), "{text}");
+    assert!(text.contains("42"), "{text}");
+    assert_eq!(out.status.code(), Some(5), "{text}");
+
+    // -t alone needs no terminal; -it does, and says so.
+    let out = d.ok(&["exec", "-t", "term", "echo", "hi"]);
+    assert_eq!(out, "hi\r\n");
+    let (_, err) = d.fails(&["exec", "-it", "term", "sh"]);
+    assert!(err.contains("not a TTY"), "{err}");
+
+    // The protocol itself: a resize reaches the process's terminal.
+    use berth_core::frames::{Decoder, Frame};
+    use std::io::Read;
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let body = r#"{"cmd":["sh"],"cols":80,"rows":24}"#;
+    write!(
+        s,
+        "POST /v1/containers/term/exec/tty HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: berth-exec\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    let (mut frames, mut output, mut exit) = (Decoder::default(), Vec::new(), None);
+    let mut buf = [0u8; 4096];
+    // Reads frames until `done` holds for the output so far, or the exit.
+    let mut read_until = |s: &mut std::os::unix::net::UnixStream, done: &dyn Fn(&str) -> bool| {
+        while exit.is_none() && !done(&String::from_utf8_lossy(&output)) {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed early; output: {}", String::from_utf8_lossy(&output));
+            frames.push(&buf[..n]);
+            while let Some(f) = frames.next_frame().unwrap() {
+                match f {
+                    Frame::Output(b) => output.extend(b),
+                    Frame::Exit(code) => exit = Some(code),
+                    other => panic!("unexpected frame {other:?}"),
+                }
+            }
+        }
+        (String::from_utf8_lossy(&output).to_string(), exit)
+    };
+    // runc sizes the process's terminal just after starting it, so the
+    // very first command may still see 0x0.
+    s.write_all(&Frame::Stdin(b"sleep 0.3; stty size\n".to_vec()).encode()).unwrap();
+    read_until(&mut s, &|o| o.contains("24 80"));
+    s.write_all(&Frame::Resize { cols: 90, rows: 20 }.encode()).unwrap();
+    s.write_all(&Frame::Stdin(b"stty size; exit 3\n".to_vec()).encode()).unwrap();
+    let (text, exit) = read_until(&mut s, &|_| false);
+    assert!(text.contains("20 90"), "{text}");
+    assert_eq!(exit, Some(3));
+
+    // Without the upgrade the endpoint explains what it needs.
+    let plain = curl_post(&d.socket, "/v1/containers/term/exec/tty", body);
+    assert!(plain.contains("Upgrade: berth-exec"), "{plain}");
+    d.ok(&["rm", "-f", "term"]);
+}
+
+fn curl_post(socket: &std::path::Path, path: &str, body: &str) -> String {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--unix-socket"])
+        .arg(socket)
+        .args(["-H", "Content-Type: application/json", "-d", body])
+        .arg(format!("http://berth{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 fn curl_unix(socket: &std::path::Path, path: &str) -> String {

@@ -136,6 +136,9 @@ pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<Lo
         }
         let mut follower = crate::containers::logs::Follower::new(&path, offset);
         loop {
+            let changed = containers.state_changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             let running = containers.is_running(&c.id);
             for l in follower.poll() {
                 if tx.send(l).await.is_err() {
@@ -145,10 +148,39 @@ pub async fn logs(State(d): State<S>, Path(id): Path<String>, Query(q): Query<Lo
             if !running {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            // New output is noticed within 10 ms; the end of the container
+            // at once.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(10), changed).await;
         }
     });
     Ok(ndjson(receiver(rx)))
+}
+
+/// Runs a command on a pseudo-terminal (`exec -it`). The request must ask
+/// for `Connection: Upgrade` and `Upgrade: berth-exec`; the answer is `101
+/// Switching Protocols`, after which both sides exchange frames (see
+/// `berth_core::frames`): stdin and resizes in, output and the exit code out.
+#[utoipa::path(post, path = "/v1/containers/{id}/exec/tty", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    request_body = berth_core::api::ExecTtyRequest,
+    responses((status = 101, description = "switched to the berth-exec frame protocol"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn exec_tty(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    upgrade: super::tty::Upgrade,
+    JsonBody(req): JsonBody<berth_core::api::ExecTtyRequest>,
+) -> Result<Response, ApiError> {
+    let session = d.containers.exec_tty(&id, req).await?;
+    let containers = d.containers.clone();
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.0.await else {
+            // The client went away before the switch; the process goes too.
+            return;
+        };
+        let (container, cmd) = (session.container.clone(), session.cmd.clone());
+        let code = super::tty::pump(hyper_util::rt::TokioIo::new(upgraded), session).await;
+        containers.exec_ended(&container, &cmd, code);
+    });
+    Ok(super::tty::switching_protocols())
 }
 
 /// Resource use from the container's cgroup (cumulative counters).

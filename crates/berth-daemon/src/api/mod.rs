@@ -6,6 +6,7 @@ mod error;
 mod events;
 mod images;
 mod system;
+mod tty;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::stats))
         .routes(routes!(containers::top))
         .routes(routes!(containers::exec))
+        .routes(routes!(containers::exec_tty))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

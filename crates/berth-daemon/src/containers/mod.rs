@@ -8,9 +8,12 @@
 //! directory is the truth about the process, which is why a daemon restart
 //! re-reads it and carries on.
 
+mod exec;
 pub mod logs;
 pub mod stats;
 mod view;
+
+pub use exec::{resize, TtySession};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -81,10 +84,13 @@ pub struct Containers {
     run_root: PathBuf,
     exe: PathBuf,
     settings: ContainerSettings,
-    /// Serialises record changes (create/start/exit/remove).
-    lock: tokio::sync::Mutex<()>,
+    /// One lock per container serialises changes to its record (start,
+    /// exit, restart, remove); different containers proceed in parallel.
+    locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the monitor when a shim it started ends.
     exited: tokio::sync::Notify,
+    /// Wakes `wait` and log followers when a container's state changed.
+    changed: tokio::sync::Notify,
     /// Exits of containers removed right after (for `wait` on `--rm`).
     recent_exits: Mutex<std::collections::HashMap<String, WaitResponse>>,
 }
@@ -145,10 +151,26 @@ impl Containers {
             run_root: run_root.join("containers"),
             exe,
             settings,
-            lock: tokio::sync::Mutex::new(()),
+            locks: Mutex::new(Default::default()),
             recent_exits: Mutex::new(Default::default()),
             exited: tokio::sync::Notify::new(),
+            changed: tokio::sync::Notify::new(),
         }))
+    }
+
+    /// Holds the container's lock until the guard drops.
+    async fn lock(&self, id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = Arc::clone(self.locks.lock().unwrap_or_else(|p| p.into_inner()).entry(id.to_string()).or_default());
+        lock.lock_owned().await
+    }
+
+    /// Resolves `key` and locks the container; the record is read again
+    /// under the lock, so it is current.
+    async fn resolve_locked(&self, key: &str) -> Result<(ContainerRecord, tokio::sync::OwnedMutexGuard<()>)> {
+        let id = self.resolve(key)?.id;
+        let guard = self.lock(&id).await;
+        let c = self.store.get_container(&id)?.ok_or_else(|| ContainerError::NotFound(key.to_string()))?;
+        Ok((c, guard))
     }
 
     fn bundle(&self, id: &str) -> PathBuf {
@@ -207,7 +229,6 @@ impl Containers {
     /// Creates a container: checks the request, mounts its root filesystem,
     /// writes its bundle, and records it. Nothing is left if it fails.
     pub async fn create(self: &Arc<Self>, req: ContainerCreateRequest) -> Result<ContainerRecord> {
-        let _guard = self.lock.lock().await;
         let restart: RestartPolicy = req
             .restart
             .as_deref()
@@ -315,8 +336,7 @@ impl Containers {
     /// Starts a created or exited container and waits until its process
     /// runs (or failed to).
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<ContainerRecord> {
-        let _guard = self.lock.lock().await;
-        let c = self.resolve(key)?;
+        let (c, _guard) = self.resolve_locked(key).await?;
         self.start_locked(c).await
     }
 
@@ -357,40 +377,56 @@ impl Containers {
         for f in self.oom_files(&c.id) {
             cmd.arg("--oom-file").arg(f);
         }
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
         let mut child = cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot start the shim: {e}")))?;
         let shim_pid = child.id().map(|p| p as i32);
+        // The shim says `started`, then `exited` once the exit record is on
+        // disk (see berth_shim::run); its stdout closing means the same.
+        use tokio::io::AsyncBufReadExt;
+        let mut notices = tokio::io::BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), notices.next_line()).await;
         // Reap the shim when it ends (so it never lingers as a zombie) and
         // record the exit at once rather than at the monitor's next look.
         let this = Arc::clone(self);
         tokio::spawn(async move {
+            while let Ok(Some(line)) = notices.next_line().await {
+                if line == "exited" {
+                    break;
+                }
+            }
+            this.exited.notify_one();
             let _ = child.wait().await;
             this.exited.notify_one();
         });
-
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if sd.started().exists() {
-                break;
+        match first {
+            Ok(Ok(Some(line))) if line == "started" => {}
+            // It started and ended before we read the notice.
+            Ok(_) if sd.started().exists() => {}
+            Err(_) => {
+                return Err(ContainerError::StartFailed {
+                    name: c.name.clone(),
+                    why: "the shim did not report within 30 s".into(),
+                })
             }
-            if let Some(exit) = sd.read_exit() {
+            Ok(_) => {
+                let exit = sd.read_exit().unwrap_or_else(|| ExitRecord {
+                    code: 127,
+                    signal: None,
+                    finished_at: now(),
+                    oom_killed: false,
+                    error: Some("the shim ended without a word".into()),
+                });
                 c.state = ContainerState::Exited.to_string();
                 c.error = exit.error.clone();
                 c.exit_code = Some(exit.code);
                 c.finished_at = Some(exit.finished_at.clone());
                 self.store.put_container(&c)?;
+                self.changed.notify_waiters();
                 return Err(ContainerError::StartFailed {
                     name: c.name.clone(),
                     why: exit.error.unwrap_or_else(|| format!("it exited at once with code {}", exit.code)),
                 });
             }
-            if tokio::time::Instant::now() > deadline {
-                return Err(ContainerError::StartFailed {
-                    name: c.name.clone(),
-                    why: "the shim did not report within 30 s".into(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         c.state = ContainerState::Running.to_string();
         c.pid = StateDir::read_pid(&sd.init_pid());
@@ -493,12 +529,23 @@ impl Containers {
             self.wait_exit(&c.id, Duration::from_secs(10)).await;
             self.reap_exits().await;
         }
-        let _guard = self.lock.lock().await;
-        let c = self.resolve(&c.id)?;
+        let (c, _guard) = self.resolve_locked(&c.id).await?;
+        if c.state == "running" {
+            return Err(ContainerError::Conflict(format!("container {} is running again; stop it first", c.name)));
+        }
         self.remove_locked(&c).await
     }
 
     async fn remove_locked(&self, c: &ContainerRecord) -> Result<String> {
+        // The shim deletes the runtime's record after it reported the exit;
+        // let it finish rather than race it.
+        let sd = self.state_dir(&c.id);
+        if let Some(pid) = c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())) {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while alive(pid) && !is_zombie(pid) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
         let _ = self.runtime.delete(&c.id, true);
         let images = Arc::clone(&self.images);
         let id = c.id.clone();
@@ -508,6 +555,8 @@ impl Containers {
         let _ = std::fs::remove_dir_all(self.bundle(&c.id));
         let _ = std::fs::remove_dir_all(self.state_dir(&c.id).0);
         self.store.delete_container(&c.id)?;
+        self.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
+        self.changed.notify_waiters();
         self.event(c, "destroy", &[]);
         Ok(c.id.clone())
     }
@@ -516,6 +565,9 @@ impl Containers {
     pub async fn wait(self: &Arc<Self>, key: &str) -> Result<WaitResponse> {
         let c = self.resolve(key)?;
         loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
             match self.store.get_container(&c.id)? {
                 Some(now) if now.state == "exited" || now.state == "created" => {
                     return Ok(WaitResponse { exit_code: now.exit_code.unwrap_or(0), error: now.error });
@@ -526,7 +578,7 @@ impl Containers {
                     return recent.ok_or_else(|| ContainerError::NotFound(key.to_string()));
                 }
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), changed).await;
         }
     }
 
@@ -548,10 +600,19 @@ impl Containers {
     /// Records the exit of every container whose shim reported one (or
     /// whose shim vanished), then applies the restart policy.
     pub async fn reap_exits(self: &Arc<Self>) {
-        let _guard = self.lock.lock().await;
         let Ok(all) = self.store.list_containers() else { return };
-        for mut c in all.into_iter().filter(|c| c.state == "running") {
+        for c in all.into_iter().filter(|c| c.state == "running") {
             let sd = self.state_dir(&c.id);
+            let shim_alive = c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())).is_some_and(alive);
+            if shim_alive && !sd.exit().exists() {
+                continue;
+            }
+            let _guard = self.lock(&c.id).await;
+            // Another caller may have handled this exit meanwhile.
+            let Ok(Some(mut c)) = self.store.get_container(&c.id) else { continue };
+            if c.state != "running" {
+                continue;
+            }
             let exit = match sd.read_exit() {
                 Some(e) => e,
                 // The shim's PID is in the record, or (if the daemon died
@@ -594,6 +655,7 @@ impl Containers {
                 c.state = ContainerState::Restarting.to_string();
                 c.backoff_ms = Some(delay.as_millis() as u64);
                 let _ = self.store.put_container(&c);
+                self.changed.notify_waiters();
                 let this = Arc::clone(self);
                 let id = c.id.clone();
                 tokio::spawn(async move {
@@ -603,11 +665,12 @@ impl Containers {
                 continue;
             }
             let _ = self.store.put_container(&c);
+            self.changed.notify_waiters();
         }
     }
 
     async fn restart_after_backoff(self: &Arc<Self>, id: &str) {
-        let _guard = self.lock.lock().await;
+        let _guard = self.lock(id).await;
         let Ok(Some(mut c)) = self.store.get_container(id) else { return };
         if c.state != "restarting" || c.stopped_by_user {
             return;
@@ -661,7 +724,7 @@ impl Containers {
         }
     }
 
-    fn running(&self, key: &str) -> Result<ContainerRecord> {
+    pub(crate) fn running(&self, key: &str) -> Result<ContainerRecord> {
         let c = self.resolve(key)?;
         if c.state != "running" {
             return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
@@ -697,100 +760,29 @@ impl Containers {
         Ok(view::parse_ps(&String::from_utf8_lossy(&out.stdout)))
     }
 
-    /// Runs a process in a running container (through the runtime, so it
-    /// joins the container's namespaces, cgroup, capabilities and seccomp).
-    /// Output goes to `out` as it comes; returns the exit code.
-    pub async fn exec(
-        &self,
-        key: &str,
-        req: berth_core::api::ExecRequest,
-        out: tokio::sync::mpsc::Sender<berth_core::api::ExecEvent>,
-    ) -> Result<i32> {
-        use base64::Engine as _;
-        use berth_core::api::ExecEvent;
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let c = self.running(key)?;
-        if req.cmd.is_empty() {
-            return Err(ContainerError::Invalid("exec needs a command".into()));
-        }
-        let rootfs = self.images.rootfs_path(&c.id);
-        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
-        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
-        let creq: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
-        let user_spec = req.user.clone().or(creq.user.clone());
-        let user = berth_runtime::resolve_user(user_spec.as_deref(), passwd.as_deref(), group.as_deref())
-            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
-        let stdin = match &req.stdin {
-            Some(b) => Some(
-                base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .map_err(|_| ContainerError::Invalid("stdin is not valid base64".into()))?,
-            ),
-            None => None,
-        };
-        let mut cmd = tokio::process::Command::new(&self.runc.binary);
-        cmd.arg("--root").arg(&self.runc.root).arg("exec").arg("--user").arg(format!("{}:{}", user.uid, user.gid));
-        for g in &user.additional_gids {
-            cmd.arg("--additional-gids").arg(g.to_string());
-        }
-        for e in &req.env {
-            if !e.contains('=') {
-                return Err(ContainerError::Invalid(format!("exec env {e:?} must be KEY=VALUE")));
-            }
-            cmd.arg("--env").arg(e);
-        }
-        if let Some(w) = &req.workdir {
-            if !w.starts_with('/') {
-                return Err(ContainerError::Invalid(format!("exec workdir {w:?} must be absolute")));
-            }
-            cmd.arg("--cwd").arg(w);
-        }
-        cmd.arg(&c.id).args(&req.cmd);
-        cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        let mut child =
-            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
-        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            tokio::spawn(async move {
-                let _ = pipe.write_all(&data).await;
-            });
-        }
-        let pump = |mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-                    stream: &'static str,
-                    out: tokio::sync::mpsc::Sender<ExecEvent>| async move {
-            let mut buf = vec![0u8; 32 * 1024];
-            loop {
-                match r.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        let data = base64::engine::general_purpose::STANDARD.encode(&buf[..n]);
-                        if out.send(ExecEvent::Output { stream: stream.into(), data }).await.is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        };
-        let so = tokio::spawn(pump(Box::new(child.stdout.take().expect("piped")), "stdout", out.clone()));
-        let se = tokio::spawn(pump(Box::new(child.stderr.take().expect("piped")), "stderr", out.clone()));
-        let status = child.wait().await.map_err(|e| ContainerError::Io(e.to_string()))?;
-        let _ = so.await;
-        let _ = se.await;
-        self.event(&c, "exec", &[("cmd", req.cmd.join(" ")), ("exit_code", status.code().unwrap_or(-1).to_string())]);
-        Ok(status.code().unwrap_or(128 + 9))
-    }
-
     pub fn log_file(&self, key: &str) -> Result<(ContainerRecord, PathBuf)> {
         let c = self.resolve(key)?;
         let path = self.log_path(&c.id);
         Ok((c, path))
     }
 
+    /// Completes when some container's state changes (an exit, a removal);
+    /// `enable` it before looking at the state so no change is missed.
+    pub fn state_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.changed.notified()
+    }
+
     pub fn is_running(&self, id: &str) -> bool {
         self.store.get_container(id).ok().flatten().is_some_and(|c| c.state == "running" || c.state == "restarting")
     }
+}
+
+/// Whether `pid` has ended but is not reaped yet (its parent will).
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
 }
 
 /// Tells the image store which images containers use.

@@ -1,0 +1,172 @@
+//! `exec`: a further process in a running container, through the runtime so
+//! it joins the container's namespaces, cgroup, capabilities and seccomp.
+//!
+//! Without a terminal the process's stdout and stderr are pipes; with one
+//! (`exec -it`) the runtime creates a pseudo-terminal inside the container
+//! and hands its master end to us over a console socket (SCM_RIGHTS).
+
+use std::os::fd::OwnedFd;
+
+use base64::Engine as _;
+use berth_core::api::{ContainerCreateRequest, ExecEvent, ExecRequest, ExecTtyRequest};
+use berth_store::ContainerRecord;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{ContainerError, Containers, Result};
+
+/// What the runtime needs to know about the process, shared by both forms.
+struct ExecSpec<'a> {
+    cmd: &'a [String],
+    env: &'a [String],
+    workdir: Option<&'a str>,
+    user: Option<&'a str>,
+}
+
+/// A running `exec -it`: the terminal's master end and the runtime process
+/// that waits for the command.
+pub struct TtySession {
+    pub master: std::fs::File,
+    pub child: tokio::process::Child,
+    pub container: ContainerRecord,
+    pub cmd: String,
+}
+
+impl Containers {
+    /// `runc exec` with the user, environment and directory checked.
+    fn exec_command(&self, c: &ContainerRecord, spec: &ExecSpec<'_>) -> Result<tokio::process::Command> {
+        if spec.cmd.is_empty() {
+            return Err(ContainerError::Invalid("exec needs a command".into()));
+        }
+        let rootfs = self.images.rootfs_path(&c.id);
+        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
+        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+        let creq: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let user_spec = spec.user.or(creq.user.as_deref());
+        let user = berth_runtime::resolve_user(user_spec, passwd.as_deref(), group.as_deref())
+            .map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let mut cmd = tokio::process::Command::new(&self.runc.binary);
+        cmd.arg("--root").arg(&self.runc.root).arg("exec").arg("--user").arg(format!("{}:{}", user.uid, user.gid));
+        for g in &user.additional_gids {
+            cmd.arg("--additional-gids").arg(g.to_string());
+        }
+        for e in spec.env {
+            if !e.contains('=') {
+                return Err(ContainerError::Invalid(format!("exec env {e:?} must be KEY=VALUE")));
+            }
+            cmd.arg("--env").arg(e);
+        }
+        if let Some(w) = spec.workdir {
+            if !w.starts_with('/') {
+                return Err(ContainerError::Invalid(format!("exec workdir {w:?} must be absolute")));
+            }
+            cmd.arg("--cwd").arg(w);
+        }
+        cmd.kill_on_drop(true);
+        Ok(cmd)
+    }
+
+    /// Runs a process with piped output, sent to `out` as it comes; returns
+    /// the exit code.
+    pub async fn exec(&self, key: &str, req: ExecRequest, out: tokio::sync::mpsc::Sender<ExecEvent>) -> Result<i32> {
+        let c = self.running(key)?;
+        let spec =
+            ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
+        let mut cmd = self.exec_command(&c, &spec)?;
+        let stdin = match &req.stdin {
+            Some(b) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| ContainerError::Invalid("stdin is not valid base64".into()))?,
+            ),
+            None => None,
+        };
+        cmd.arg(&c.id).args(&req.cmd);
+        cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child =
+            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+        if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            tokio::spawn(async move {
+                let _ = pipe.write_all(&data).await;
+            });
+        }
+        let pump = |mut r: Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    stream: &'static str,
+                    out: tokio::sync::mpsc::Sender<ExecEvent>| async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let data = base64::engine::general_purpose::STANDARD.encode(&buf[..n]);
+                        if out.send(ExecEvent::Output { stream: stream.into(), data }).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        };
+        let so = tokio::spawn(pump(Box::new(child.stdout.take().expect("piped")), "stdout", out.clone()));
+        let se = tokio::spawn(pump(Box::new(child.stderr.take().expect("piped")), "stderr", out.clone()));
+        let status = child.wait().await.map_err(|e| ContainerError::Io(e.to_string()))?;
+        let _ = so.await;
+        let _ = se.await;
+        let code = status.code().unwrap_or(128 + 9);
+        self.event(&c, "exec", &[("cmd", req.cmd.join(" ")), ("exit_code", code.to_string())]);
+        Ok(code)
+    }
+
+    /// Starts a process on a pseudo-terminal and returns the terminal's
+    /// master end. The runtime runs in the foreground on a terminal of ours
+    /// (so it reports the exit code and forwards signals, SIGWINCH included)
+    /// and gives the process a terminal of its own inside the container.
+    pub async fn exec_tty(&self, key: &str, req: ExecTtyRequest) -> Result<TtySession> {
+        let c = self.running(key)?;
+        let spec =
+            ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
+        let mut cmd = self.exec_command(&c, &spec)?;
+        let (master, terminal) = open_pty().map_err(|e| ContainerError::Io(format!("cannot open a terminal: {e}")))?;
+        if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
+            let _ = resize(&master, cols, rows);
+        }
+        cmd.arg("--tty").arg(&c.id).args(&req.cmd);
+        let stdio = || {
+            terminal
+                .try_clone()
+                .map(std::process::Stdio::from)
+                .map_err(|e| ContainerError::Io(format!("terminal: {e}")))
+        };
+        cmd.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
+        let child =
+            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+        // Only the runtime may hold the terminal now, so its end is ours to see.
+        drop(cmd);
+        drop(terminal);
+        let cmd_line = req.cmd.join(" ");
+        Ok(TtySession { master: std::fs::File::from(master), child, container: c, cmd: cmd_line })
+    }
+
+    /// Records the end of an `exec -it`.
+    pub fn exec_ended(&self, session: &ContainerRecord, cmd: &str, code: i32) {
+        self.event(session, "exec", &[("cmd", cmd.to_string()), ("exit_code", code.to_string())]);
+    }
+}
+
+/// Sets the terminal's size; the process gets SIGWINCH.
+pub fn resize(master: &impl std::os::fd::AsFd, cols: u16, rows: u16) -> std::io::Result<()> {
+    let size = rustix::termios::Winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    rustix::termios::tcsetwinsize(master, size).map_err(std::io::Error::from)
+}
+
+/// A new pseudo-terminal: (master, terminal).
+fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::OpenptFlags;
+    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    rustix::pty::grantpt(&master)?;
+    rustix::pty::unlockpt(&master)?;
+    let name = rustix::pty::ptsname(&master, Vec::new())?;
+    let terminal = rustix::fs::open(name.as_c_str(), OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())?;
+    Ok((master, terminal))
+}
