@@ -17,6 +17,7 @@ pub mod container;
 pub mod digest;
 pub mod layerpath;
 pub mod media;
+pub mod net;
 pub mod platform;
 pub mod reference;
 pub mod size;
