@@ -37,11 +37,13 @@
 //! - **A route for the VIP range on the host.** For connections the host
 //!   itself opens, the kernel looks up a route *before* the output hook
 //!   DNATs; without one, `connect` fails with "network unreachable". Put the
-//!   VIP range (e.g. 10.96.0.0/16) on a dummy interface with no address:
-//!   `ip link add <prefix>-vip type dummy; ip link set <prefix>-vip up;
-//!   ip route add 10.96.0.0/16 dev <prefix>-vip`. A default route would also
-//!   do, but a host may have none. Do **not** assign VIPs as addresses: a
-//!   local VIP becomes the connection's source and matches
+//!   VIP range (e.g. 10.96.0.0/16) on an interface with no address that is
+//!   always up: an empty bridge works on every kernel Berth runs on
+//!   (`ip link add <prefix>-vip type bridge; ip link set <prefix>-vip up;
+//!   ip route add 10.96.0.0/16 dev <prefix>-vip`); a dummy interface works
+//!   too where the kernel has CONFIG_DUMMY (not all do). A default route
+//!   would also do, but a host may have none. Do **not** assign VIPs as
+//!   addresses: a local VIP becomes the connection's source and matches
 //!   `fib daddr type local`, so published-port rules would capture it.
 //!   Connections from containers need nothing extra: they are DNATed in
 //!   prerouting, before routing.
@@ -49,6 +51,19 @@
 //!   published ports must answer on 127.0.0.1 from the host; the kernel
 //!   otherwise drops a packet with a 127/8 source leaving a non-loopback
 //!   interface. The batch masquerades such packets to the bridge address.
+//! - **Hairpin mode on every container's bridge port**
+//!   (`ip link set <veth> type bridge_slave hairpin on`). When
+//!   `br_netfilter` is active (`net.bridge.bridge-nf-call-iptables=1`, the
+//!   default once the module is loaded, e.g. by Docker), a container's
+//!   connection to its own VIP or published port is DNATed inside the
+//!   bridge and sent back out the port it came in on, which a bridge only
+//!   does in hairpin mode. The batch masquerades that case (packet mark), so
+//!   the container does not see its own address as the source. Without
+//!   `br_netfilter` the packet is routed by the host and hairpin mode is
+//!   harmless. Either way works; the difference is that, with
+//!   `br_netfilter`, a neighbour on the same bridge reaching a VIP keeps its
+//!   own source address (the bridge's conntrack undoes the DNAT), while
+//!   without it the host masquerades it to the gateway address.
 //! - **`net.ipv4.ip_forward=1`**, and a host firewall whose forward policy
 //!   lets bridge traffic through (Berth only adds accept-policy chains; a
 //!   `drop` elsewhere still drops).

@@ -8,7 +8,9 @@
 //! ep-<name>-<h>-<addr>-<port>
 //!                 ip saddr <addr> jump mark-for-masquerade      (hairpin)
 //!                 meta l4proto <p> dnat to <addr>:<port>
-//! published       [ip daddr <ip> | fib daddr type local] <p> dport <hp> dnat to <cip>:<cp>
+//! published       [ip daddr <ip> | fib daddr type local] <p> dport <hp>
+//!                     ip saddr <cip> jump mark-for-masquerade   (hairpin)
+//!                     dnat to <cip>:<cp>
 //! nat-postrouting hook postrouting prio srcnat   hairpin and egress masquerade
 //! filter-forward  hook forward     prio filter   ip daddr @vip-addresses jump reject-vip; internal isolation
 //! filter-output   hook output      prio filter   ip daddr @vip-addresses jump reject-vip
@@ -195,10 +197,17 @@ fn published_rule(b: &mut Builder<'_>, p: &PublishedPort) {
         Some(ip) => eq(expr::payload("ip", "daddr"), ip.to_string()),
         None => eq(expr::fib_daddr_type(), "local"),
     };
-    let expr = vec![destination, expr::dport(p.protocol, p.host_port), expr::dnat(p.container_ip, p.container_port)];
     let host = p.host_ip.map_or_else(|| "*".to_string(), |ip| ip.to_string());
     let note = format!("{}: {host}:{}/{} -> {}:{}", p.owner, p.host_port, p.protocol, p.container_ip, p.container_port);
-    b.rule(PUBLISHED, expr, Some(&note));
+    let hairpin = vec![
+        destination.clone(),
+        expr::dport(p.protocol, p.host_port),
+        eq(expr::payload("ip", "saddr"), p.container_ip.to_string()),
+        expr::jump(MARK_FOR_MASQUERADE),
+    ];
+    b.rule(PUBLISHED, hairpin, Some(&format!("{note} (container reaching itself)")));
+    let dnat = vec![destination, expr::dport(p.protocol, p.host_port), expr::dnat(p.container_ip, p.container_port)];
+    b.rule(PUBLISHED, dnat, Some(&note));
 }
 
 fn postrouting_rules(b: &mut Builder<'_>, networks: &[Network]) {
