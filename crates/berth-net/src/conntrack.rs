@@ -72,9 +72,9 @@ pub fn parse_line(line: &str) -> Option<Entry> {
     } else if tokens.first() == Some(&"ipv6") {
         return None;
     }
-    let protocol = match tokens.first()? {
-        &"tcp" => Protocol::Tcp,
-        &"udp" => Protocol::Udp,
+    let protocol = match *tokens.first()? {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
         _ => return None,
     };
     // tokens: proto, number, timeout, [STATE], key=value…

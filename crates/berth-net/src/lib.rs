@@ -24,7 +24,7 @@
 //! connections each backend still has. A VIP without a ready backend (and
 //! any port a VIP does not serve) is rejected in the filter hooks at once:
 //! TCP gets a reset, other protocols ICMP port-unreachable. The table
-//! layout is documented on [`compile`].
+//! layout is documented in [`ruleset`].
 //!
 //! Effects sit behind two narrow traits with real and fake implementations:
 //! [`Nftables`] ([`NftCli`] runs `nft -j -f -`) and [`Conntrack`]

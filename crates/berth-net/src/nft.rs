@@ -262,3 +262,82 @@ impl Nftables for FakeNftables {
         Ok(st.tables.iter().find(|(n, _)| n == table).map(|(_, rs)| listing_of(rs)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{compile, Desired};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn ruleset() -> Ruleset {
+        compile(&Desired::empty("bt-unit").unwrap())
+    }
+
+    #[test]
+    fn ensure_applied_reapplies_only_when_the_table_is_gone_or_flushed() {
+        let nft = FakeNftables::new();
+        let rs = ruleset();
+        assert!(ensure_applied(&nft, &rs).unwrap(), "missing table is applied");
+        assert!(!ensure_applied(&nft, &rs).unwrap(), "intact table is left alone");
+        nft.flush("bt-unit");
+        assert!(ensure_applied(&nft, &rs).unwrap(), "flushed table is re-applied");
+        nft.delete_table("bt-unit").unwrap();
+        assert!(ensure_applied(&nft, &rs).unwrap(), "deleted table is re-applied");
+        let applies = nft.calls().iter().filter(|c| matches!(c, NftCall::Apply(_))).count();
+        assert_eq!(applies, 3);
+    }
+
+    #[test]
+    fn failures_carry_the_action_and_stderr() {
+        let nft = FakeNftables::new();
+        nft.fail_next("Error: Could not process rule: Operation not permitted");
+        let e = nft.apply(&ruleset()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nft failed to apply table ip bt-unit: Error: Could not process rule: Operation not permitted"
+        );
+        assert_eq!(nft.list_table("bt-unit").unwrap(), None, "nothing applied on failure");
+    }
+
+    #[test]
+    fn delete_is_one_idempotent_batch() {
+        assert_eq!(
+            delete_batch("bt").to_string(),
+            r#"{"nftables":[{"add":{"table":{"family":"ip","name":"bt"}}},{"delete":{"table":{"family":"ip","name":"bt"}}}]}"#
+        );
+        assert!(matches!(NftCli::new().delete_table("x; flush ruleset"), Err(NftError::BadTable(_))));
+        assert!(matches!(NftCli::new().list_table(""), Err(NftError::BadTable(_))));
+    }
+
+    /// A stand-in `nft` that prints a canned answer, so the CLI's handling
+    /// of exit codes and output is tested without root.
+    fn stub(dir: &std::path::Path, name: &str, script: &str) -> NftCli {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        NftCli::with(path, None)
+    }
+
+    #[test]
+    fn the_cli_maps_nft_answers() {
+        let dir = std::env::temp_dir().join(format!("berth-net-stub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // All stubs are written before any runs: a file being written while
+        // another is exec'd can fail with "text file busy".
+        let missing =
+            stub(&dir, "missing", "echo 'Error: No such file or directory' >&2; echo 'list table ip x' >&2; exit 1");
+        let listed = stub(&dir, "listed", r#"echo '{"nftables":[{"table":{"family":"ip","name":"x"}}]}'"#);
+        let garbage = stub(&dir, "garbage", "echo 'not json'");
+        let refuses =
+            stub(&dir, "refuses", "cat >/dev/null; printf 'Error: syntax error\\nadd rule\\n    ^^^\\n' >&2; exit 1");
+
+        assert_eq!(missing.list_table("x").unwrap(), None);
+        assert!(listed.list_table("x").unwrap().is_some());
+        assert!(matches!(garbage.list_table("x"), Err(NftError::BadOutput { .. })));
+        let e = refuses.apply(&ruleset()).unwrap_err().to_string();
+        assert_eq!(e, "nft failed to apply table ip bt-unit: Error: syntax error | add rule");
+        let absent = NftCli::with("/nonexistent/nft", None);
+        assert!(absent.apply(&ruleset()).unwrap_err().to_string().starts_with("cannot run /nonexistent/nft"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

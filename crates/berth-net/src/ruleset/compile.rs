@@ -1,29 +1,5 @@
-//! `Desired` → `Ruleset`, pure. The layout (all in table `ip <name>`):
-//!
-//! ```text
-//! nat-prerouting  hook prerouting  prio dstnat   jump services; jump published
-//! nat-output      hook output      prio dstnat   jump services; jump published
-//! services        ip daddr . meta l4proto . th dport vmap @service-ips
-//! vip-<name>-<h>  numgen random mod 100 vmap { 0-49 : goto ep-…, 50-99 : goto ep-… }
-//! ep-<name>-<h>-<addr>-<port>
-//!                 ip saddr <addr> jump mark-for-masquerade      (hairpin)
-//!                 meta l4proto <p> dnat to <addr>:<port>
-//! published       [ip daddr <ip> | fib daddr type local] <p> dport <hp>
-//!                     ip saddr <cip> jump mark-for-masquerade   (hairpin)
-//!                     dnat to <cip>:<cp>
-//! nat-postrouting hook postrouting prio srcnat   hairpin and egress masquerade
-//! filter-forward  hook forward     prio filter   ip daddr @vip-addresses jump reject-vip; internal isolation
-//! filter-output   hook output      prio filter   ip daddr @vip-addresses jump reject-vip
-//! reject-vip      tcp: reject with tcp reset; else icmp port-unreachable
-//! ```
-//!
-//! A VIP with at least one backend of non-zero weight is an element of
-//! `@service-ips`; connections to it are DNATed in the nat hooks, so by the
-//! filter hooks their destination is a backend. Anything still addressed to
-//! a VIP there (no ready backend, or a port the VIP does not serve) is
-//! rejected at once instead of being routed nowhere. NAT rules see only the
-//! first packet of a connection; later packets follow conntrack, which is
-//! why replacing the batch never breaks established connections.
+//! `Desired` → `Ruleset`, pure; the layout is described in the parent
+//! module's docs.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -262,6 +238,129 @@ fn filter_rules(b: &mut Builder<'_>, networks: &[Network]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::desired::Vip;
+    use crate::ruleset::Shape;
+    use berth_core::net::{Ipv4Cidr, Weights};
+
+    fn vip(name: &str, ip: &str, port: u16, backends: &[&str]) -> Vip {
+        Vip {
+            name: name.into(),
+            ip: ip.parse().unwrap(),
+            port,
+            protocol: Protocol::Tcp,
+            backends: Weights::parse(backends.iter().copied()).unwrap(),
+        }
+    }
+
+    fn sample() -> Desired {
+        let subnet: Ipv4Cidr = "10.88.0.0/24".parse().unwrap();
+        let n1 = Network {
+            name: "n1".into(),
+            bridge: "br-n1".into(),
+            subnet,
+            gateway: subnet.first_host(),
+            internal: false,
+        };
+        Desired::try_new(
+            "berth",
+            vec![n1],
+            vec![],
+            vec![
+                vip("web", "10.96.0.10", 80, &["10.88.0.2:80=0", "10.88.0.3:80=100"]),
+                vip("idle", "10.96.0.11", 80, &[]),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn chains(rs: &Ruleset) -> Vec<String> {
+        rs.commands()
+            .iter()
+            .filter_map(|c| match c {
+                Command::Add(Object::Chain(ch)) => Some(ch.name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn targets(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, inner) in m {
+                    if k == "jump" || k == "goto" {
+                        out.push(inner["target"].as_str().unwrap().to_string());
+                    } else {
+                        targets(inner, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| targets(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_batch_recreates_only_its_own_table_first() {
+        let rs = compile(&sample());
+        let head: Vec<String> = rs.commands()[..3].iter().map(|c| serde_json::to_string(c).unwrap()).collect();
+        let t = r#"{"table":{"family":"ip","name":"berth"}}"#;
+        assert_eq!(head, [format!(r#"{{"add":{t}}}"#), format!(r#"{{"delete":{t}}}"#), format!(r#"{{"add":{t}}}"#)]);
+        for c in &rs.commands()[3..] {
+            let json = serde_json::to_value(c).unwrap();
+            let obj = json["add"].as_object().expect("only adds after the reset");
+            let inner = obj.values().next().unwrap();
+            assert_eq!(inner["table"], "berth", "{json}");
+        }
+        assert_eq!(rs.table(), Some("berth"));
+    }
+
+    #[test]
+    fn every_jump_and_goto_target_is_a_chain_of_the_table() {
+        let rs = compile(&sample());
+        let defined = chains(&rs);
+        let mut used = Vec::new();
+        targets(&serde_json::to_value(&rs).unwrap(), &mut used);
+        assert!(!used.is_empty());
+        for t in used {
+            assert!(defined.contains(&t), "{t} is used but not defined");
+        }
+    }
+
+    #[test]
+    fn only_ready_vips_are_in_the_service_map_and_weight_zero_gets_no_chain() {
+        let rs = compile(&sample());
+        let json = serde_json::to_value(&rs).unwrap();
+        let find = |kind: &str, name: &str| {
+            json["nftables"].as_array().unwrap().iter().find(|c| c["add"][kind]["name"] == name).unwrap()["add"][kind]
+                .clone()
+        };
+        let map = find("map", SERVICE_IPS);
+        assert_eq!(map["elem"].as_array().unwrap().len(), 1, "{map}");
+        assert_eq!(map["elem"][0][0]["concat"], json!(["10.96.0.10", "tcp", 80]));
+        let set = find("set", VIP_ADDRESSES);
+        assert_eq!(set["elem"], json!(["10.96.0.10", "10.96.0.11"]), "every VIP is rejected when not DNATed");
+        let names = chains(&rs);
+        assert!(names.contains(&endpoint_chain("web", "10.88.0.3".parse().unwrap(), 80)));
+        assert!(!names.contains(&endpoint_chain("web", "10.88.0.2".parse().unwrap(), 80)));
+        assert!(!names.contains(&vip_chain("idle")));
+    }
+
+    #[test]
+    fn compiling_is_deterministic() {
+        assert_eq!(compile(&sample()).to_json(), compile(&sample()).to_json());
+        assert_eq!(compile(&sample()).shape(), Shape::of_ruleset(&compile(&sample())));
+    }
+
+    #[test]
+    fn internal_networks_get_no_masquerade_but_isolation() {
+        let subnet: Ipv4Cidr = "10.88.1.0/24".parse().unwrap();
+        let db =
+            Network { name: "db".into(), bridge: "br-db".into(), subnet, gateway: subnet.first_host(), internal: true };
+        let rs = compile(&Desired::try_new("berth", vec![db], vec![], vec![]).unwrap());
+        let shape = rs.shape();
+        assert_eq!(shape.chains["nat-postrouting"], 2, "mark hairpin + bridge hairpin, no egress or loopback");
+        assert_eq!(shape.chains["filter-forward"], 3, "VIP reject + two isolation drops");
+    }
 
     #[test]
     fn comments_are_bounded_and_quote_free() {

@@ -8,6 +8,42 @@
 //! [`Desired`](crate::Desired) state; [`Shape`] summarises a ruleset or an
 //! `nft -j list table` answer so that a flushed or altered table can be
 //! noticed and re-applied.
+//!
+//! # Layout
+//!
+//! Everything lives in one table, `ip <name>`:
+//!
+//! ```text
+//! nat-prerouting  hook prerouting  prio dstnat   jump services; jump published
+//! nat-output      hook output      prio dstnat   jump services; jump published
+//! services        ip daddr . meta l4proto . th dport vmap @service-ips
+//! vip-<name>-<h>  numgen random mod 100 vmap { 0-49 : goto ep-…, 50-99 : goto ep-… }
+//! ep-<name>-<h>-<addr>-<port>
+//!                 ip saddr <addr> jump mark-for-masquerade      (hairpin)
+//!                 meta l4proto <p> dnat to <addr>:<port>
+//! published       [ip daddr <ip> | fib daddr type local] <p> dport <hp>
+//!                     ip saddr <cip> jump mark-for-masquerade   (hairpin)
+//!                     dnat to <cip>:<cp>
+//! mark-for-masquerade  meta mark set meta mark | 0x4000
+//! nat-postrouting hook postrouting prio srcnat
+//!                 meta mark & 0x4000 != 0  meta mark set meta mark ^ 0x4000  masquerade
+//!                 per network:  iifname <br> oifname <br> ct status dnat masquerade
+//!                 per non-internal network:
+//!                     oifname <br> ip saddr 127.0.0.0/8 masquerade   (published port via loopback)
+//!                     ip saddr <subnet> oifname != <br> masquerade   (egress)
+//! filter-forward  hook forward     prio filter   ip daddr @vip-addresses jump reject-vip
+//!                 per internal network: iifname <br> oifname != <br> drop; and the reverse
+//! filter-output   hook output      prio filter   ip daddr @vip-addresses jump reject-vip
+//! reject-vip      tcp: reject with tcp reset; else icmp port-unreachable
+//! ```
+//!
+//! A VIP with at least one backend of non-zero weight is an element of
+//! `@service-ips`; connections to it are DNATed in the nat hooks, so by the
+//! filter hooks their destination is a backend. Anything still addressed to
+//! a VIP there (no ready backend, or a port the VIP does not serve) is
+//! rejected at once instead of being routed nowhere. NAT rules see only the
+//! first packet of a connection; later packets follow conntrack, which is
+//! why replacing the batch never breaks established connections.
 
 mod compile;
 pub(crate) mod expr;

@@ -87,8 +87,8 @@ pub fn veth(ns_a: &Netns, if_a: &str, ns_b: &Netns, if_b: &str) {
 }
 
 /// A TCP server inside a namespace that answers every connection with its
-/// name and the peer's address (`name peer-ip\n`), then keeps the
-/// connection open until the client closes it. Killed by PID on drop.
+/// name and the peer's address (`name peer-ip\n`), then answers `ack` to
+/// whatever the client sends until it closes. Killed by PID on drop.
 pub struct Server {
     child: Child,
 }
@@ -105,7 +105,7 @@ def serve(c, peer):
     try:
         c.sendall(("%s %s\n" % (name, peer[0])).encode())
         while c.recv(64):
-            pass
+            c.sendall(b"ack\n")
     except OSError:
         pass
     finally:
@@ -233,7 +233,7 @@ c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
 print(c.recv(64).decode().strip(), flush=True)
 sys.stdin.read()
 c.sendall(b"still here\n")
-print("sent", flush=True)
+print("acked" if c.recv(64) == b"ack\n" else "lost", flush=True)
 "#;
 
 impl Held {
@@ -250,13 +250,14 @@ impl Held {
         Self { child, greeting: greeting.trim().to_string() }
     }
 
-    /// Sends on the held connection and closes it; true if the send worked.
+    /// Sends on the held connection and closes it; true if the same server
+    /// acknowledged (the connection really survived, not just the send).
     pub fn send_and_close(mut self) -> bool {
         drop(self.child.stdin.take());
         let mut rest = String::new();
         let _ = self.child.stdout.as_mut().expect("stdout").read_to_string(&mut rest);
         let ok = self.child.wait().is_ok_and(|s| s.success());
-        ok && rest.trim() == "sent"
+        ok && rest.trim() == "acked"
     }
 }
 
