@@ -52,8 +52,14 @@ impl Lab {
         let (r, c) = (Netns::new(), Netns::new());
         let b: Vec<Netns> = (0..3).map(|_| Netns::new()).collect();
         r.sysctl("net.ipv4.ip_forward", "1");
-        if std::path::Path::new("/proc/sys/net/bridge").exists() {
+        let host_setting = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+        if let Ok(before) = std::fs::read_to_string(host_setting) {
             r.sysctl("net.bridge.bridge-nf-call-iptables", if br_netfilter { "1" } else { "0" });
+            let after = std::fs::read_to_string(host_setting).unwrap_or_default();
+            if after != before {
+                let _ = std::fs::write(host_setting, &before);
+                panic!("bridge-nf-call-iptables is not per-namespace on this kernel (needs Linux 5.3+); restored it");
+            }
         } else {
             assert!(!br_netfilter, "br_netfilter is not available on this kernel");
         }
