@@ -18,6 +18,7 @@ pub mod digest;
 pub mod frames;
 pub mod layerpath;
 pub mod media;
+pub mod net;
 pub mod platform;
 pub mod reference;
 pub mod size;
