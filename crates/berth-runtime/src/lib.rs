@@ -133,7 +133,33 @@ pub struct SpecInput<'a> {
     pub seccomp: SeccompChoice,
     /// A host file bound read-only at `/etc/resolv.conf`.
     pub resolv_conf: Option<&'a Path>,
+    /// A host file bound read-only at `/etc/hosts` (unless the user mounts one).
+    pub hosts: Option<&'a Path>,
+    pub network: NetworkMode<'a>,
     pub host: HostInfo,
+}
+
+/// The container's network namespace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum NetworkMode<'a> {
+    /// A new, empty one (only loopback): `--network none`.
+    #[default]
+    Isolated,
+    /// One prepared by the caller (a bind-mounted namespace file), joined.
+    Join(&'a Path),
+    /// The host's own: `--network host`, an explicit opt-in.
+    Host,
+}
+
+fn all_mounts(input: &SpecInput<'_>, privileged: bool) -> Result<Vec<oci_spec::runtime::Mount>, SpecError> {
+    let req = input.request;
+    let mut mounts = mounts::build_mounts(&req.volumes, &req.tmpfs, input.resolv_conf, privileged)?;
+    if let Some(hosts) = input.hosts {
+        if !mounts.iter().any(|m| m.destination() == Path::new("/etc/hosts")) {
+            mounts.push(mounts::etc_bind("/etc/hosts", hosts)?);
+        }
+    }
+    Ok(mounts)
 }
 
 /// What `security_opt` says besides seccomp (parsed by [`seccomp_choice`]).
@@ -273,17 +299,26 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .no_new_privileges(nnp)
         .build()?;
 
-    let namespaces = [
-        LinuxNamespaceType::Pid,
-        LinuxNamespaceType::Ipc,
-        LinuxNamespaceType::Uts,
-        LinuxNamespaceType::Mount,
-        LinuxNamespaceType::Network,
-        LinuxNamespaceType::Cgroup,
-    ]
-    .into_iter()
-    .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
-    .collect::<Result<Vec<_>, _>>()?;
+    let network = match input.network {
+        NetworkMode::Isolated => Some(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build()?),
+        NetworkMode::Join(path) => {
+            Some(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).path(path.to_path_buf()).build()?)
+        }
+        NetworkMode::Host => None,
+    };
+    let mut namespaces =
+        [LinuxNamespaceType::Pid, LinuxNamespaceType::Ipc, LinuxNamespaceType::Uts, LinuxNamespaceType::Mount]
+            .into_iter()
+            .map(|t| LinuxNamespaceBuilder::default().typ(t).build())
+            .collect::<Result<Vec<_>, _>>()?;
+    namespaces.extend(network);
+    namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Cgroup).build()?);
+    // ICMP sockets let ping work without CAP_NET_RAW; the range is per
+    // network namespace, so never set it in the host's.
+    let sysctl = match input.network {
+        NetworkMode::Host => HashMap::new(),
+        _ => HashMap::from([("net.ipv4.ping_group_range".to_string(), "0 2147483647".to_string())]),
+    };
 
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
@@ -291,8 +326,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .resources(build_resources(&req.limits, sec.privileged)?)
         .cgroups_path(input.cgroups_path.clone())
         .rootfs_propagation("rprivate")
-        // ICMP sockets let ping work without CAP_NET_RAW; the range is per network namespace.
-        .sysctl(HashMap::from([("net.ipv4.ping_group_range".to_string(), "0 2147483647".to_string())]))
+        .sysctl(sysctl)
         .build()?;
     // LinuxBuilder starts from oci-spec's Default, which has masked and
     // read-only paths of its own: ours, or none when privileged.
@@ -316,7 +350,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .root(RootBuilder::default().path(input.rootfs).readonly(sec.read_only).build()?)
         .hostname(hostname)
         .process(process)
-        .mounts(mounts::build_mounts(&req.volumes, &req.tmpfs, input.resolv_conf, sec.privileged)?)
+        .mounts(all_mounts(input, sec.privileged)?)
         .annotations(annotations(&req.labels)?)
         .linux(linux)
         .build()?)

@@ -169,6 +169,18 @@ fn valid_size(v: &str) -> bool {
     !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A generated file bound read-only over one in the image's `/etc`.
+pub fn etc_bind(destination: &str, source: &Path) -> Result<Mount, SpecError> {
+    Ok(MountBuilder::default()
+        .destination(destination)
+        .typ("bind")
+        .source(source)
+        .options(
+            ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"].iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .build()?)
+}
+
 /// The full mount list. User mounts may replace the default `/dev/shm` and
 /// `/dev/mqueue` (Docker allows it); two user mounts on one path are an
 /// error; a user mount on `/etc/resolv.conf` wins over the generated one.
@@ -202,19 +214,7 @@ pub fn build_mounts(
             return Err(SpecError::InvalidResolvConf { path: path.to_path_buf() });
         }
         if !seen.contains("/etc/resolv.conf") {
-            mounts.push(
-                MountBuilder::default()
-                    .destination("/etc/resolv.conf")
-                    .typ("bind")
-                    .source(path)
-                    .options(
-                        ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]
-                            .iter()
-                            .map(|s| s.to_string())
-                            .collect::<Vec<_>>(),
-                    )
-                    .build()?,
-            );
+            mounts.push(etc_bind("/etc/resolv.conf", path)?);
         }
     }
     Ok(mounts)

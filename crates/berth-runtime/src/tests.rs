@@ -37,6 +37,8 @@ fn build_with(req: &ContainerCreateRequest, seccomp: SeccompChoice) -> Result<Sp
         group: Some(GROUP),
         seccomp,
         resolv_conf: None,
+        hosts: None,
+        network: Default::default(),
         host: HostInfo {
             arch: "x86_64".into(),
             kernel_release: Some("6.1.0".into()),
@@ -128,6 +130,8 @@ fn nofile_is_capped_at_the_hosts_hard_limit() {
             group: None,
             seccomp: SeccompChoice::Default,
             resolv_conf: None,
+            hosts: None,
+            network: Default::default(),
             host,
         };
         let spec = build_spec(&input).unwrap();
@@ -172,6 +176,8 @@ fn capabilities_are_limited_to_what_the_host_can_grant() {
             group: None,
             seccomp: SeccompChoice::Default,
             resolv_conf: None,
+            hosts: None,
+            network: Default::default(),
             host: HostInfo { capabilities: Some(host_caps), ..HostInfo::default() },
         })
     };
@@ -289,6 +295,8 @@ fn user_and_env_come_together() {
         group: None,
         seccomp: SeccompChoice::Default,
         resolv_conf: None,
+        hosts: None,
+        network: Default::default(),
         host: HostInfo::default(),
     })
     .unwrap();
@@ -357,6 +365,8 @@ fn labels_become_annotations_but_not_runtime_switches() {
         group: None,
         seccomp: SeccompChoice::Default,
         resolv_conf: None,
+        hosts: None,
+        network: Default::default(),
         host: HostInfo::default(),
     })
     .unwrap();
@@ -381,6 +391,8 @@ fn identity_errors() {
         group: None,
         seccomp: SeccompChoice::Default,
         resolv_conf: None,
+        hosts: None,
+        network: Default::default(),
         host: HostInfo::default(),
     };
     static EMPTY: std::sync::LazyLock<ContainerCreateRequest> = std::sync::LazyLock::new(Default::default);
@@ -443,4 +455,50 @@ fn canonical_json_is_stable() {
     let mut sorted = bounding.clone();
     sorted.sort();
     assert_eq!(bounding, sorted);
+}
+
+#[test]
+fn network_modes_join_a_prepared_namespace_or_the_hosts() {
+    let img = image();
+    let req = ContainerCreateRequest::default();
+    let build_mode = |network: NetworkMode<'_>, hosts: Option<&Path>| {
+        build_spec(&SpecInput {
+            id: ID,
+            rootfs: Path::new("/r"),
+            image: &img,
+            request: &req,
+            cgroups_path: format!("/berth/{ID}"),
+            passwd: Some(PASSWD),
+            group: Some(GROUP),
+            seccomp: SeccompChoice::Default,
+            resolv_conf: Some(Path::new("/run/b/resolv.conf")),
+            hosts,
+            network,
+            host: HostInfo { arch: "x86_64".into(), kernel_release: None, max_nofile: None, capabilities: None },
+        })
+        .unwrap()
+    };
+    let net_ns = |s: &Spec| {
+        s.linux()
+            .as_ref()
+            .unwrap()
+            .namespaces()
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|n| n.typ() == LinuxNamespaceType::Network)
+            .cloned()
+    };
+    let joined = build_mode(NetworkMode::Join(Path::new("/run/netns/berth-abc")), Some(Path::new("/run/b/hosts")));
+    assert_eq!(net_ns(&joined).unwrap().path().as_deref(), Some(Path::new("/run/netns/berth-abc")));
+    let hosts: Vec<_> =
+        joined.mounts().as_ref().unwrap().iter().filter(|m| m.destination() == Path::new("/etc/hosts")).collect();
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].source().as_deref(), Some(Path::new("/run/b/hosts")));
+
+    let host = build_mode(NetworkMode::Host, None);
+    assert!(net_ns(&host).is_none());
+    // A sysctl in the host's namespace would change the host.
+    assert!(host.linux().as_ref().unwrap().sysctl().as_ref().is_none_or(|s| s.is_empty()));
+    assert!(net_ns(&build_mode(NetworkMode::Isolated, None)).unwrap().path().is_none());
 }

@@ -76,6 +76,8 @@ fn default_spec_matches_golden() {
         group: Some(group),
         seccomp: SeccompChoice::Default,
         resolv_conf: Some(Path::new("/run/berth/resolv.conf")),
+        hosts: None,
+        network: Default::default(),
         host: HostInfo {
             arch: "x86_64".into(),
             kernel_release: Some("6.1.0-18-amd64".into()),

@@ -83,6 +83,8 @@ impl Bundle {
             group: None,
             seccomp,
             resolv_conf: None,
+            hosts: None,
+            network: Default::default(),
             host: HostInfo {
                 max_nofile: Some(hard_nofile()),
                 capabilities: Some(bounding_caps()),

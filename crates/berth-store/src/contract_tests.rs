@@ -202,3 +202,37 @@ fn logs_keep_the_contract() {
     contract_logs(&FakeStore::new());
     contract_logs(&SqliteStore::open_in_memory().unwrap());
 }
+
+fn contract_objects_and_addresses(store: &dyn Store) {
+    let net = serde_json::json!({"subnet": "10.89.0.0/24"});
+    store.create_object("network", "n1", &net).unwrap();
+    assert!(matches!(store.create_object("network", "n1", &net), Err(StoreError::Exists { .. })));
+    // Kinds are separate name spaces.
+    store.create_object("vip", "n1", &serde_json::json!({})).unwrap();
+    store.put_object("network", "a0", &serde_json::json!({"subnet": "10.90.0.0/24"})).unwrap();
+    let names: Vec<String> = store.list_objects("network").unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["a0", "n1"]);
+    assert_eq!(store.get_object("network", "n1").unwrap(), Some(net));
+    assert!(store.delete_object("network", "n1").unwrap());
+    assert!(!store.delete_object("network", "n1").unwrap());
+    assert_eq!(store.get_object("network", "n1").unwrap(), None);
+
+    store.claim_address("n1", "10.89.0.2", "c1").unwrap();
+    store.claim_address("n2", "10.89.0.2", "c2").unwrap();
+    assert!(matches!(store.claim_address("n1", "10.89.0.2", "c3"), Err(StoreError::Exists { .. })));
+    assert!(matches!(store.claim_address("n1", "10.89.0.2", "c1"), Err(StoreError::Exists { .. })));
+    store.claim_address("n1", "10.89.0.3", "c1").unwrap();
+    assert_eq!(store.list_addresses(Some("n1")).unwrap().len(), 2);
+    assert_eq!(store.list_addresses(None).unwrap().len(), 3);
+    assert_eq!(store.release_addresses("c1").unwrap(), 2);
+    assert_eq!(store.release_addresses("c1").unwrap(), 0);
+    let left = store.list_addresses(None).unwrap();
+    assert_eq!(left, [AddressClaim { network: "n2".into(), ip: "10.89.0.2".into(), owner: "c2".into() }]);
+}
+
+#[test]
+fn objects_and_addresses_keep_the_contract() {
+    contract_objects_and_addresses(&FakeStore::new());
+    let dir = tempfile::tempdir().unwrap();
+    contract_objects_and_addresses(&SqliteStore::open(&dir.path().join("s.db")).unwrap());
+}

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use berth_core::Digest;
 
-use crate::{ContainerRecord, ImageRecord, LayerRecord, Log, Result, Store, StoreError};
+use crate::{AddressClaim, ContainerRecord, ImageRecord, LayerRecord, Log, Result, Store, StoreError};
 
 #[derive(Default)]
 struct State {
@@ -14,6 +14,9 @@ struct State {
     layers: BTreeMap<Digest, LayerRecord>,
     containers: BTreeMap<String, ContainerRecord>,
     logs: std::collections::HashMap<Log, Vec<(i64, String, serde_json::Value)>>,
+    objects: BTreeMap<(String, String), serde_json::Value>,
+    /// (network, ip) → owner.
+    addresses: BTreeMap<(String, String), String>,
 }
 
 /// Keeps every record in memory, with the same semantics as
@@ -157,6 +160,70 @@ impl Store for FakeStore {
         self.with(|s| {
             s.containers.remove(id);
             Ok(())
+        })
+    }
+
+    fn create_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()> {
+        self.with(|s| {
+            let key = (kind.to_string(), name.to_string());
+            if s.objects.contains_key(&key) {
+                return Err(StoreError::Exists { kind: kind.to_string(), name: name.to_string() });
+            }
+            s.objects.insert(key, record.clone());
+            Ok(())
+        })
+    }
+
+    fn put_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()> {
+        self.with(|s| {
+            s.objects.insert((kind.to_string(), name.to_string()), record.clone());
+            Ok(())
+        })
+    }
+
+    fn get_object(&self, kind: &str, name: &str) -> Result<Option<serde_json::Value>> {
+        self.with(|s| Ok(s.objects.get(&(kind.to_string(), name.to_string())).cloned()))
+    }
+
+    fn list_objects(&self, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        self.with(|s| {
+            Ok(s.objects.iter().filter(|((k, _), _)| k == kind).map(|((_, n), v)| (n.clone(), v.clone())).collect())
+        })
+    }
+
+    fn delete_object(&self, kind: &str, name: &str) -> Result<bool> {
+        self.with(|s| Ok(s.objects.remove(&(kind.to_string(), name.to_string())).is_some()))
+    }
+
+    fn claim_address(&self, network: &str, ip: &str, owner: &str) -> Result<()> {
+        self.with(|s| {
+            let key = (network.to_string(), ip.to_string());
+            if s.addresses.contains_key(&key) {
+                return Err(StoreError::Exists {
+                    kind: format!("address in network {network:?}"),
+                    name: ip.to_string(),
+                });
+            }
+            s.addresses.insert(key, owner.to_string());
+            Ok(())
+        })
+    }
+
+    fn release_addresses(&self, owner: &str) -> Result<usize> {
+        self.with(|s| {
+            let before = s.addresses.len();
+            s.addresses.retain(|_, o| o != owner);
+            Ok(before - s.addresses.len())
+        })
+    }
+
+    fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>> {
+        self.with(|s| {
+            Ok(s.addresses
+                .iter()
+                .filter(|((n, _), _)| network.is_none_or(|want| want == n))
+                .map(|((n, ip), o)| AddressClaim { network: n.clone(), ip: ip.clone(), owner: o.clone() })
+                .collect())
         })
     }
 

@@ -39,6 +39,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A declared object or an address that someone already holds.
+    #[error("{kind} {name:?} already exists")]
+    Exists { kind: String, name: String },
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -82,12 +85,42 @@ pub trait Store: Send + Sync + 'static {
     fn list_containers(&self) -> Result<Vec<ContainerRecord>>;
     fn delete_container(&self, id: &str) -> Result<()>;
 
+    /// Creates a declared object (a network, a VIP, …); `Exists` when the
+    /// kind already has that name.
+    fn create_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()>;
+    /// Creates or replaces a declared object.
+    fn put_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()>;
+    fn get_object(&self, kind: &str, name: &str) -> Result<Option<serde_json::Value>>;
+    /// All objects of a kind, by name.
+    fn list_objects(&self, kind: &str) -> Result<Vec<(String, serde_json::Value)>>;
+    /// Whether there was one to delete.
+    fn delete_object(&self, kind: &str, name: &str) -> Result<bool>;
+
+    /// Records that `owner` holds `ip` in `network`; `Exists` when anyone
+    /// (the owner included) already holds it, so an address is never
+    /// handed out twice.
+    fn claim_address(&self, network: &str, ip: &str, owner: &str) -> Result<()>;
+    /// Gives back every address `owner` holds (in any network); returns how
+    /// many. Idempotent.
+    fn release_addresses(&self, owner: &str) -> Result<usize>;
+    /// Addresses held in `network` (all networks when `None`), by network
+    /// then address text.
+    fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>>;
+
     /// Appends a JSON record to a log (`Log::Events` or `Log::Audit`);
     /// returns its sequence number.
     fn append(&self, log: Log, time: &str, record: &serde_json::Value) -> Result<i64>;
     /// Records with `time >= since` (all when `None`), oldest first, at most
     /// `limit`, as `(seq, record)`.
     fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
+}
+
+/// One address held in a network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressClaim {
+    pub network: String,
+    pub ip: String,
+    pub owner: String,
 }
 
 /// The append-only logs the store keeps.

@@ -65,4 +65,21 @@ pub const MIGRATIONS: &[&str] = &[
         record  TEXT NOT NULL
     ) STRICT;
     "#,
+    // 4: declared objects (networks, VIPs, later manifests) as JSON keyed by
+    // kind and name; addresses handed out per network, unique by design.
+    r#"
+    CREATE TABLE objects (
+        kind    TEXT NOT NULL,
+        name    TEXT NOT NULL,
+        record  TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) STRICT;
+    CREATE TABLE addresses (
+        network TEXT NOT NULL,
+        ip      TEXT NOT NULL,
+        owner   TEXT NOT NULL,
+        PRIMARY KEY (network, ip)
+    ) STRICT;
+    CREATE INDEX addresses_owner ON addresses(owner);
+    "#,
 ];

@@ -7,7 +7,7 @@ use berth_core::Digest;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::migrations::MIGRATIONS;
-use crate::{ContainerRecord, ImageRecord, LayerRecord, LayerRef, Log, Result, Store, StoreError};
+use crate::{AddressClaim, ContainerRecord, ImageRecord, LayerRecord, LayerRef, Log, Result, Store, StoreError};
 
 /// SQLite in WAL mode. One connection behind a mutex: the daemon's writes
 /// are small and serialising them keeps every transaction simple.
@@ -423,6 +423,107 @@ impl Store for SqliteStore {
         self.with(|c| {
             c.execute("DELETE FROM containers WHERE id = ?1", [id]).map_err(sql("deleting a container"))?;
             Ok(())
+        })
+    }
+
+    fn create_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()> {
+        self.with(|c| {
+            let r = c.execute(
+                "INSERT INTO objects (kind, name, record) VALUES (?1, ?2, ?3)",
+                params![kind, name, record.to_string()],
+            );
+            match r {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Exists { kind: kind.to_string(), name: name.to_string() })
+                }
+                Err(e) => Err(sql("creating an object")(e)),
+            }
+        })
+    }
+
+    fn put_object(&self, kind: &str, name: &str, record: &serde_json::Value) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO objects (kind, name, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(kind, name) DO UPDATE SET record = excluded.record",
+                params![kind, name, record.to_string()],
+            )
+            .map_err(sql("writing an object"))?;
+            Ok(())
+        })
+    }
+
+    fn get_object(&self, kind: &str, name: &str) -> Result<Option<serde_json::Value>> {
+        self.with(|c| {
+            let json: Option<String> = c
+                .query_row("SELECT record FROM objects WHERE kind = ?1 AND name = ?2", [kind, name], |r| r.get(0))
+                .optional()
+                .map_err(sql("reading an object"))?;
+            json.map(|j| {
+                serde_json::from_str(&j)
+                    .map_err(|e| StoreError::Corrupt { what: "object record", detail: e.to_string() })
+            })
+            .transpose()
+        })
+    }
+
+    fn list_objects(&self, kind: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare("SELECT name, record FROM objects WHERE kind = ?1 ORDER BY name")
+                .map_err(sql("listing objects"))?;
+            let rows = stmt
+                .query_map([kind], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql("listing objects"))?;
+            rows.map(|row| {
+                let (name, j) = row.map_err(sql("listing objects"))?;
+                let v = serde_json::from_str(&j)
+                    .map_err(|e| StoreError::Corrupt { what: "object record", detail: e.to_string() })?;
+                Ok((name, v))
+            })
+            .collect()
+        })
+    }
+
+    fn delete_object(&self, kind: &str, name: &str) -> Result<bool> {
+        self.with(|c| {
+            let n = c
+                .execute("DELETE FROM objects WHERE kind = ?1 AND name = ?2", [kind, name])
+                .map_err(sql("deleting an object"))?;
+            Ok(n > 0)
+        })
+    }
+
+    fn claim_address(&self, network: &str, ip: &str, owner: &str) -> Result<()> {
+        self.with(|c| {
+            let r = c
+                .execute("INSERT INTO addresses (network, ip, owner) VALUES (?1, ?2, ?3)", params![network, ip, owner]);
+            match r {
+                Ok(_) => Ok(()),
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    Err(StoreError::Exists { kind: format!("address in network {network:?}"), name: ip.to_string() })
+                }
+                Err(e) => Err(sql("claiming an address")(e)),
+            }
+        })
+    }
+
+    fn release_addresses(&self, owner: &str) -> Result<usize> {
+        self.with(|c| c.execute("DELETE FROM addresses WHERE owner = ?1", [owner]).map_err(sql("releasing addresses")))
+    }
+
+    fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT network, ip, owner FROM addresses WHERE ?1 IS NULL OR network = ?1 ORDER BY network, ip",
+                )
+                .map_err(sql("listing addresses"))?;
+            let rows = stmt
+                .query_map([network], |r| Ok(AddressClaim { network: r.get(0)?, ip: r.get(1)?, owner: r.get(2)? }))
+                .map_err(sql("listing addresses"))?;
+            rows.map(|r| r.map_err(sql("listing addresses"))).collect()
         })
     }
 

@@ -316,6 +316,8 @@ impl Containers {
             group: group.as_deref(),
             seccomp,
             resolv_conf: None,
+            hosts: None,
+            network: Default::default(),
             host: self.host.clone(),
         };
         let spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
