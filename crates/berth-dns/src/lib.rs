@@ -49,7 +49,7 @@
 //! network namespace, does the forwarding.
 //!
 //! hickory-proto parses and writes the messages; the server loops are our
-//! own (~300 lines) rather than hickory-server's. Its request handlers
+//! own (a few hundred lines) rather than hickory-server's. Its handlers
 //! decode a query into its own request type and expect zone-shaped
 //! authorities and a resolver-backed forwarder that rebuilds answers; a
 //! byte-for-byte relay keeps EDNS options, DNSSEC records and the TC bit
@@ -72,7 +72,6 @@ mod records;
 mod resolv_conf;
 mod server;
 
-pub use forward::{ForwardError, UpstreamError};
 pub use name::NameError;
 pub use records::{Entry, Records, RecordsError};
 pub use resolv_conf::{read_host_upstreams, upstreams_from_resolv_conf, ContainerResolvConf, ResolvConfError};
