@@ -237,6 +237,42 @@ fn namespaces_are_created_listed_and_deleted() {
 }
 
 #[test]
+fn namespaces_show_in_mount_namespaces_made_before_them() {
+    // Shared propagation on the directory, as `ip netns add` sets it up: a
+    // process whose mount namespace was copied earlier (a runtime, a
+    // daemon under systemd with private mounts) still sees a namespace
+    // created later, and its removal.
+    let lab = Lab::new();
+    let path = lab.dir().join(format!("{}-late", lab.prefix));
+    const CHECK: &str = r#"read go; nsenter --net="$1" true && echo joined; read go; test -e "$1" || echo gone"#;
+    let mut child = Command::new("timeout")
+        .args(["10", "unshare", "--mount", "--propagation", "unchanged", "--", "sh", "-c", CHECK, "sh"])
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start unshare");
+    // Give unshare time to copy the mount table before the namespace exists.
+    std::thread::sleep(Duration::from_millis(200));
+    let made = netns::create(lab.dir(), &format!("{}-late", lab.prefix)).unwrap();
+    assert_eq!(made, path);
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    use std::io::Write;
+    writeln!(stdin, "go").unwrap();
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "joined", "the other mount namespace sees the new netns");
+    netns::delete(&path).unwrap();
+    writeln!(stdin, "go").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "gone");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn containers_on_a_bridge_reach_each_other_and_the_host() {
     let mut lab = Lab::new();
     lab.links.ensure_bridge(&lab.bridge(Some(1400))).unwrap();
@@ -372,7 +408,9 @@ fn detach_removes_the_pair() {
     let a = lab.attachment(&c, "c", 2);
     lab.links.attach(&a).unwrap();
     assert!(links_in(&lab.host).contains(&a.host_ifname));
+    let t0 = Instant::now();
     lab.links.detach(&a.host_ifname).unwrap();
+    eprintln!("detach took {:?}", t0.elapsed());
     lab.links.detach(&a.host_ifname).unwrap();
     assert!(!links_in(&lab.host).contains(&a.host_ifname));
     assert_eq!(links_in(&c), ["lo"], "the container end went with it");

@@ -129,6 +129,22 @@ impl NetLinks for FakeNetLinks {
         if !st.bridges.contains_key(&a.bridge) {
             return Err(LinkError::NoBridge { bridge: a.bridge.clone() });
         }
+        // As in the kernel: one name per namespace, one default route.
+        let others = st.veths.values().filter(|o| o.netns == a.netns && o.host_ifname != a.host_ifname);
+        for other in others {
+            let detail = if other.container_ifname == a.container_ifname {
+                format!("{} already exists in {}", a.container_ifname, a.netns.display())
+            } else if other.gateway.is_some() && a.gateway.is_some() {
+                "the namespace has a default route already".to_string()
+            } else {
+                continue;
+            };
+            return Err(LinkError::Netlink {
+                action: format!("create veth {}", a.host_ifname),
+                source: io::Error::from_raw_os_error(17),
+                detail: Some(detail),
+            });
+        }
         st.veths.insert(a.host_ifname.clone(), a.clone());
         let mac = a.mac.unwrap_or_else(|| MacAddr::derived(&["fake", &a.host_ifname]));
         Ok(Attached { mac })
@@ -199,6 +215,20 @@ mod tests {
         assert_eq!(links.vip_route("bt-vip"), None);
         assert_eq!(links.calls().len(), 10);
         assert_eq!(links.calls()[0], LinkCall::Attach(attachment("v1")));
+    }
+
+    #[test]
+    fn clashes_inside_a_namespace_are_refused_like_the_kernel_does() {
+        let links = FakeNetLinks::new();
+        links.ensure_bridge(&spec()).unwrap();
+        links.attach(&attachment("v1")).unwrap();
+        let same_name = Attachment { gateway: None, ..attachment("v2") };
+        assert!(links.attach(&same_name).unwrap_err().to_string().contains("eth0 already exists"));
+        let second_default = Attachment { container_ifname: "eth1".into(), ..attachment("v2") };
+        assert!(links.attach(&second_default).unwrap_err().to_string().contains("default route already"));
+        let fine = Attachment { gateway: None, ..second_default };
+        links.attach(&fine).unwrap();
+        assert_eq!(links.veths(), ["v1", "v2"]);
     }
 
     #[test]
