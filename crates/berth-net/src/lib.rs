@@ -32,7 +32,28 @@
 //! namespace (`nsenter --net=PATH`), which is how the privileged tests work
 //! without touching the host's rules.
 //!
-//! # What the plumbing must do (not done here)
+//! # Plumbing: namespaces and links
+//!
+//! [`netns`] keeps named network namespaces as bind mounts on files in a
+//! directory (`/run/netns/NAME` for the daemon, as `ip netns` does, so
+//! admins can `ip netns exec` into a container and runc joins it by path);
+//! [`netns::list`] finds what a crashed daemon left. The [`NetLinks`] trait
+//! does bridges, veth pairs, addresses, routes and sysctls; the real
+//! [`NetlinkLinks`] speaks rtnetlink directly (no `ip` processes) and is
+//! synchronous: an [`attach`](NetLinks::attach) is one short-lived thread
+//! (to open a socket inside the container's namespace) and seven
+//! netlink round trips, around 1 ms when the host is idle; the tokio daemon calls it through
+//! `spawn_blocking`. Host-side veth names come from [`host_ifname`]
+//! (prefix + hash, at most 15 bytes). [`FakeNetLinks`] and
+//! [`FakeNamespaces`] record calls for the daemon's tests.
+//!
+//! The daemon's order: at start `set_sysctl("net.ipv4.ip_forward", "1")`
+//! and [`ensure_vip_route`](NetLinks::ensure_vip_route); per network
+//! [`ensure_bridge`](NetLinks::ensure_bridge); per container
+//! [`netns::create`], then one [`attach`](NetLinks::attach) per network
+//! (the first with the gateway), and on removal
+//! [`detach`](NetLinks::detach) and [`netns::delete`]. Together they do
+//! what the rule set relies on:
 //!
 //! - **A route for the VIP range on the host.** For connections the host
 //!   itself opens, the kernel looks up a route *before* the output hook
@@ -40,7 +61,8 @@
 //!   VIP range (e.g. 10.96.0.0/16) on an interface with no address that is
 //!   always up: an empty bridge works on every kernel Berth runs on
 //!   (`ip link add <prefix>-vip type bridge; ip link set <prefix>-vip up;
-//!   ip route add 10.96.0.0/16 dev <prefix>-vip`); a dummy interface works
+//!   ip route add 10.96.0.0/16 dev <prefix>-vip`, which is
+//!   [`ensure_vip_route`](NetLinks::ensure_vip_route)); a dummy interface works
 //!   too where the kernel has CONFIG_DUMMY (not all do). A default route
 //!   would also do, but a host may have none. Do **not** assign VIPs as
 //!   addresses: a local VIP becomes the connection's source and matches
@@ -51,8 +73,10 @@
 //!   published ports must answer on 127.0.0.1 from the host; the kernel
 //!   otherwise drops a packet with a 127/8 source leaving a non-loopback
 //!   interface. The batch masquerades such packets to the bridge address.
+//!   [`ensure_bridge`](NetLinks::ensure_bridge) sets it.
 //! - **Hairpin mode on every container's bridge port**
-//!   (`ip link set <veth> type bridge_slave hairpin on`). When
+//!   (`ip link set <veth> type bridge_slave hairpin on`; done by
+//!   [`attach`](NetLinks::attach)). When
 //!   `br_netfilter` is active (`net.bridge.bridge-nf-call-iptables=1`, the
 //!   default once the module is loaded, e.g. by Docker), a container's
 //!   connection to its own VIP or published port is DNATed inside the
@@ -71,12 +95,17 @@
 //! # Never
 //!
 //! This crate never creates, flushes or deletes a table it was not given
-//! the name of, never runs `nft flush ruleset`, and never opens a socket to
-//! anything. It is IPv4-only for now (family `ip`).
+//! the name of, never runs `nft flush ruleset`, never changes or deletes a
+//! link it was not given the name of (nor one of another kind than it
+//! manages), never moves a caller's thread into another namespace, and
+//! opens no socket but netlink to the kernel. It is IPv4-only for now
+//! (family `ip`).
 
 mod cmd;
 mod conntrack;
 mod desired;
+pub mod link;
+pub mod netns;
 mod nft;
 pub mod ruleset;
 
@@ -85,5 +114,9 @@ pub use conntrack::{
     ConntrackError, Entry as ConntrackEntry, FakeConntrack,
 };
 pub use desired::{Desired, DesiredError, Network, PublishedPort, Vip};
+pub use link::{
+    host_ifname, Attached, Attachment, BridgeSpec, FakeNetLinks, LinkCall, LinkError, MacAddr, NetLinks, NetlinkLinks,
+};
+pub use netns::{FakeNamespaces, Namespaces, NetnsDir, NetnsError};
 pub use nft::{ensure_applied, is_intact, FakeNftables, NftCall, NftCli, NftError, Nftables};
 pub use ruleset::{compile, Ruleset, Shape, MASQUERADE_MARK};

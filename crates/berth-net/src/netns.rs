@@ -1,0 +1,319 @@
+//! Named network namespaces, the way `ip netns` and podman keep them: a
+//! namespace is bind-mounted onto a file in a directory (the daemon uses
+//! `/run/netns`, so `ip netns exec NAME` works on Berth's namespaces), and
+//! lives as long as that mount, with or without processes in it.
+//!
+//! runc joins such a namespace through the container spec
+//! (`linux.namespaces: [{type: network, path: /run/netns/NAME}]`), and
+//! [`run_in`] runs code inside one on a dedicated thread, so no thread of
+//! the caller (e.g. a tokio worker) ever changes namespace.
+//!
+//! The directory is made a mount point with shared propagation (as
+//! `ip netns add` does), so the namespace mounts propagate to mount
+//! namespaces created later and an unmount frees the namespace everywhere.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread;
+
+use nix::errno::Errno;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetnsError {
+    #[error("invalid network namespace name {0:?}: use 1 to 64 of [a-zA-Z0-9_.-], not starting with a dot")]
+    BadName(String),
+    #[error("network namespace {path} already exists; delete it first (netns::delete) or choose another name")]
+    Exists { path: PathBuf },
+    #[error("cannot prepare the namespace directory {path}: {source}; it must be a writable local directory and the daemon needs root (CAP_SYS_ADMIN) to mount")]
+    Dir { path: PathBuf, source: io::Error },
+    #[error("cannot create network namespace {path}: {step}: {source}; the daemon needs root (CAP_SYS_ADMIN)")]
+    Create { path: PathBuf, step: &'static str, source: io::Error },
+    #[error("cannot delete network namespace {path}: {step}: {source}")]
+    Delete { path: PathBuf, step: &'static str, source: io::Error },
+    #[error("cannot list network namespaces in {path}: {source}")]
+    List { path: PathBuf, source: io::Error },
+    #[error("cannot open network namespace {path}: {source}; is the container's namespace created (netns::create) and not yet deleted?")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("cannot enter network namespace {path}: {source}; if it is a plain file left by a crash, delete it and create it again")]
+    Enter { path: PathBuf, source: io::Error },
+    #[error("cannot start a thread to work inside network namespace {path}: {source}")]
+    Thread { path: PathBuf, source: io::Error },
+    #[error("the thread working inside network namespace {path} panicked")]
+    Panicked { path: PathBuf },
+}
+
+fn io_err(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn check_name(name: &str) -> Result<(), NetnsError> {
+    let ok = (1..=64).contains(&name.len())
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(NetnsError::BadName(name.to_string()))
+    }
+}
+
+/// Makes `dir` exist and be a mount point with shared propagation, as
+/// `ip netns add` does. Returns whether this call turned it into a mount
+/// point (a caller that did so may undo it with [`release_dir`]).
+/// Idempotent; [`create`] calls it.
+pub fn prepare_dir(dir: &Path) -> Result<bool, NetnsError> {
+    let err = |source| NetnsError::Dir { path: dir.to_path_buf(), source };
+    fs::create_dir_all(dir).map_err(err)?;
+    let mut made = false;
+    loop {
+        match mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>) {
+            Ok(()) => return Ok(made),
+            // EINVAL: not a mount point yet; bind it onto itself once.
+            Err(Errno::EINVAL) if !made => {
+                mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(|e| err(io_err(e)))?;
+                made = true;
+            }
+            Err(e) => return Err(err(io_err(e))),
+        }
+    }
+}
+
+/// Undoes what [`prepare_dir`] did to a directory it turned into a mount
+/// point: detaches that mount (and anything still mounted under it).
+/// Only for directories the caller made a mount point itself (tests);
+/// never on a shared `/run/netns`, where it would hide other namespaces.
+/// Idempotent.
+pub fn release_dir(dir: &Path) -> Result<(), NetnsError> {
+    match umount2(dir, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => Ok(()),
+        Err(e) => Err(NetnsError::Dir { path: dir.to_path_buf(), source: io_err(e) }),
+    }
+}
+
+/// Creates a network namespace named `name` under `dir` (made a shared
+/// mount point first), with `lo` up, and returns its path
+/// (`dir/name`). Fails with [`NetnsError::Exists`] if the file exists;
+/// a failed call leaves no file and no mount behind.
+pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
+    check_name(name)?;
+    prepare_dir(dir)?;
+    let path = dir.join(name);
+    let created = OpenOptions::new().write(true).create_new(true).mode(0o444).open(&path);
+    match created {
+        Ok(file) => drop(file),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(NetnsError::Exists { path }),
+        Err(source) => return Err(NetnsError::Create { path, step: "create the file", source }),
+    }
+    let made = materialize(&path);
+    if made.is_err() {
+        let _ = delete(&path);
+    }
+    made.map(|()| path)
+}
+
+/// On a thread of its own: a new network namespace, bind-mounted onto
+/// `path`, with `lo` up. The thread exits; the mount keeps the namespace.
+fn materialize(path: &Path) -> Result<(), NetnsError> {
+    let fail = |step, source| NetnsError::Create { path: path.to_path_buf(), step, source };
+    thread::scope(|s| {
+        let handle = thread::Builder::new()
+            .name("berth-netns".into())
+            .spawn_scoped(s, || -> Result<(), NetnsError> {
+                unshare(CloneFlags::CLONE_NEWNET).map_err(|e| fail("unshare(CLONE_NEWNET)", io_err(e)))?;
+                mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(|e| fail("bind-mount /proc/thread-self/ns/net", io_err(e)))?;
+                crate::link::loopback_up().map_err(|source| fail("bring lo up", source))
+            })
+            .map_err(|source| NetnsError::Thread { path: path.to_path_buf(), source })?;
+        handle.join().map_err(|_| NetnsError::Panicked { path: path.to_path_buf() })?
+    })
+}
+
+/// Unmounts (lazily, `MNT_DETACH`) and removes a namespace file. The
+/// kernel frees the namespace, and the veth pairs in it, once no process
+/// is left inside. Idempotent: a missing file, or a plain file left by a
+/// crash between creating and mounting, is fine.
+pub fn delete(path: &Path) -> Result<(), NetnsError> {
+    let fail = |step, source| NetnsError::Delete { path: path.to_path_buf(), step, source };
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(Errno::EINVAL) | Err(Errno::ENOENT) => {}
+        Err(e) => return Err(fail("unmount", io_err(e))),
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(fail("remove the file", source)),
+    }
+}
+
+/// The namespace files in `dir` whose names start with `prefix`, sorted:
+/// what a daemon left behind before a crash. A missing `dir` is empty.
+pub fn list(dir: &Path, prefix: &str) -> Result<Vec<PathBuf>, NetnsError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(NetnsError::List { path: dir.to_path_buf(), source }),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| NetnsError::List { path: dir.to_path_buf(), source })?;
+        if entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+            found.push(entry.path());
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Runs `f` on a new thread that has joined the network namespace at
+/// `netns`; sockets it opens stay in that namespace after it returns.
+/// The caller's threads never change namespace.
+pub fn run_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    let file = File::open(netns).map_err(|source| NetnsError::Open { path: netns.to_path_buf(), source })?;
+    thread::scope(|s| {
+        let handle = thread::Builder::new()
+            .name("berth-netns".into())
+            .spawn_scoped(s, move || {
+                setns(&file, CloneFlags::CLONE_NEWNET)
+                    .map_err(|e| NetnsError::Enter { path: netns.to_path_buf(), source: io_err(e) })?;
+                Ok(f())
+            })
+            .map_err(|source| NetnsError::Thread { path: netns.to_path_buf(), source })?;
+        handle.join().map_err(|_| NetnsError::Panicked { path: netns.to_path_buf() })?
+    })
+}
+
+/// Named network namespaces in one directory, behind a trait so the
+/// daemon's tests can use [`FakeNamespaces`].
+pub trait Namespaces: Send + Sync {
+    /// See [`create`].
+    fn create(&self, name: &str) -> Result<PathBuf, NetnsError>;
+    /// See [`delete`]; idempotent.
+    fn delete(&self, path: &Path) -> Result<(), NetnsError>;
+    /// See [`list`].
+    fn list(&self, prefix: &str) -> Result<Vec<PathBuf>, NetnsError>;
+}
+
+/// The real [`Namespaces`]: bind mounts under a directory (`/run/netns`
+/// for the daemon, a temporary directory in tests).
+#[derive(Debug, Clone)]
+pub struct NetnsDir {
+    dir: PathBuf,
+}
+
+impl NetnsDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Namespaces for NetnsDir {
+    fn create(&self, name: &str) -> Result<PathBuf, NetnsError> {
+        create(&self.dir, name)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), NetnsError> {
+        delete(path)
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<PathBuf>, NetnsError> {
+        list(&self.dir, prefix)
+    }
+}
+
+/// Keeps namespace paths in memory; the paths it hands out do not exist.
+#[derive(Debug, Default)]
+pub struct FakeNamespaces {
+    dir: PathBuf,
+    live: Mutex<Vec<PathBuf>>,
+}
+
+impl FakeNamespaces {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), live: Mutex::default() }
+    }
+
+    /// The namespaces created and not deleted.
+    pub fn live(&self) -> Vec<PathBuf> {
+        self.live.lock().expect("fake lock").clone()
+    }
+}
+
+impl Namespaces for FakeNamespaces {
+    fn create(&self, name: &str) -> Result<PathBuf, NetnsError> {
+        check_name(name)?;
+        let path = self.dir.join(name);
+        let mut live = self.live.lock().expect("fake lock");
+        if live.contains(&path) {
+            return Err(NetnsError::Exists { path });
+        }
+        live.push(path.clone());
+        live.sort();
+        Ok(path)
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), NetnsError> {
+        self.live.lock().expect("fake lock").retain(|p| p != path);
+        Ok(())
+    }
+
+    fn list(&self, prefix: &str) -> Result<Vec<PathBuf>, NetnsError> {
+        let live = self.live.lock().expect("fake lock");
+        Ok(live
+            .iter()
+            .filter(|p| p.file_name().is_some_and(|n| n.as_bytes().starts_with(prefix.as_bytes())))
+            .cloned()
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        for good in ["bt-1234-web", "a", "x.y_z"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", ".hidden", "a/b", "a b", &"n".repeat(65)] {
+            let err = check_name(bad).unwrap_err();
+            assert!(err.to_string().contains("invalid network namespace name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn list_of_a_missing_dir_is_empty() {
+        assert!(list(Path::new("/nonexistent/berth-netns"), "b").unwrap().is_empty());
+    }
+
+    #[test]
+    fn delete_of_nothing_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        delete(&dir.path().join("gone")).unwrap();
+    }
+
+    #[test]
+    fn fake_keeps_what_was_created() {
+        let ns = FakeNamespaces::new("/run/netns");
+        let a = ns.create("bt-a").unwrap();
+        ns.create("other").unwrap();
+        assert!(matches!(ns.create("bt-a"), Err(NetnsError::Exists { .. })));
+        assert_eq!(ns.list("bt-").unwrap(), vec![a.clone()]);
+        ns.delete(&a).unwrap();
+        ns.delete(&a).unwrap();
+        assert!(ns.list("bt-").unwrap().is_empty());
+        assert_eq!(ns.live(), vec![PathBuf::from("/run/netns/other")]);
+    }
+}
