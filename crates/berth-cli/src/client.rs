@@ -183,6 +183,11 @@ impl Client {
     }
 
     /// DELETE that expects no body back (204).
+    pub async fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let body = serde_json::to_vec(body).expect("request serialises");
+        Self::json(self.send(Method::PUT, path, Some(body)).await?).await
+    }
+
     pub async fn delete_empty(&self, path: &str) -> Result<()> {
         Self::check(self.send(Method::DELETE, path, None).await?).await.map(|_| ())
     }

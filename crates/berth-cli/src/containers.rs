@@ -96,6 +96,10 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
     Ok(ContainerCreateRequest {
         image: a.image.clone(),
         name: a.name.clone(),
+        networks: a.networks.clone(),
+        publish: a.publish.clone(),
+        publish_all: a.publish_all,
+        network_aliases: a.network_aliases.clone(),
         cmd: (!a.command.is_empty()).then(|| a.command.clone()),
         entrypoint: a.entrypoint.as_ref().map(|e| if e.is_empty() { vec![] } else { vec![e.clone()] }),
         env,

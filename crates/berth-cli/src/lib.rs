@@ -12,6 +12,7 @@ pub mod args;
 pub mod client;
 mod containers;
 mod images;
+mod networks;
 mod output;
 mod progress;
 mod tty;
@@ -36,6 +37,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::System(args::SystemCommand::Df { verbose, output }) => {
             images::disk_usage(&client, verbose, output).await
         }
+        Command::Network(cmd) => networks::network(&client, cmd).await,
+        Command::Vip(cmd) => networks::vip(&client, cmd).await,
         Command::Create(a) => containers::create(&client, a).await,
         Command::Start { containers: c } => containers::start(&client, c).await,
         Command::Stop(a) => containers::stop(&client, a).await,

@@ -258,6 +258,19 @@ pub struct ContainerCreateRequest {
     pub image: String,
     #[serde(default)]
     pub name: Option<String>,
+    /// Networks to join (names), or one of `none`, `host`,
+    /// `container:NAME`. Empty: the default network.
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// Published ports, docker's `-p [HOSTIP:][HOSTPORT:]CTRPORT[/PROTO]`.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `-P`: publish every port the image exposes on a random host port.
+    #[serde(default)]
+    pub publish_all: bool,
+    /// More names the container answers to in the networks' DNS.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
     /// Replaces the image's Cmd.
     #[serde(default)]
     pub cmd: Option<Vec<String>>,
@@ -375,6 +388,130 @@ pub struct ContainerInspect {
     pub request: ContainerCreateRequest,
     /// The security settings in force, as the OCI spec has them.
     pub security: EffectiveSecurity,
+    /// Addresses and published ports.
+    #[serde(default)]
+    pub network: ContainerNetwork,
+}
+
+/// A container's place on the networks.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ContainerNetwork {
+    /// `bridge` (its own namespace on Berth networks), `none`, `host` or
+    /// `container:ID`.
+    pub mode: String,
+    pub networks: Vec<NetworkAttachment>,
+    pub ports: Vec<PublishedPortView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct NetworkAttachment {
+    pub network: String,
+    pub ip: String,
+    pub gateway: String,
+    /// The interface inside the container (`eth0`, `eth1`, …).
+    pub interface: String,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct PublishedPortView {
+    /// Empty: every host address.
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// `POST /v1/networks`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkCreateRequest {
+    pub name: String,
+    /// CIDR; picked from the configured pool when absent.
+    #[serde(default)]
+    pub subnet: Option<String>,
+    /// The bridge's address; the subnet's first host when absent.
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// No traffic in or out of the bridge except from the host.
+    #[serde(default)]
+    pub internal: bool,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+}
+
+/// A network as `network ls` and `network inspect` show it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct NetworkInspect {
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub bridge: String,
+    pub internal: bool,
+    pub mtu: u32,
+    pub created: String,
+    /// The DNS server's address (the gateway), port 53.
+    pub dns: String,
+    pub containers: Vec<NetworkMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct NetworkMember {
+    pub id: String,
+    pub name: String,
+    pub ip: String,
+}
+
+/// `POST /v1/networks/{name}/connect` and `/disconnect`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConnectRequest {
+    pub container: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// `POST /v1/vips`: a virtual IP and port load-balanced over backends.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VipCreateRequest {
+    pub name: String,
+    pub port: u16,
+    /// Taken from the service range when absent.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// `tcp` (default) or `udp`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// `PUT /v1/vips/{name}/backends`: the whole weighted set, replacing the
+/// old one in one atomic change. Weights sum to 100; empty means no backend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VipBackendsRequest {
+    /// `IP:PORT=WEIGHT`.
+    pub backends: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct VipInspect {
+    pub name: String,
+    pub ip: String,
+    pub port: u16,
+    pub protocol: String,
+    pub backends: Vec<VipBackendView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+pub struct VipBackendView {
+    pub ip: String,
+    pub port: u16,
+    /// 0 for a backend that was removed but still has connections draining.
+    pub weight: u8,
+    /// From conntrack: established connections, and all not yet closed.
+    pub established: u32,
+    pub active: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]

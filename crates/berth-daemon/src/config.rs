@@ -17,10 +17,71 @@ pub struct DaemonConfig {
     pub registries: BTreeMap<String, RegistrySettings>,
     pub images: ImageLimits,
     pub containers: ContainerConfig,
+    pub network: NetworkConfig,
     pub log: LogConfig,
     /// Also serve `/metrics` (only that) on this TCP address, e.g.
     /// `127.0.0.1:9323`.
     pub metrics_address: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Names Berth gives its bridges, veths, network namespaces and its
+    /// nftables table start with this (1-6 lowercase letters or digits),
+    /// so two daemons on one host never touch each other's.
+    pub prefix: String,
+    /// The network containers join when `--network` is not given; created
+    /// on first use.
+    pub default_network: String,
+    pub default_subnet: String,
+    /// Subnets for new networks without `--subnet` are cut from this pool.
+    pub subnet_pool: String,
+    /// The prefix length of those subnets.
+    pub subnet_prefix: u8,
+    /// Service VIPs are taken from this range.
+    pub service_cidr: String,
+    /// Where network namespace files live (`ip netns` looks in /run/netns).
+    pub netns_dir: String,
+    pub mtu: u32,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            prefix: "berth".into(),
+            default_network: "berth".into(),
+            default_subnet: "10.88.0.0/16".into(),
+            subnet_pool: "10.89.0.0/16".into(),
+            subnet_prefix: 24,
+            service_cidr: "10.96.0.0/16".into(),
+            netns_dir: "/run/netns".into(),
+            mtu: 1500,
+        }
+    }
+}
+
+impl NetworkConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        let p = &self.prefix;
+        if p.is_empty() || p.len() > 6 || !p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            return Err(format!("network.prefix {p:?} must be 1-6 lowercase letters or digits"));
+        }
+        for (key, value) in [
+            ("default_subnet", &self.default_subnet),
+            ("subnet_pool", &self.subnet_pool),
+            ("service_cidr", &self.service_cidr),
+        ] {
+            berth_core::net::Ipv4Cidr::parse(value).map_err(|e| format!("network.{key}: {e}"))?;
+        }
+        if !(8..=30).contains(&self.subnet_prefix) {
+            return Err(format!("network.subnet_prefix {} must be between 8 and 30", self.subnet_prefix));
+        }
+        if !(576..=65535).contains(&self.mtu) {
+            return Err(format!("network.mtu {} must be between 576 and 65535", self.mtu));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +174,7 @@ impl DaemonConfig {
             return Err(format!("log.format is {:?}; use \"text\" or \"json\"", cfg.log.format));
         }
         cfg.image_config().validate()?;
+        cfg.network.validate()?;
         Ok(cfg)
     }
 

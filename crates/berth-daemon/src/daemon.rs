@@ -26,6 +26,7 @@ pub struct Daemon {
     pub images: Arc<ImageStore>,
     pub events: Arc<crate::events::Events>,
     pub containers: Arc<crate::containers::Containers>,
+    pub networks: Arc<crate::networks::Networks>,
     pub root: PathBuf,
     pub run_root: PathBuf,
     _lock: Flock<fs::File>,
@@ -73,8 +74,18 @@ impl Daemon {
             backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
         };
         let events = crate::events::Events::new(Arc::clone(&store));
+        let net_settings =
+            crate::networks::NetworkSettings::from_config(&opts.config.network).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let kernel = crate::networks::Kernel {
+            nft: Arc::new(berth_net::NftCli::new()),
+            conntrack: Arc::new(berth_net::ConntrackCli::new()),
+            links: Arc::new(berth_net::NetlinkLinks::new()),
+            namespaces: Arc::new(berth_net::NetnsDir::new(net_settings.netns_dir.clone())),
+        };
+        let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, kernel);
         let containers = crate::containers::Containers::new(
             store,
+            Arc::clone(&networks),
             Arc::clone(&images),
             Arc::clone(&events),
             &opts.root,
@@ -94,6 +105,7 @@ impl Daemon {
             images,
             events,
             containers,
+            networks,
             root: opts.root.clone(),
             run_root: opts.run_root.clone(),
             _lock: lock,
@@ -106,7 +118,21 @@ impl Daemon {
         // what happened while the daemon was away.
         let containers = Arc::clone(&self.containers);
         let _ = tokio::task::spawn_blocking(move || containers.recover()).await;
+        self.networks.start().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         self.containers.reap_exits().await;
+        self.networks.collect_garbage(&self.containers.ids()).await;
+        // Someone flushing nftables (or a firewall reload) is repaired.
+        let networks = Arc::clone(&self.networks);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                match networks.repair().await {
+                    Ok(true) => tracing::warn!("Berth's nftables table was changed by someone else; re-applied it"),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking Berth's nftables table failed"),
+                }
+            }
+        });
         let listener = bind_socket(socket).await?;
         tracing::info!(socket = %socket.display(), root = %self.root.display(), "berth daemon listening");
         let (router, _) = crate::api::router(Arc::clone(&self));
@@ -136,8 +162,12 @@ impl Daemon {
         let service = router.into_make_service_with_connect_info::<crate::api::Peer>();
         let result = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
         let _ = fs::remove_file(socket);
-        // Containers keep running; only the empty cgroup parent goes.
+        // Containers keep running, and so do the rules and bridges they
+        // need; with none running, everything of Berth's goes.
         self.containers.remove_empty_cgroup_parent();
+        if !self.containers.any_running() {
+            self.networks.shutdown().await;
+        }
         result.context("API server failed")
     }
 }

@@ -15,6 +15,7 @@ pub mod containers;
 mod daemon;
 pub mod events;
 mod metrics;
+pub mod networks;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

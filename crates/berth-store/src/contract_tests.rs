@@ -160,6 +160,7 @@ fn container(id: &str, name: &str) -> ContainerRecord {
         restart_count: 0,
         stopped_by_user: false,
         backoff_ms: None,
+        network: Default::default(),
     }
 }
 
@@ -224,6 +225,9 @@ fn contract_objects_and_addresses(store: &dyn Store) {
     store.claim_address("n1", "10.89.0.3", "c1").unwrap();
     assert_eq!(store.list_addresses(Some("n1")).unwrap().len(), 2);
     assert_eq!(store.list_addresses(None).unwrap().len(), 3);
+    assert!(store.release_address("n1", "10.89.0.3").unwrap());
+    assert!(!store.release_address("n1", "10.89.0.3").unwrap());
+    store.claim_address("n1", "10.89.0.3", "c1").unwrap();
     assert_eq!(store.release_addresses("c1").unwrap(), 2);
     assert_eq!(store.release_addresses("c1").unwrap(), 0);
     let left = store.list_addresses(None).unwrap();

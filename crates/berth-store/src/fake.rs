@@ -217,6 +217,10 @@ impl Store for FakeStore {
         })
     }
 
+    fn release_address(&self, network: &str, ip: &str) -> Result<bool> {
+        self.with(|s| Ok(s.addresses.remove(&(network.to_string(), ip.to_string())).is_some()))
+    }
+
     fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>> {
         self.with(|s| {
             Ok(s.addresses

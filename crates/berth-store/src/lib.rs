@@ -103,6 +103,8 @@ pub trait Store: Send + Sync + 'static {
     /// Gives back every address `owner` holds (in any network); returns how
     /// many. Idempotent.
     fn release_addresses(&self, owner: &str) -> Result<usize>;
+    /// Gives back one address; whether it was held.
+    fn release_address(&self, network: &str, ip: &str) -> Result<bool>;
     /// Addresses held in `network` (all networks when `None`), by network
     /// then address text.
     fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>>;

@@ -90,4 +90,7 @@ pub struct ContainerRecord {
     pub stopped_by_user: bool,
     /// The current restart backoff in milliseconds, when one is pending.
     pub backoff_ms: Option<u64>,
+    /// Where it is attached while it runs (addresses, published ports).
+    #[serde(default)]
+    pub network: berth_core::api::ContainerNetwork,
 }

@@ -513,6 +513,14 @@ impl Store for SqliteStore {
         self.with(|c| c.execute("DELETE FROM addresses WHERE owner = ?1", [owner]).map_err(sql("releasing addresses")))
     }
 
+    fn release_address(&self, network: &str, ip: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute("DELETE FROM addresses WHERE network = ?1 AND ip = ?2", [network, ip])
+                .map(|n| n > 0)
+                .map_err(sql("releasing an address"))
+        })
+    }
+
     fn list_addresses(&self, network: Option<&str>) -> Result<Vec<AddressClaim>> {
         self.with(|c| {
             let mut stmt = c

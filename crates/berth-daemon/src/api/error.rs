@@ -10,6 +10,7 @@ use berth_image::ImageError;
 pub enum ApiError {
     Image(ImageError),
     Container(crate::containers::ContainerError),
+    Network(crate::networks::NetworkError),
     BadRequest(String),
     NotFound(String),
     Internal(String),
@@ -25,6 +26,7 @@ impl ApiError {
         match self {
             Self::Image(e) => image_status(e),
             Self::Container(e) => container_status(e),
+            Self::Network(e) => network_status(e),
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -36,6 +38,7 @@ impl ApiError {
         match self {
             Self::Image(e) => ErrorBody { error: e.to_string(), kind: e.kind().to_string() },
             Self::Container(e) => ErrorBody { error: e.to_string(), kind: container_kind(e).to_string() },
+            Self::Network(e) => ErrorBody { error: e.to_string(), kind: network_kind(e).to_string() },
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
             Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
@@ -80,6 +83,7 @@ fn container_status(e: &crate::containers::ContainerError) -> StatusCode {
         E::Ambiguous(_) | E::Conflict(_) => StatusCode::CONFLICT,
         E::Invalid(_) => StatusCode::BAD_REQUEST,
         E::Image(i) => image_status(i),
+        E::Network(n) => network_status(n),
         E::StartFailed { .. } | E::Store(_) | E::Runtime(_) | E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -91,8 +95,35 @@ fn container_kind(e: &crate::containers::ContainerError) -> &'static str {
         E::Ambiguous(_) | E::Conflict(_) => "conflict",
         E::Invalid(_) => "invalid",
         E::Image(i) => i.kind(),
+        E::Network(n) => network_kind(n),
         E::StartFailed { .. } => "start_failed",
         E::Store(_) | E::Runtime(_) | E::Io(_) => "internal",
+    }
+}
+
+fn network_status(e: &crate::networks::NetworkError) -> StatusCode {
+    use crate::networks::NetworkError as E;
+    match e {
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Kernel(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn network_kind(e: &crate::networks::NetworkError) -> &'static str {
+    use crate::networks::NetworkError as E;
+    match e {
+        E::Invalid(_) => "invalid",
+        E::Conflict(_) => "conflict",
+        E::NotFound(_) => "not_found",
+        E::Kernel(_) | E::Store(_) => "internal",
+    }
+}
+
+impl From<crate::networks::NetworkError> for ApiError {
+    fn from(e: crate::networks::NetworkError) -> Self {
+        Self::Network(e)
     }
 }
 

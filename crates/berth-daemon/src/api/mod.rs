@@ -5,6 +5,7 @@ mod containers;
 mod error;
 mod events;
 mod images;
+mod networks;
 mod system;
 mod tty;
 
@@ -27,7 +28,7 @@ pub type State = Arc<Daemon>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Berth API", description = "Berth's daemon API, served on a unix socket. Errors are `ErrorBody` with an HTTP status that matches their kind."),
-    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"), (name = "containers", description = "Containers"))
+    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"), (name = "containers", description = "Containers"), (name = "networks", description = "Networks and service VIPs"))
 )]
 struct ApiDoc;
 
@@ -60,6 +61,13 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::top))
         .routes(routes!(containers::exec))
         .routes(routes!(containers::exec_tty))
+        .routes(routes!(networks::list, networks::create))
+        .routes(routes!(networks::inspect, networks::remove))
+        .routes(routes!(networks::connect))
+        .routes(routes!(networks::disconnect))
+        .routes(routes!(networks::list_vips, networks::create_vip))
+        .routes(routes!(networks::show_vip, networks::remove_vip))
+        .routes(routes!(networks::set_backends))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

@@ -43,6 +43,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Image(#[from] berth_image::ImageError),
     #[error(transparent)]
+    Network(#[from] crate::networks::NetworkError),
+    #[error(transparent)]
     Store(StoreError),
     #[error("OCI runtime error: {0}")]
     Runtime(#[from] berth_shim::runtime::RuntimeError),
@@ -75,6 +77,7 @@ pub struct Containers {
     store: Arc<dyn Store>,
     events: Arc<crate::events::Events>,
     images: Arc<ImageStore>,
+    networks: Arc<crate::networks::Networks>,
     runtime: Arc<dyn OciRuntime>,
     runc: Runc,
     /// The host's cgroup filesystem and facts the spec needs, read once.
@@ -130,6 +133,7 @@ impl Containers {
 
     pub fn new(
         store: Arc<dyn Store>,
+        networks: Arc<crate::networks::Networks>,
         images: Arc<ImageStore>,
         events: Arc<crate::events::Events>,
         root: &Path,
@@ -143,6 +147,7 @@ impl Containers {
             store,
             events,
             images,
+            networks,
             runtime: Arc::new(runc.clone()),
             runc,
             cgroups: stats::Cgroups::host(),
@@ -258,9 +263,13 @@ impl Containers {
         let image = self.images.resolve(&req.image)?;
         let image_config = self.images.inspect(&image.digest.to_string())?.config;
 
+        let attached = self.networks.plan(&req, &self.bundle(&id), &id, |name| {
+            let other = self.resolve(name).ok()?;
+            Some((other.id.clone(), self.bundle(&other.id)))
+        })?;
         let this = Arc::clone(self);
         let (id2, req2) = (id.clone(), req.clone());
-        let built = tokio::task::spawn_blocking(move || this.prepare_bundle(&id2, &req2, &image_config))
+        let built = tokio::task::spawn_blocking(move || this.prepare_bundle(&id2, &req2, &image_config, &attached))
             .await
             .map_err(|e| ContainerError::Io(e.to_string()))?;
         if let Err(e) = built {
@@ -286,6 +295,7 @@ impl Containers {
             restart_count: 0,
             stopped_by_user: false,
             backoff_ms: None,
+            network: Default::default(),
         };
         if let Err(e) = self.store.put_container(&record) {
             self.cleanup_files(&id);
@@ -300,6 +310,7 @@ impl Containers {
         id: &str,
         req: &ContainerCreateRequest,
         image: &berth_core::api::ImageRunConfig,
+        net: &crate::networks::Attached,
     ) -> Result<()> {
         let rootfs = self.images.mount_rootfs(&req.image, id)?;
         let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
@@ -315,9 +326,13 @@ impl Containers {
             passwd: passwd.as_deref(),
             group: group.as_deref(),
             seccomp,
-            resolv_conf: None,
-            hosts: None,
-            network: Default::default(),
+            resolv_conf: net.resolv_conf.as_deref(),
+            hosts: net.hosts.as_deref(),
+            network: match (&net.plan, &net.netns) {
+                (crate::networks::NetworkPlan::Host, _) => berth_runtime::NetworkMode::Host,
+                (_, Some(path)) => berth_runtime::NetworkMode::Join(path),
+                (_, None) => berth_runtime::NetworkMode::Isolated,
+            },
             host: self.host.clone(),
         };
         let spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
@@ -358,6 +373,7 @@ impl Containers {
         std::fs::create_dir_all(&self.runc.root).map_err(|e| ContainerError::Io(e.to_string()))?;
         // A leftover runtime record (after a crash) would block create.
         let _ = self.runtime.delete(&c.id, true);
+        self.attach_network(&mut c).await?;
 
         let mut cmd = self.shim_command();
         cmd.arg("--id")
@@ -408,7 +424,7 @@ impl Containers {
                 return Err(ContainerError::StartFailed {
                     name: c.name.clone(),
                     why: "the shim did not report within 30 s".into(),
-                })
+                });
             }
             Ok(_) => {
                 let exit = sd.read_exit().unwrap_or_else(|| ExitRecord {
@@ -422,6 +438,7 @@ impl Containers {
                 c.error = exit.error.clone();
                 c.exit_code = Some(exit.code);
                 c.finished_at = Some(exit.finished_at.clone());
+                self.detach_network(&mut c).await;
                 self.store.put_container(&c)?;
                 self.changed.notify_waiters();
                 return Err(ContainerError::StartFailed {
@@ -549,6 +566,9 @@ impl Containers {
             }
         }
         let _ = self.runtime.delete(&c.id, true);
+        let mut c = c.clone();
+        self.detach_network(&mut c).await;
+        let c = &c;
         let images = Arc::clone(&self.images);
         let id = c.id.clone();
         tokio::task::spawn_blocking(move || images.remove_rootfs(&id))
@@ -640,6 +660,9 @@ impl Containers {
                 self.event(&c, "oom", &[]);
             }
             self.event(&c, "die", &[("exit_code", exit.code.to_string())]);
+            // After the events: this stores the exited state, which wakes
+            // `wait`, and a waiter then finds the events in place.
+            self.detach_network(&mut c).await;
             let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
             let policy: RestartPolicy = req.restart.as_deref().unwrap_or("no").parse().unwrap_or_default();
             if req.auto_remove {
@@ -766,6 +789,98 @@ impl Containers {
         let c = self.resolve(key)?;
         let path = self.log_path(&c.id);
         Ok((c, path))
+    }
+
+    /// Makes the container's network real before it starts, and records it.
+    async fn attach_network(&self, c: &mut ContainerRecord) -> Result<()> {
+        let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        if let Some(other) = req.networks.first().and_then(|n| n.strip_prefix("container:")) {
+            let o = self.resolve(other)?;
+            if o.state != "running" {
+                return Err(ContainerError::Conflict(format!(
+                    "container {} shares the network of {}, which is not running; start it first",
+                    c.name, o.name
+                )));
+            }
+        }
+        let exposed =
+            self.images.inspect(&c.image_digest.to_string()).map(|i| i.config.exposed_ports).unwrap_or_default();
+        let hostname = req.hostname.clone().unwrap_or_else(|| c.id[..12].to_string());
+        c.network = self.networks.attach(c, &req, &exposed, &self.bundle(&c.id), &hostname).await?;
+        if c.network.networks.is_empty() {
+            return Ok(());
+        }
+        let stored = self.store.put_container(c).map_err(ContainerError::from);
+        let synced = match stored {
+            Ok(()) => self.networks.sync().await.map_err(ContainerError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = synced {
+            self.detach_network(c).await;
+            let _ = self.store.put_container(c);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Undoes [`Self::attach_network`]; the caller stores the record.
+    async fn detach_network(&self, c: &mut ContainerRecord) {
+        if c.network.networks.is_empty() && c.network.mode != "bridge" {
+            return;
+        }
+        let n = c.network.networks.len();
+        c.network = Default::default();
+        // The rules are derived from the records: drop this one's first.
+        let _ = self.store.put_container(c);
+        if let Err(e) = self.networks.detach(&c.id, n).await {
+            tracing::warn!(container = %c.name, error = %e, "network cleanup failed");
+        }
+    }
+
+    /// `network connect`: a running container joins one more network.
+    pub async fn connect(&self, key: &str, network: &str, aliases: &[String]) -> Result<ContainerRecord> {
+        let (mut c, _guard) = self.resolve_locked(key).await?;
+        if c.state != "running" {
+            return Err(ContainerError::Conflict(format!(
+                "container {} is not running; give --network when creating it instead",
+                c.name
+            )));
+        }
+        let a = self.networks.connect(&c, network, aliases).await?;
+        c.network.networks.push(a);
+        self.store.put_container(&c)?;
+        self.networks.sync().await?;
+        self.event(&c, "connect", &[("network", network.to_string())]);
+        Ok(c)
+    }
+
+    /// `network disconnect`: a running container leaves one network.
+    pub async fn disconnect(&self, key: &str, network: &str) -> Result<ContainerRecord> {
+        let (mut c, _guard) = self.resolve_locked(key).await?;
+        let Some(pos) = c.network.networks.iter().position(|a| a.network == network) else {
+            return Err(ContainerError::Conflict(format!("container {} is not on network {network:?}", c.name)));
+        };
+        if pos == 0 && !c.network.ports.is_empty() {
+            return Err(ContainerError::Conflict(format!(
+                "container {}'s published ports are on network {network:?}; remove the container to leave it",
+                c.name
+            )));
+        }
+        let a = c.network.networks.remove(pos);
+        self.networks.disconnect(&c, &a).await?;
+        self.store.put_container(&c)?;
+        self.networks.sync().await?;
+        self.event(&c, "disconnect", &[("network", network.to_string())]);
+        Ok(c)
+    }
+
+    /// IDs of every container the store knows.
+    pub fn ids(&self) -> std::collections::BTreeSet<String> {
+        self.store.list_containers().unwrap_or_default().into_iter().map(|c| c.id).collect()
+    }
+
+    pub fn any_running(&self) -> bool {
+        self.store.list_containers().unwrap_or_default().iter().any(|c| c.state == "running")
     }
 
     /// Completes when some container's state changes (an exit, a removal);

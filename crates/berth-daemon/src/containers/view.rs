@@ -130,8 +130,26 @@ pub fn inspect(c: &ContainerRecord, spec: Option<&[u8]>, rootfs: &Path, log: &Pa
         rootfs: rootfs.display().to_string(),
         log_path: log.display().to_string(),
         security: security(spec, &req),
+        network: network_view(c, &req),
         request: req,
     }
+}
+
+/// The recorded attachments, or (for a container not running) the mode it
+/// asked for.
+fn network_view(
+    c: &ContainerRecord,
+    req: &berth_core::api::ContainerCreateRequest,
+) -> berth_core::api::ContainerNetwork {
+    let mut n = c.network.clone();
+    if n.mode.is_empty() {
+        n.mode = match req.networks.first().map(String::as_str) {
+            Some(m @ ("none" | "host")) => m.to_string(),
+            Some(m) if m.starts_with("container:") => m.to_string(),
+            _ => "bridge".into(),
+        };
+    }
+    n
 }
 
 /// `SIGTERM`, `TERM`, `15` → 15.

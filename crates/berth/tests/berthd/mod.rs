@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 pub struct Berthd {
+    /// The names of its bridges, veths, namespaces and nftables table
+    /// start with this.
+    pub prefix: String,
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub socket: PathBuf,
@@ -19,6 +22,24 @@ pub struct Berthd {
     log: PathBuf,
     child: Option<Child>,
     dir: tempfile::TempDir,
+}
+
+/// A `[network]` section no other test daemon of this run shares: its own
+/// name prefix and a /20 of 10.224.0.0/11 for its subnets and VIPs.
+fn network_config() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let slot = (std::process::id().wrapping_mul(7).wrapping_add(n)) % 512;
+    let prefix = format!("t{:05x}", (std::process::id() * 64 + n) & 0xfffff);
+    let base = (10u32 << 24) | (224 << 16) | (slot << 12);
+    let ip = |off: u32| std::net::Ipv4Addr::from(base + off);
+    let config = format!(
+        "[network]\nprefix = \"{prefix}\"\ndefault_subnet = \"{}/24\"\nservice_cidr = \"{}/24\"\nsubnet_pool = \"{}/22\"\n",
+        ip(0),
+        ip(256),
+        ip(1024)
+    );
+    (config, prefix)
 }
 
 impl Berthd {
@@ -37,8 +58,11 @@ impl Berthd {
     pub fn start_at(dir: tempfile::TempDir, root: PathBuf, config: &str) -> Self {
         let run_root = dir.path().join("run");
         let config_path = dir.path().join("config.toml");
+        let (network, prefix) = network_config();
+        let config = if config.contains("[network]") { config.to_string() } else { format!("{config}\n{network}") };
         fs::write(&config_path, config).expect("write config");
         let mut d = Self {
+            prefix,
             socket: run_root.join("berth.sock"),
             root,
             run_root,

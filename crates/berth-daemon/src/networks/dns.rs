@@ -1,0 +1,69 @@
+//! One DNS server per network, on its gateway address, answering the names
+//! of the containers attached to it (and forwarding the rest to the host's
+//! resolvers). The answers are rebuilt from the store after every change,
+//! so they are never stale.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use berth_dns::{DnsConfig, DnsServer, Entry, Records};
+use berth_store::ContainerRecord;
+
+use super::NetworkRecord;
+
+#[derive(Default)]
+pub struct Dns {
+    servers: tokio::sync::Mutex<HashMap<String, (DnsServer, Records)>>,
+}
+
+impl Dns {
+    /// Starts the network's server if it is not running, then makes its
+    /// answers those of `containers`.
+    pub async fn refresh(&self, net: &NetworkRecord, containers: &[ContainerRecord]) {
+        let mut servers = self.servers.lock().await;
+        if !servers.contains_key(&net.name) {
+            let upstreams =
+                berth_dns::read_host_upstreams(std::path::Path::new("/etc/resolv.conf")).unwrap_or_default();
+            let records = Records::new();
+            match DnsServer::start(SocketAddr::from((net.gateway, 53)), records.clone(), DnsConfig::new(upstreams))
+                .await
+            {
+                Ok(server) => {
+                    servers.insert(net.name.clone(), (server, records));
+                }
+                Err(e) => {
+                    tracing::warn!(network = %net.name, error = %e, "cannot start the network's DNS server");
+                    return;
+                }
+            }
+        }
+        let (_, records) = &servers[&net.name];
+        let entries = containers.iter().filter_map(|c| {
+            let a = c.network.networks.iter().find(|a| a.network == net.name)?;
+            let ip = a.ip.parse().ok()?;
+            let mut names = vec![c.name.clone(), c.id[..12].to_string()];
+            names.extend(a.aliases.iter().cloned());
+            Some((c.id.clone(), Entry::new(names, [ip])))
+        });
+        if let Err(e) = records.replace_all(entries) {
+            tracing::warn!(network = %net.name, error = %e, "a container name cannot be served by DNS");
+        }
+    }
+
+    pub async fn stop(&self, network: &str) {
+        if let Some((server, _)) = self.servers.lock().await.remove(network) {
+            server.stop().await;
+        }
+    }
+
+    pub async fn stop_all(&self) {
+        let all: Vec<_> = self.servers.lock().await.drain().collect();
+        for (_, (server, _)) in all {
+            server.stop().await;
+        }
+    }
+
+    pub async fn running(&self) -> Vec<String> {
+        self.servers.lock().await.keys().cloned().collect()
+    }
+}
