@@ -93,6 +93,8 @@ pub enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
+    /// Rename a container (its DNS name follows at once).
+    Rename { container: String, new_name: String },
     /// List containers.
     Ps(PsArgs),
     /// Show a container's output.

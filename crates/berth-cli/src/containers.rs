@@ -130,6 +130,12 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
     })
 }
 
+pub async fn rename(client: &Client, container: &str, name: &str) -> Result<()> {
+    let path = format!("/v1/containers/{}/rename?name={}", segment(container), segment(name));
+    let _: ContainerInspect = client.post(&path, &serde_json::json!({})).await?;
+    Ok(())
+}
+
 pub async fn create(client: &Client, a: CreateArgs) -> Result<()> {
     let req = request(&a, a.rm)?;
     let c: ContainerInspect = client.post("/v1/containers", &req).await?;

@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Restart(a) => containers::restart(&client, a).await,
         Command::Kill { signal, containers: c } => containers::kill(&client, signal, c).await,
         Command::Rm { force, containers: c } => containers::remove(&client, force, c).await,
+        Command::Rename { container, new_name } => containers::rename(&client, &container, &new_name).await,
         Command::Ps(a) => containers::ps(&client, a).await,
         Command::Logs(a) => containers::logs(&client, a).await,
         Command::Inspect { name, output } => containers::inspect(&client, &name, output).await,

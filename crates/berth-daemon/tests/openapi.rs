@@ -83,6 +83,7 @@ async fn the_served_document_matches_the_routes() {
         ("GET", "/v1/containers/{id}/top"),
         ("POST", "/v1/containers/{id}/exec"),
         ("POST", "/v1/containers/{id}/exec/tty"),
+        ("POST", "/v1/containers/{id}/rename"),
         ("GET", "/v1/networks"),
         ("POST", "/v1/networks"),
         ("GET", "/v1/networks/{name}"),

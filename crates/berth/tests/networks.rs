@@ -96,6 +96,15 @@ fn published_ports_and_names_work_and_go_with_the_container() {
     assert!(out.contains("nameserver"), "{out}");
     assert!(out.contains("hello-web"), "{out}");
 
+    // A rename shows in DNS at once.
+    d.ok(&["rename", "web", "www"]);
+    let fetch = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc www 8080";
+    let out = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", fetch]);
+    assert!(out.contains("hello-web"), "{out}");
+    let out = d.run(&["run", "--rm", "busybox:test", "nslookup", "web"]);
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    d.ok(&["rename", "www", "web"]);
+
     // The same port twice is refused, and nothing of the second is left.
     d.ok(&["create", "--name", "clash", "-p", &format!("{port}:8080"), "busybox:test", "sleep", "30"]);
     let (_, err) = d.fails(&["start", "clash"]);

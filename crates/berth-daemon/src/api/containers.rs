@@ -183,6 +183,25 @@ pub async fn exec_tty(
     Ok(super::tty::switching_protocols())
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RenameQuery {
+    /// The new name.
+    name: String,
+}
+
+/// Renames a container (names are unique); DNS answers follow at once.
+#[utoipa::path(post, path = "/v1/containers/{id}/rename", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), RenameQuery),
+    responses((status = 200, body = ContainerInspect), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rename(
+    State(d): State<S>,
+    Path(id): Path<String>,
+    Query(q): Query<RenameQuery>,
+) -> Result<Json<ContainerInspect>, ApiError> {
+    let c = d.containers.rename(&id, &q.name).await?;
+    Ok(Json(d.containers.inspect(&c.id)?))
+}
+
 /// Resource use from the container's cgroup (cumulative counters).
 #[utoipa::path(get, path = "/v1/containers/{id}/stats", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
     responses((status = 200, body = berth_core::api::ContainerStats), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

@@ -61,6 +61,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(containers::top))
         .routes(routes!(containers::exec))
         .routes(routes!(containers::exec_tty))
+        .routes(routes!(containers::rename))
         .routes(routes!(networks::list, networks::create))
         .routes(routes!(networks::inspect, networks::remove))
         .routes(routes!(networks::connect))

@@ -837,6 +837,22 @@ impl Containers {
         }
     }
 
+    /// Gives a container another name; its DNS answers change at once.
+    pub async fn rename(&self, key: &str, name: &str) -> Result<ContainerRecord> {
+        validate_name(name).map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let (mut c, _guard) = self.resolve_locked(key).await?;
+        if self.store.list_containers()?.iter().any(|o| o.name == name && o.id != c.id) {
+            return Err(ContainerError::Conflict(format!(
+                "the name {name:?} is already in use by another container; choose another or remove that one"
+            )));
+        }
+        let old = std::mem::replace(&mut c.name, name.to_string());
+        self.store.put_container(&c)?;
+        self.networks.sync().await?;
+        self.event(&c, "rename", &[("old_name", old)]);
+        Ok(c)
+    }
+
     /// `network connect`: a running container joins one more network.
     pub async fn connect(&self, key: &str, network: &str, aliases: &[String]) -> Result<ContainerRecord> {
         let (mut c, _guard) = self.resolve_locked(key).await?;
