@@ -48,6 +48,11 @@ export BERTH_SOCKET=$runroot/berth/berth.sock
 cat >"$work/config.toml" <<TOML
 [containers]
 cgroup_parent = "berth-bench"
+[network]
+prefix = "bbench"
+default_subnet = "10.250.0.0/23"
+subnet_pool = "10.250.64.0/18"
+service_cidr = "10.250.8.0/24"
 TOML
 "$BERTH" daemon --root "$work/root" --run-root "$runroot/berth" --config "$work/config.toml" >"$work/daemon.log" 2>&1 & daemon=$!
 for _ in $(seq 100); do "$BERTH" version >/dev/null 2>&1 && break; sleep 0.05; done
@@ -57,7 +62,7 @@ skopeo copy -q "oci:$work/images/single:single" "containers-storage:[overlay@$po
 # Bare runc bundles on the same rootfs: "equivalent" uses the very spec
 # berth generates for this image (seccomp, masked paths, capabilities), so
 # the ratio is berth's own overhead; "defaults" is `runc spec` (no seccomp).
-"$BERTH" create --name spec-source bench/busybox:1 true >/dev/null
+"$BERTH" create --name spec-source --network none bench/busybox:1 true >/dev/null
 spec_id=$("$BERTH" inspect spec-source | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 for kind in equivalent defaults; do
   mkdir -p "$work/$kind/rootfs"
@@ -87,17 +92,19 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 time_it() { local t0 t1; t0=$(now); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; t1=$(now); echo "$t1 - $t0" | bc; }
 
 for i in $(seq "$RUNS"); do
-  time_it "$BERTH" run --rm bench/busybox:1 true >>"$work/berth.t"
+  # --network none, like podman's below and bare runc: start cost only.
+  time_it "$BERTH" run --rm --network none bench/busybox:1 true >>"$work/berth.t"
+  time_it "$BERTH" run --rm bench/busybox:1 true >>"$work/berth-net.t"
   time_it runc --root "$runroot/runc" run --bundle "$work/equivalent" "bench-$i" >>"$work/runc.t"
   time_it runc --root "$runroot/runc" run --bundle "$work/defaults" "bench-d$i" >>"$work/runc-defaults.t"
   time_it P run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 localhost/bench/busybox:1 true >>"$work/podman.t"
 done
-b=$(median <"$work/berth.t"); r=$(median <"$work/runc.t"); p=$(median <"$work/podman.t"); rd=$(median <"$work/runc-defaults.t")
+b=$(median <"$work/berth.t"); r=$(median <"$work/runc.t"); p=$(median <"$work/podman.t"); rd=$(median <"$work/runc-defaults.t"); bn=$(median <"$work/berth-net.t")
 
 # Concurrent starts.
 t0=$(now)
 jobs=()
-for i in $(seq "$CONC"); do "$BERTH" run -d --name "conc$i" bench/busybox:1 sleep 600 >/dev/null & jobs+=($!); done
+for i in $(seq "$CONC"); do "$BERTH" run -d --network none --name "conc$i" bench/busybox:1 sleep 600 >/dev/null & jobs+=($!); done
 wait "${jobs[@]}"
 t1=$(now); bc_rate=$(echo "$CONC / ($t1 - $t0)" | bc -l)
 for i in $(seq "$CONC"); do "$BERTH" rm -f "conc$i" >/dev/null; done
@@ -117,7 +124,8 @@ shim_kb=$(rss "$shim_pid")
 shim_pss=$(awk '/^Pss:/ {s+=$2} END {print s}' "/proc/$shim_pid/smaps" 2>/dev/null || echo "?")
 
 printf 'run --rm IMAGE true, %d runs, medians\n' "$RUNS"
-printf '  %-44s %8.3f s\n' "berth run --rm" "$b" "runc run (equivalent bundle: berth's spec)" "$r" \
+printf '  %-44s %8.3f s\n' "berth run --rm --network none" "$b" "berth run --rm (default network: netns, veth, DNS, rules)" "$bn" \
+  "runc run (equivalent bundle: berth's spec)" "$r" \
   "runc run (runc spec defaults, no seccomp)" "$rd" "podman run --rm" "$p"
 printf '  ratio berth/runc: %.2f   podman/berth: %.2f\n' "$(echo "$b / $r" | bc -l)" "$(echo "$p / $b" | bc -l)"
 printf '%d containers started at once\n' "$CONC"

@@ -51,8 +51,11 @@ berth rmi "$ref"
 berth pull "$ref"
 berth images
 berth run --rm --name demo "$ref" sh -c 'echo "hello from a berth container: $(hostname), uid $(id -u)"'
-berth run -d --name demo-web --memory 64m "$ref" sh -c 'while true; do echo tick; sleep 1; done'
+web_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+berth run -d --name demo-web --memory 64m -p "$web_port:8080" "$ref" sh -c 'mkdir -p /w; echo "hello from demo-web" >/w/index.html; exec httpd -f -p 8080 -h /w'
 berth ps
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/" && break; sleep 0.1; done
+berth run --rm "$ref" sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc demo-web 8080 | tail -1"
 berth stats --no-stream demo-web
 berth rm -f demo-web
 berth system df -v
