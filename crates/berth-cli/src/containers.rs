@@ -198,7 +198,7 @@ async fn stream_logs(client: &Client, id: &str, query: &str, timestamps: bool) -
 
 /// Runs `each` for every name; like docker, tries all and reports each
 /// failure once.
-async fn for_each<F, Fut>(names: &[String], mut each: F) -> Result<()>
+pub(crate) async fn for_each<F, Fut>(names: &[String], mut each: F) -> Result<()>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,

@@ -6,7 +6,7 @@ use berth_core::api::{
 };
 
 use crate::args::{NetworkCommand, VipCommand};
-use crate::client::{segment, CliError, Client, Result};
+use crate::client::{segment, Client, Result};
 use crate::output::{structured, table};
 
 pub async fn network(client: &Client, cmd: NetworkCommand) -> Result<()> {
@@ -59,23 +59,10 @@ pub async fn network(client: &Client, cmd: NetworkCommand) -> Result<()> {
             Ok(())
         }
         NetworkCommand::Rm { names } => {
-            let mut failed = false;
-            for n in &names {
-                match client.delete_empty(&format!("/v1/networks/{}", segment(n))).await {
-                    Ok(()) => println!("{n}"),
-                    Err(e @ CliError::Unreachable(_)) => return Err(e),
-                    Err(e) if names.len() == 1 => return Err(e),
-                    Err(e) => {
-                        eprintln!("berth: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                Err(CliError::Silent)
-            } else {
-                Ok(())
-            }
+            crate::containers::for_each(&names, |n| async move {
+                client.delete_empty(&format!("/v1/networks/{}", segment(&n))).await
+            })
+            .await
         }
     }
 }
@@ -137,11 +124,10 @@ pub async fn vip(client: &Client, cmd: VipCommand) -> Result<()> {
             Ok(())
         }
         VipCommand::Rm { names } => {
-            for n in &names {
-                client.delete_empty(&format!("/v1/vips/{}", segment(n))).await?;
-                println!("{n}");
-            }
-            Ok(())
+            crate::containers::for_each(&names, |n| async move {
+                client.delete_empty(&format!("/v1/vips/{}", segment(&n))).await
+            })
+            .await
         }
     }
 }
