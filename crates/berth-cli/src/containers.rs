@@ -131,8 +131,9 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
 }
 
 pub async fn rename(client: &Client, container: &str, name: &str) -> Result<()> {
-    let path = format!("/v1/containers/{}/rename?name={}", segment(container), segment(name));
-    let _: ContainerInspect = client.post(&path, &serde_json::json!({})).await?;
+    let path = format!("/v1/containers/{}/rename", segment(container));
+    let req = berth_core::api::ContainerRenameRequest { name: name.to_string() };
+    let _: ContainerInspect = client.post(&path, &req).await?;
     Ok(())
 }
 

@@ -422,6 +422,13 @@ pub struct PublishedPortView {
     pub protocol: String,
 }
 
+/// `POST /v1/containers/{id}/rename`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerRenameRequest {
+    pub name: String,
+}
+
 /// `POST /v1/networks`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

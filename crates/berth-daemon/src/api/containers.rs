@@ -183,22 +183,16 @@ pub async fn exec_tty(
     Ok(super::tty::switching_protocols())
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct RenameQuery {
-    /// The new name.
-    name: String,
-}
-
 /// Renames a container (names are unique); DNS answers follow at once.
-#[utoipa::path(post, path = "/v1/containers/{id}/rename", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix"), RenameQuery),
+#[utoipa::path(post, path = "/v1/containers/{id}/rename", tag = "containers", params(("id" = String, Path, description = "ID, name or ID prefix")),
+    request_body = berth_core::api::ContainerRenameRequest,
     responses((status = 200, body = ContainerInspect), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn rename(
     State(d): State<S>,
     Path(id): Path<String>,
-    Query(q): Query<RenameQuery>,
+    JsonBody(req): JsonBody<berth_core::api::ContainerRenameRequest>,
 ) -> Result<Json<ContainerInspect>, ApiError> {
-    let c = d.containers.rename(&id, &q.name).await?;
+    let c = d.containers.rename(&id, &req.name).await?;
     Ok(Json(d.containers.inspect(&c.id)?))
 }
 
