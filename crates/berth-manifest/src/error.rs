@@ -24,6 +24,17 @@ pub struct DocumentRef {
     pub name: Option<String>,
 }
 
+impl DocumentRef {
+    /// Where the document is, without its name: `document 2` or
+    /// `document 2 items[0]`.
+    pub fn position(&self) -> String {
+        match self.item {
+            Some(item) => format!("document {} items[{item}]", self.index),
+            None => format!("document {}", self.index),
+        }
+    }
+}
+
 impl fmt::Display for DocumentRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.kind, &self.name) {
@@ -66,7 +77,7 @@ pub enum ManifestError {
     #[error("{doc}: {path}: {problem}; {fix}")]
     Invalid { doc: DocumentRef, line: usize, path: FieldPath, problem: String, fix: String },
 
-    #[error("{doc}: {object} is declared twice (also by {first}); declare each object once")]
+    #[error("{object}: declared twice, in {} and {}; declare each object once", .first.position(), .doc.position())]
     Duplicate { doc: DocumentRef, line: usize, object: String, first: DocumentRef },
 }
 

@@ -18,9 +18,7 @@ pub struct Quantity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{input:?} is not a quantity: {reason}; write a number with an optional suffix, e.g. 500m, 0.5, 128Mi, 1G or 1e3"
-)]
+#[error("{input:?} is not a quantity: {reason}")]
 pub struct QuantityError {
     pub input: String,
     pub reason: String,

@@ -3,8 +3,8 @@
 //! This table is the single source of truth for what berth reads. A field
 //! that is not listed is refused: as "not a field of T" when Kubernetes does
 //! not know it either (a typo), as "not supported by berth" when it does.
-//! A field whose value is null, `{}` or `[]` declares nothing and is
-//! accepted anywhere (so `creationTimestamp: null` and `status: {}` from
+//! A field whose value is null, `[]` or a mapping of such values (`{}`)
+//! declares nothing and is accepted anywhere (so `creationTimestamp: null` and `status: {}` from
 //! `kubectl create --dry-run -o yaml` pass). The table below is generated
 //! from [`markdown_table`]; a test keeps the two identical.
 //!

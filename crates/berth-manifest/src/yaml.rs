@@ -402,12 +402,13 @@ impl Node {
         current
     }
 
-    /// True for values that declare nothing: null, `{}` and `[]`.
+    /// True for values that declare nothing: null, `[]`, and mappings
+    /// whose values all declare nothing (`{}`, `{loadBalancer: {}}`).
     pub fn is_empty_value(&self) -> bool {
         match &self.value {
             Value::Null => true,
             Value::Seq(items) => items.is_empty(),
-            Value::Map(entries) => entries.is_empty(),
+            Value::Map(entries) => entries.iter().all(|(_, v)| v.is_empty_value()),
             _ => false,
         }
     }
