@@ -2,7 +2,9 @@
 // Manifest errors are rare and carry the context a person needs (document,
 // field path, line); boxing them would cost clarity and buy nothing.
 #![allow(clippy::result_large_err)]
+pub mod backoff;
 pub mod error;
+pub mod health;
 pub mod model;
 pub mod names;
 pub mod parse;
