@@ -7,6 +7,7 @@ const QUALIFIED_NAME_MAX: usize = 63;
 const LABEL_VALUE_MAX: usize = 63;
 const IANA_SVC_NAME_MAX: usize = 15;
 const CONFIG_KEY_MAX: usize = 253;
+const EMPTY: &str = "the name is empty";
 
 fn lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
@@ -22,6 +23,9 @@ fn too_long(what: &str, max: usize, len: usize) -> String {
 
 /// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
 pub fn dns1123_label(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(EMPTY.to_string());
+    }
     if s.len() > DNS1123_LABEL_MAX {
         return Err(too_long("a DNS-1123 label", DNS1123_LABEL_MAX, s.len()));
     }
@@ -40,6 +44,9 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
 
 /// Dot-separated DNS-1123 labels, at most 253 characters.
 pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err(EMPTY.to_string());
+    }
     if s.len() > DNS1123_SUBDOMAIN_MAX {
         return Err(too_long("a DNS-1123 subdomain", DNS1123_SUBDOMAIN_MAX, s.len()));
     }
@@ -91,7 +98,7 @@ fn name_part(s: &str, what: &str) -> Result<(), String> {
 }
 
 /// A qualified name, `[prefix/]name`: the prefix a DNS-1123 subdomain, the
-/// name as [`name_part`]. Label keys and annotation keys are these.
+/// name as a label value but not empty. Label keys and annotation keys are these.
 pub fn qualified_name(s: &str) -> Result<(), String> {
     match s.split_once('/') {
         None => name_part(s, "name"),
@@ -108,7 +115,7 @@ pub fn qualified_name(s: &str) -> Result<(), String> {
     }
 }
 
-/// A label value: empty, or as [`name_part`].
+/// A label value: empty, or `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, at most 63 characters.
 pub fn label_value(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Ok(());

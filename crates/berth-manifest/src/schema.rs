@@ -150,7 +150,7 @@ pub static CONTAINER: TypeSchema = TypeSchema {
     name: "Container",
     fields: &[
         value("name", "required; DNS-1123 label, unique in the pod"),
-        value("image", "required; [REGISTRY/]NAME[:TAG][@DIGEST]"),
+        value("image", "required; `[REGISTRY/]NAME[:TAG][@DIGEST]`"),
         value(
             "imagePullPolicy",
             "Always, IfNotPresent, Never; default Always for :latest or no tag, else IfNotPresent",

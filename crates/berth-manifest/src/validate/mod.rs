@@ -1,7 +1,7 @@
 //! From decoded Kubernetes objects to berth's desired state.
 //!
 //! Two passes per document, both collecting every problem rather than
-//! stopping at the first: [`fields`] walks the document as written against
+//! stopping at the first: the field walk (`fields.rs`) checks the document as written against
 //! the allow-list in [`crate::schema`]; the per-kind converters check values
 //! as Kubernetes validation does (names, labels, selectors, ports, probes,
 //! quantities, references inside the object) while building the
