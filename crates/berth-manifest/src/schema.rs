@@ -493,6 +493,93 @@ mod tests {
         );
     }
 
+    fn unknown_fields_of<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> Vec<String> {
+        let mut unknown = Vec::new();
+        let decoded: Result<T, _> = serde_ignored::deserialize(json, |p| unknown.push(p.to_string()));
+        if let Err(e) = decoded {
+            return vec![format!("does not decode: {e}")];
+        }
+        unknown
+    }
+
+    /// Every allow-listed field must be a field of the Kubernetes type, or
+    /// berth would accept it and then never see it.
+    #[test]
+    fn every_allowed_field_is_a_kubernetes_field() {
+        use k8s_openapi::api::apps::v1 as apps;
+        use k8s_openapi::api::core::v1 as core;
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+        type Check = fn(serde_json::Value) -> Vec<String>;
+        /// `apiVersion` and `kind` of top-level types, which must be right to decode.
+        type Resource = Option<(&'static str, &'static str)>;
+        let table: Vec<(&TypeSchema, Check, Resource)> = vec![
+            (&OBJECT_META, unknown_fields_of::<meta::ObjectMeta>, None),
+            (&TEMPLATE_META, unknown_fields_of::<meta::ObjectMeta>, None),
+            (&DEPLOYMENT, unknown_fields_of::<apps::Deployment>, Some(("apps/v1", "Deployment"))),
+            (&DEPLOYMENT_SPEC, unknown_fields_of::<apps::DeploymentSpec>, None),
+            (&LABEL_SELECTOR, unknown_fields_of::<meta::LabelSelector>, None),
+            (&LABEL_SELECTOR_REQUIREMENT, unknown_fields_of::<meta::LabelSelectorRequirement>, None),
+            (&DEPLOYMENT_STRATEGY, unknown_fields_of::<apps::DeploymentStrategy>, None),
+            (&ROLLING_UPDATE, unknown_fields_of::<apps::RollingUpdateDeployment>, None),
+            (&POD_TEMPLATE_SPEC, unknown_fields_of::<core::PodTemplateSpec>, None),
+            (&POD_SPEC, unknown_fields_of::<core::PodSpec>, None),
+            (&CONTAINER, unknown_fields_of::<core::Container>, None),
+            (&ENV_VAR, unknown_fields_of::<core::EnvVar>, None),
+            (&ENV_VAR_SOURCE, unknown_fields_of::<core::EnvVarSource>, None),
+            (&KEY_SELECTOR_CM, unknown_fields_of::<core::ConfigMapKeySelector>, None),
+            (&KEY_SELECTOR_SECRET, unknown_fields_of::<core::SecretKeySelector>, None),
+            (&OBJECT_FIELD_SELECTOR, unknown_fields_of::<core::ObjectFieldSelector>, None),
+            (&ENV_FROM_SOURCE, unknown_fields_of::<core::EnvFromSource>, None),
+            (&CM_ENV_SOURCE, unknown_fields_of::<core::ConfigMapEnvSource>, None),
+            (&SECRET_ENV_SOURCE, unknown_fields_of::<core::SecretEnvSource>, None),
+            (&CONTAINER_PORT, unknown_fields_of::<core::ContainerPort>, None),
+            (&RESOURCES, unknown_fields_of::<core::ResourceRequirements>, None),
+            (&VOLUME_MOUNT, unknown_fields_of::<core::VolumeMount>, None),
+            (&PROBE, unknown_fields_of::<core::Probe>, None),
+            (&EXEC_ACTION, unknown_fields_of::<core::ExecAction>, None),
+            (&HTTP_GET_ACTION, unknown_fields_of::<core::HTTPGetAction>, None),
+            (&HTTP_HEADER, unknown_fields_of::<core::HTTPHeader>, None),
+            (&TCP_SOCKET_ACTION, unknown_fields_of::<core::TCPSocketAction>, None),
+            (&GRPC_ACTION, unknown_fields_of::<core::GRPCAction>, None),
+            (&LIFECYCLE, unknown_fields_of::<core::Lifecycle>, None),
+            (&LIFECYCLE_HANDLER, unknown_fields_of::<core::LifecycleHandler>, None),
+            (&SLEEP_ACTION, unknown_fields_of::<core::SleepAction>, None),
+            (&SECURITY_CONTEXT, unknown_fields_of::<core::SecurityContext>, None),
+            (&CAPABILITIES, unknown_fields_of::<core::Capabilities>, None),
+            (&VOLUME, unknown_fields_of::<core::Volume>, None),
+            (&CONFIG_MAP_VOLUME, unknown_fields_of::<core::ConfigMapVolumeSource>, None),
+            (&SECRET_VOLUME, unknown_fields_of::<core::SecretVolumeSource>, None),
+            (&KEY_TO_PATH, unknown_fields_of::<core::KeyToPath>, None),
+            (&EMPTY_DIR, unknown_fields_of::<core::EmptyDirVolumeSource>, None),
+            (&SERVICE, unknown_fields_of::<core::Service>, Some(("v1", "Service"))),
+            (&SERVICE_SPEC, unknown_fields_of::<core::ServiceSpec>, None),
+            (&SERVICE_PORT, unknown_fields_of::<core::ServicePort>, None),
+            (&CONFIG_MAP, unknown_fields_of::<core::ConfigMap>, Some(("v1", "ConfigMap"))),
+            (&SECRET, unknown_fields_of::<core::Secret>, Some(("v1", "Secret"))),
+        ];
+        for (schema, check, kind) in &table {
+            let mut object = serde_json::Map::new();
+            for f in schema.fields {
+                object.insert(f.name.to_string(), serde_json::Value::Null);
+            }
+            if let Some((api_version, kind)) = kind {
+                object.insert("apiVersion".into(), (*api_version).into());
+                object.insert("kind".into(), (*kind).into());
+            }
+            let unknown = check(serde_json::Value::Object(object));
+            assert!(unknown.is_empty(), "{}: {unknown:?}", schema.name);
+        }
+        // The table covers every type the allow-list reaches.
+        let table_md = markdown_table();
+        let documented: std::collections::BTreeSet<&str> = table_md
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(" | ").next())
+            .map(|t| t.trim_start_matches("| "))
+            .collect();
+        assert_eq!(documented.len(), table.len(), "{documented:?}");
+    }
+
     #[test]
     fn refine_marks_map_keys() {
         let p = FieldPath::of(&["metadata", "labels", "app"]);
