@@ -1,0 +1,72 @@
+use super::*;
+
+fn one(text: &str) -> Document {
+    let mut docs = parse(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(docs.len(), 1);
+    docs.remove(0)
+}
+
+#[test]
+fn routes_by_api_version_and_kind() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b}\nspec:\n  selector: {}\n  template: {}\n";
+    let docs = parse(text).unwrap();
+    assert!(matches!(docs[0].manifest, Manifest::ConfigMap(_)));
+    assert!(matches!(docs[1].manifest, Manifest::Deployment(_)));
+    assert_eq!(docs[1].source.index, 3, "empty documents still count");
+    assert_eq!(docs[1].source.to_string(), "deployment/b");
+}
+
+#[test]
+fn records_fields_kubernetes_does_not_know() {
+    let d = one(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: b, labls: {}}\nspec:\n  selector: {}\n  template:\n    spec:\n      containers:\n        - {name: a, imag: x}\n        - {name: b, prots: []}\n",
+    );
+    let unknown: Vec<String> = d.unknown_fields.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        unknown,
+        vec!["metadata.labls", "spec.template.spec.containers[0].imag", "spec.template.spec.containers[1].prots",]
+    );
+}
+
+#[test]
+fn type_errors_name_the_field_and_line() {
+    let err =
+        parse("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports:\n    - port: http\n").unwrap_err();
+    let e = &err.0[0];
+    assert_eq!(e.line(), 7);
+    assert_eq!(e.path().unwrap().to_string(), "spec.ports[0].port");
+    assert!(
+        e.to_string().starts_with("service/s: spec.ports[0].port: invalid type: string \"http\", expected i32"),
+        "{e}"
+    );
+    let err = parse("apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: {port: 80}\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "service/s: spec.ports: invalid type: map, expected a sequence; give a value of the type Kubernetes expects here"
+    );
+}
+
+#[test]
+fn lists_spread_into_items() {
+    let docs = parse("apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n  - {apiVersion: v1, kind: Secret, metadata: {name: b}}\n").unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[1].source.item, Some(1));
+    let err = parse("apiVersion: v1\nkind: List\nitems:\n  - {kind: Widget, apiVersion: x/v1}\n  - {apiVersion: v1, kind: List, items: []}\nextra: 1\n").unwrap_err();
+    let messages = err.messages();
+    assert_eq!(messages.len(), 3, "{messages:?}");
+    assert!(messages.iter().any(|m| m == "document 1 (List): extra: is not a field of a List; a List holds only apiVersion, kind, metadata and items"), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("items[1] is a List inside a List")), "{messages:?}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("document 1 items[0] (Widget): x/v1 Widget is not a kind berth reads")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn one_bad_document_does_not_hide_the_others() {
+    let results =
+        parse_each("apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: ok}\n").unwrap();
+    assert!(results[0].is_err());
+    assert!(results[1].is_ok());
+    assert!(parse_each("a: [\n").is_err());
+}

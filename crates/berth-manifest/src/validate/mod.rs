@@ -1,0 +1,137 @@
+//! From decoded Kubernetes objects to berth's desired state.
+//!
+//! Two passes per document, both collecting every problem rather than
+//! stopping at the first: the field walk (`fields.rs`) checks the document as written against
+//! the allow-list in [`crate::schema`]; the per-kind converters check values
+//! as Kubernetes validation does (names, labels, selectors, ports, probes,
+//! quantities, references inside the object) while building the
+//! [`crate::model`] value with defaults applied.
+
+mod config;
+mod container;
+mod deployment;
+mod fields;
+mod meta;
+mod pod;
+mod probe;
+mod service;
+
+use std::collections::BTreeMap;
+
+use crate::error::{DocumentRef, ManifestError, ManifestErrors};
+use crate::model::Object;
+use crate::parse::{Document, Manifest};
+use crate::path::FieldPath;
+use crate::yaml::Node;
+
+/// Collects the problems of one document.
+pub(crate) struct Report<'a> {
+    source: &'a DocumentRef,
+    node: &'a Node,
+    errors: Vec<ManifestError>,
+}
+
+impl<'a> Report<'a> {
+    fn new(source: &'a DocumentRef, node: &'a Node) -> Self {
+        Report { source, node, errors: Vec::new() }
+    }
+
+    /// Records `<doc>: <path>: <problem>; <fix>`.
+    fn invalid(&mut self, path: &FieldPath, problem: impl Into<String>, fix: impl Into<String>) {
+        self.errors.push(ManifestError::Invalid {
+            doc: self.source.clone(),
+            line: self.node.locate(path).line,
+            path: path.clone(),
+            problem: problem.into(),
+            fix: fix.into(),
+        });
+    }
+
+    fn push(&mut self, error: ManifestError) {
+        self.errors.push(error);
+    }
+
+    fn line(&self, path: &FieldPath) -> usize {
+        self.node.locate(path).line
+    }
+
+    fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+/// Checks one decoded document and builds its desired state.
+pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
+    let mut report = Report::new(&doc.source, &doc.node);
+    fields::check(&doc.node, doc.manifest.schema(), &doc.unknown_fields, &mut report);
+    let object = match &doc.manifest {
+        Manifest::Deployment(d) => deployment::deployment(d, &mut report).map(Object::Deployment),
+        Manifest::Service(s) => service::service(s, &mut report).map(Object::Service),
+        Manifest::ConfigMap(c) => Some(Object::ConfigMap(config::config_map(c, &mut report))),
+        Manifest::Secret(s) => Some(Object::Secret(config::secret(s, &mut report))),
+    };
+    match object {
+        Some(object) if report.ok() => Ok(object),
+        _ => {
+            let mut errors = report.errors;
+            // Stable: errors on one line keep the order they were found in.
+            errors.sort_by_key(ManifestError::line);
+            Err(errors)
+        }
+    }
+}
+
+/// Parses, checks and normalises a whole input: every object, or every
+/// problem found in it. Two documents declaring the same object are an
+/// error. Pure; the same text always gives the same answer.
+pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
+    let mut objects = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: BTreeMap<crate::model::ObjectKey, DocumentRef> = BTreeMap::new();
+    for doc in crate::parse::parse_each(text)? {
+        let doc = match doc {
+            Ok(doc) => doc,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        match document(&doc) {
+            Ok(object) => {
+                let key = object.key();
+                if let Some(first) = seen.get(&key) {
+                    errors.push(ManifestError::Duplicate {
+                        doc: doc.source.clone(),
+                        line: doc.node.line,
+                        object: key.to_string(),
+                        first: first.clone(),
+                    });
+                } else {
+                    seen.insert(key, doc.source.clone());
+                    objects.push(object);
+                }
+            }
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(objects)
+    } else {
+        Err(ManifestErrors(errors))
+    }
+}
+
+/// A non-negative `i32`/`i64` field as `u32`, or an error.
+fn non_negative(report: &mut Report<'_>, path: &FieldPath, value: Option<i64>, default: u32, min: i64) -> u32 {
+    match value {
+        None => default,
+        Some(v) if v >= min && v <= i64::from(u32::MAX) => v as u32,
+        Some(v) => {
+            report.invalid(path, format!("must be {min} or more, got {v}"), format!("set it to {min} or more"));
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,111 @@
+use super::*;
+
+fn one(text: &str) -> Node {
+    let docs = parse_stream(text).unwrap();
+    assert_eq!(docs.len(), 1, "{docs:?}");
+    docs.into_iter().next().unwrap().root
+}
+
+fn json(text: &str) -> serde_json::Value {
+    one(text).to_json()
+}
+
+#[test]
+fn skips_empty_documents_and_counts_all() {
+    let docs = parse_stream("---\n---\n# only a comment\n---\na: 1\n---\n\n---\nb: 2\n...\n").unwrap();
+    let indexes: Vec<usize> = docs.iter().map(|d| d.index).collect();
+    assert_eq!(indexes, vec![3, 5]);
+    assert_eq!(docs[1].root.line, 9);
+    assert!(parse_stream("").unwrap().is_empty());
+    assert!(parse_stream("# nothing\n").unwrap().is_empty());
+}
+
+#[test]
+fn syntax_errors_carry_document_line_and_column() {
+    let err = parse_stream("a: 1\n---\nb: [1, 2\nc: 3\n").unwrap_err();
+    assert_eq!(err.document, 2);
+    assert!(err.line >= 3, "{err}");
+    assert!(err.to_string().starts_with("document 2: invalid YAML at line"), "{err}");
+    let err = parse_stream("a: 1\n  b: 2\n").unwrap_err();
+    assert_eq!((err.document, err.line), (1, 2), "{err}");
+}
+
+#[test]
+fn duplicate_keys_are_rejected() {
+    let err = parse_stream("a: 1\nb: 2\na: 3\n").unwrap_err();
+    assert_eq!(err.line, 3);
+    assert_eq!(err.column, 1);
+    assert!(err.reason.contains("duplicate key \"a\" (first given on line 1)"), "{err}");
+}
+
+#[test]
+fn scalars_resolve_like_go_yaml_v2() {
+    let v = json(
+        "a: yes\nb: Off\nc: 0644\nd: 0x1F\ne: 1_000\nf: 1.5\ng: 1e3\nh: ~\ni: \"yes\"\nj: '0644'\nk: 08\nl: -12\nm: .5\nn: 1.2.3\no: 2024-01-01\np: !!str 42\nq: !!float 1\nr: +7\n",
+    );
+    assert_eq!(v["a"], true);
+    assert_eq!(v["b"], false);
+    assert_eq!(v["c"], 420);
+    assert_eq!(v["d"], 31);
+    assert_eq!(v["e"], 1000);
+    assert_eq!(v["f"], 1.5);
+    assert_eq!(v["g"], 1000.0);
+    assert!(v["h"].is_null());
+    assert_eq!(v["i"], "yes");
+    assert_eq!(v["j"], "0644");
+    assert_eq!(v["k"], 8.0);
+    assert_eq!(v["l"], -12);
+    assert_eq!(v["m"], 0.5);
+    assert_eq!(v["n"], "1.2.3");
+    assert_eq!(v["o"], "2024-01-01");
+    assert_eq!(v["p"], "42");
+    assert_eq!(v["q"], 1.0);
+    assert_eq!(v["r"], 7);
+    assert_eq!(one("a: yes\n").get("a").unwrap().plain.as_deref(), Some("yes"));
+}
+
+#[test]
+fn keys_keep_their_text() {
+    let v = json("on: 1\n1: 2\ntrue: 3\n");
+    assert_eq!(v["on"], 1);
+    assert_eq!(v["1"], 2);
+    assert_eq!(v["true"], 3);
+}
+
+#[test]
+fn anchors_aliases_and_merge_keys() {
+    let v = json("base: &b {x: 1, y: 2}\nuse: *b\nmerged:\n  <<: *b\n  y: 3\nmany:\n  <<: [{p: 1}, {p: 2, q: 2}]\n");
+    assert_eq!(v["use"], serde_json::json!({"x": 1, "y": 2}));
+    assert_eq!(v["merged"], serde_json::json!({"x": 1, "y": 3}));
+    assert_eq!(v["many"], serde_json::json!({"p": 1, "q": 2}));
+    let err = parse_stream("a:\n  <<: 5\n").unwrap_err();
+    assert!(err.reason.contains("merge key"), "{err}");
+}
+
+#[test]
+fn alias_bombs_are_bounded() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..8 {
+        let prev = i - 1;
+        text.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
+    }
+    let err = parse_stream(&text).unwrap_err();
+    assert!(err.reason.contains("after expanding aliases"), "{err}");
+}
+
+#[test]
+fn unsupported_tags_and_infinities() {
+    assert!(parse_stream("a: !custom x\n").unwrap_err().reason.contains("not supported"));
+    assert!(parse_stream("a: .inf\n").unwrap_err().reason.contains("quote it"));
+    assert!(parse_stream("a: !!int abc\n").unwrap_err().reason.contains("not a valid !!int"));
+    assert!(parse_stream("? [a]\n: 1\n").unwrap_err().reason.contains("mapping key"));
+}
+
+#[test]
+fn locate_finds_the_deepest_existing_node() {
+    let root = one("spec:\n  containers:\n    - name: a\n      image: x\n");
+    let p = FieldPath::of(&["spec", "containers"]).index(0).field("image");
+    assert_eq!(root.locate(&p).line, 4);
+    let missing = FieldPath::of(&["spec", "containers"]).index(0).field("nope");
+    assert_eq!(root.locate(&missing).line, 3);
+}
