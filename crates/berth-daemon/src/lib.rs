@@ -16,6 +16,7 @@ mod daemon;
 pub mod events;
 mod metrics;
 pub mod networks;
+pub mod probes;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

@@ -396,7 +396,13 @@ impl Containers {
             cmd.arg("--oom-file").arg(f);
         }
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
-        let mut child = cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot start the shim: {e}")))?;
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                self.detach_network(&mut c).await;
+                return Err(ContainerError::Io(format!("cannot start the shim: {e}")));
+            }
+        };
         let shim_pid = child.id().map(|p| p as i32);
         // The shim says `started`, then `exited` once the exit record is on
         // disk (see berth_shim::run); its stdout closing means the same.

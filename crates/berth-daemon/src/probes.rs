@@ -1,0 +1,205 @@
+//! Running one probe (Kubernetes semantics): `exec` in the container,
+//! `httpGet` (2xx and 3xx succeed, redirects are not followed, HTTPS
+//! certificates are not checked, as the kubelet does), `tcpSocket` (a
+//! connection is enough) and `grpc` (the standard `grpc.health.v1` check,
+//! SERVING succeeds). What the results mean over time is
+//! `berth_manifest::ProbeTracker`'s business; this only measures.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use berth_manifest::model::{HttpGet, ProbeHandler, Scheme};
+use berth_manifest::ProbeResult;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+/// Where a probe is aimed: the container (for `exec`) and its pod's
+/// address (for the network probes).
+pub struct Target<'a> {
+    pub container: &'a str,
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// Runs `handler` once against `target`, within `timeout`.
+pub async fn run(
+    containers: &crate::containers::Containers,
+    handler: &ProbeHandler,
+    target: &Target<'_>,
+    timeout: Duration,
+) -> (ProbeResult, String) {
+    let measured = tokio::time::timeout(timeout, async {
+        match handler {
+            ProbeHandler::Exec { command } => exec(containers, target.container, command).await,
+            ProbeHandler::HttpGet(h) => match target.ip {
+                Some(ip) => http_get(ip, h, timeout).await,
+                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
+            },
+            ProbeHandler::TcpSocket { port } => match target.ip {
+                Some(ip) => tcp(ip, *port).await,
+                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
+            },
+            ProbeHandler::Grpc { port, service } => match target.ip {
+                Some(ip) => grpc(ip, *port, service.as_deref().unwrap_or("")).await,
+                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
+            },
+        }
+    })
+    .await;
+    measured.unwrap_or_else(|_| (ProbeResult::Timeout, format!("no answer within {} ms", timeout.as_millis())))
+}
+
+async fn exec(
+    containers: &crate::containers::Containers,
+    container: &str,
+    command: &[String],
+) -> (ProbeResult, String) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    // Output is not kept (a probe's output is not a log), only drained.
+    let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let req = berth_core::api::ExecRequest { cmd: command.to_vec(), ..Default::default() };
+    let result = containers.exec(container, req, tx).await;
+    let _ = drain.await;
+    match result {
+        Ok(0) => (ProbeResult::Success, String::new()),
+        Ok(code) => (ProbeResult::Failure, format!("command exited with {code}")),
+        Err(e) => (ProbeResult::Failure, e.to_string()),
+    }
+}
+
+async fn http_get(ip: Ipv4Addr, h: &HttpGet, timeout: Duration) -> (ProbeResult, String) {
+    let scheme = match h.scheme {
+        Scheme::Http => "http",
+        Scheme::Https => "https",
+    };
+    let path = if h.path.starts_with('/') { h.path.clone() } else { format!("/{}", h.path) };
+    let url = format!("{scheme}://{ip}:{}{path}", h.port);
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_danger_accept_invalid_certs(true)
+        .timeout(timeout)
+        .user_agent("berth-probe/1")
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return (ProbeResult::Failure, format!("cannot build the HTTP client: {e}")),
+    };
+    let mut req = client.get(&url);
+    for (name, value) in &h.headers {
+        req = req.header(name, value);
+    }
+    match req.send().await {
+        Ok(resp) if (200..400).contains(&resp.status().as_u16()) => (ProbeResult::Success, String::new()),
+        Ok(resp) => (ProbeResult::Failure, format!("HTTP probe failed with statuscode: {}", resp.status().as_u16())),
+        Err(e) if e.is_timeout() => (ProbeResult::Timeout, format!("GET {url}: no answer in time")),
+        Err(e) => (ProbeResult::Failure, format!("GET {url}: {e}")),
+    }
+}
+
+async fn tcp(ip: Ipv4Addr, port: u16) -> (ProbeResult, String) {
+    match tokio::net::TcpStream::connect((ip, port)).await {
+        Ok(_) => (ProbeResult::Success, String::new()),
+        Err(e) => (ProbeResult::Failure, format!("dial tcp {ip}:{port}: {e}")),
+    }
+}
+
+/// `grpc.health.v1.Health/Check` over HTTP/2 without TLS.
+async fn grpc(ip: Ipv4Addr, port: u16, service: &str) -> (ProbeResult, String) {
+    let fail = |why: String| (ProbeResult::Failure, format!("gRPC health check on {ip}:{port}: {why}"));
+    let stream = match tokio::net::TcpStream::connect((ip, port)).await {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, conn) = match hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io).await
+    {
+        Ok(pair) => pair,
+        Err(e) => return fail(e.to_string()),
+    };
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = hyper::Request::post(format!("http://{ip}:{port}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from(health_request(service))))
+        .expect("static request");
+    let resp = match sender.send_request(req).await {
+        Ok(r) => r,
+        Err(e) => return fail(e.to_string()),
+    };
+    let header_status = resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let collected = match resp.into_body().collect().await {
+        Ok(c) => c,
+        Err(e) => return fail(e.to_string()),
+    };
+    let trailer_status =
+        collected.trailers().and_then(|t| t.get("grpc-status")).and_then(|v| v.to_str().ok()).map(str::to_string);
+    match trailer_status.or(header_status).as_deref() {
+        Some("0") => {}
+        Some(code) => return fail(format!("status code {code}")),
+        None => return fail("no grpc-status in the answer".into()),
+    }
+    match health_status(&collected.to_bytes()) {
+        Some(1) => (ProbeResult::Success, String::new()),
+        Some(s) => fail(format!("service is not serving (status {s})")),
+        None => fail("unreadable HealthCheckResponse".into()),
+    }
+}
+
+/// A length-prefixed `HealthCheckRequest { service }` message.
+fn health_request(service: &str) -> Vec<u8> {
+    let mut msg = Vec::new();
+    if !service.is_empty() {
+        msg.push(0x0a); // field 1, length-delimited
+        put_varint(&mut msg, service.len() as u64);
+        msg.extend_from_slice(service.as_bytes());
+    }
+    let mut out = vec![0u8];
+    out.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+    out.extend(msg);
+    out
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The `status` of a length-prefixed `HealthCheckResponse` (0 when absent,
+/// as protobuf defaults it).
+fn health_status(frame: &[u8]) -> Option<u64> {
+    let len = u32::from_be_bytes(frame.get(1..5)?.try_into().ok()?) as usize;
+    let mut msg = frame.get(5..5 + len)?;
+    let mut status = 0;
+    while let Some((&tag, rest)) = msg.split_first() {
+        let (value, rest) = varint(rest)?;
+        match tag {
+            0x08 => status = value,
+            // Any other varint field is skipped; other wire types are not
+            // in this message.
+            t if t & 0x07 == 0 => {}
+            _ => return None,
+        }
+        msg = rest;
+    }
+    Some(status)
+}
+
+fn varint(mut bytes: &[u8]) -> Option<(u64, &[u8])> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        bytes = rest;
+        value |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some((value, bytes));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
