@@ -27,15 +27,20 @@ fn build(req: &ContainerCreateRequest) -> Result<Spec, SpecError> {
 
 fn build_with(req: &ContainerCreateRequest, seccomp: SeccompChoice) -> Result<Spec, SpecError> {
     let img = image();
-    build_spec(&SpecInput {
+    build_spec(&SpecInput { seccomp, ..input(&img, req) })
+}
+
+/// The input most tests start from.
+fn input<'a>(img: &'a ImageRunConfig, req: &'a ContainerCreateRequest) -> SpecInput<'a> {
+    SpecInput {
         id: ID,
         rootfs: Path::new("/var/lib/berth/containers/x/rootfs"),
-        image: &img,
+        image: img,
         request: req,
         cgroups_path: format!("/berth/{ID}"),
         passwd: Some(PASSWD),
         group: Some(GROUP),
-        seccomp,
+        seccomp: SeccompChoice::Default,
         resolv_conf: None,
         hosts: None,
         network: Default::default(),
@@ -45,7 +50,7 @@ fn build_with(req: &ContainerCreateRequest, seccomp: SeccompChoice) -> Result<Sp
             max_nofile: None,
             capabilities: None,
         },
-    })
+    }
 }
 
 fn security(f: impl FnOnce(&mut SecurityOptions)) -> ContainerCreateRequest {
@@ -462,21 +467,8 @@ fn network_modes_join_a_prepared_namespace_or_the_hosts() {
     let img = image();
     let req = ContainerCreateRequest::default();
     let build_mode = |network: NetworkMode<'_>, hosts: Option<&Path>| {
-        build_spec(&SpecInput {
-            id: ID,
-            rootfs: Path::new("/r"),
-            image: &img,
-            request: &req,
-            cgroups_path: format!("/berth/{ID}"),
-            passwd: Some(PASSWD),
-            group: Some(GROUP),
-            seccomp: SeccompChoice::Default,
-            resolv_conf: Some(Path::new("/run/b/resolv.conf")),
-            hosts,
-            network,
-            host: HostInfo { arch: "x86_64".into(), kernel_release: None, max_nofile: None, capabilities: None },
-        })
-        .unwrap()
+        let resolv_conf = Some(Path::new("/run/b/resolv.conf"));
+        build_spec(&SpecInput { resolv_conf, hosts, network, ..input(&img, &req) }).unwrap()
     };
     let net_ns = |s: &Spec| {
         s.linux()

@@ -809,8 +809,12 @@ impl Containers {
                 )));
             }
         }
-        let exposed =
-            self.images.inspect(&c.image_digest.to_string()).map(|i| i.config.exposed_ports).unwrap_or_default();
+        // The image config is read only when -P needs its exposed ports.
+        let exposed = if req.publish_all {
+            self.images.inspect(&c.image_digest.to_string()).map(|i| i.config.exposed_ports).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let hostname = req.hostname.clone().unwrap_or_else(|| c.id[..12].to_string());
         c.network = self.networks.attach(c, &req, &exposed, &self.bundle(&c.id), &hostname).await?;
         if c.network.networks.is_empty() {

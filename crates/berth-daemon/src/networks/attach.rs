@@ -149,14 +149,15 @@ impl Networks {
             return Ok(ContainerNetwork { mode, ..Default::default() });
         };
         let _guard = self.lock.lock().await;
-        // Whatever an interrupted earlier attempt left goes first.
-        self.undo(&c.id, names.len()).await;
+        // Whatever an interrupted earlier attempt left goes first (its
+        // namespace file is the sign: it is made before anything else).
+        if self.netns_path(&c.id).exists() {
+            self.undo(&c.id, names.len()).await;
+        }
+        // The record with these attachments is stored by the caller; DNS
+        // answers for it follow at its sync.
         match self.attach_locked(c, req, exposed, bundle, hostname, &names).await {
-            Ok(n) => {
-                // The record with these attachments is stored by the caller;
-                // DNS answers for it follow at its sync.
-                Ok(n)
-            }
+            Ok(n) => Ok(n),
             Err(e) => {
                 self.undo(&c.id, names.len()).await;
                 Err(e)
@@ -210,26 +211,7 @@ impl Networks {
         let mut attachments = Vec::new();
         for (i, n) in networks.iter().enumerate() {
             let ip = self.claim(n, &c.id)?;
-            let a = berth_net::Attachment {
-                netns: netns.clone(),
-                bridge: n.bridge.clone(),
-                host_ifname: berth_net::host_ifname(&self.settings.prefix, &c.id, i as u32),
-                container_ifname: format!("eth{i}"),
-                address: ip,
-                subnet: n.subnet,
-                gateway: (i == 0).then_some(n.gateway),
-                mtu: Some(n.mtu),
-                mac: None,
-            };
-            let links = Arc::clone(&self.kernel.links);
-            blocking(move || links.attach(&a).map(|_| ()).map_err(|e| e.to_string())).await?;
-            attachments.push(NetworkAttachment {
-                network: n.name.clone(),
-                ip: ip.to_string(),
-                gateway: n.gateway.to_string(),
-                interface: format!("eth{i}"),
-                aliases: req.network_aliases.clone(),
-            });
+            attachments.push(self.link(n, &c.id, &netns, i as u32, ip, &req.network_aliases).await?);
         }
         write_etc_files(bundle, &networks[0], &attachments[0].ip, hostname, &c.name)?;
         Ok(ContainerNetwork { mode: "bridge".into(), networks: attachments, ports })
@@ -257,22 +239,37 @@ impl Networks {
         let links = Arc::clone(&self.kernel.links);
         blocking(move || links.ensure_bridge(&spec).map_err(|e| e.to_string())).await?;
         let ip = self.claim(&n, &c.id)?;
+        let linked = self.link(&n, &c.id, &self.netns_path(&c.id), index, ip, aliases).await;
+        if linked.is_err() {
+            let _ = self.store.release_address(&n.name, &ip.to_string());
+        }
+        linked
+    }
+
+    /// Joins the namespace to network `n` as `eth{index}` with address
+    /// `ip`; the first interface carries the default route.
+    async fn link(
+        &self,
+        n: &NetworkRecord,
+        id: &str,
+        netns: &Path,
+        index: u32,
+        ip: Ipv4Addr,
+        aliases: &[String],
+    ) -> Result<NetworkAttachment> {
         let a = berth_net::Attachment {
-            netns: self.netns_path(&c.id),
+            netns: netns.to_path_buf(),
             bridge: n.bridge.clone(),
-            host_ifname: berth_net::host_ifname(&self.settings.prefix, &c.id, index),
+            host_ifname: berth_net::host_ifname(&self.settings.prefix, id, index),
             container_ifname: format!("eth{index}"),
             address: ip,
             subnet: n.subnet,
-            gateway: None,
+            gateway: (index == 0).then_some(n.gateway),
             mtu: Some(n.mtu),
             mac: None,
         };
         let links = Arc::clone(&self.kernel.links);
-        if let Err(e) = blocking(move || links.attach(&a).map(|_| ()).map_err(|e| e.to_string())).await {
-            let _ = self.store.release_address(&n.name, &ip.to_string());
-            return Err(e);
-        }
+        blocking(move || links.attach(&a).map(|_| ()).map_err(|e| e.to_string())).await?;
         Ok(NetworkAttachment {
             network: n.name.clone(),
             ip: ip.to_string(),
