@@ -452,7 +452,7 @@ fn ten_containers_survive_kill_9_of_the_daemon_and_an_exit_meanwhile_is_recorded
 #[test]
 fn many_run_rm_cycles_leave_nothing_behind() {
     let d = daemon_with_image();
-    let parent = format!("berth-test-{}", std::process::id());
+    let parent = d.cgroup_parent.clone();
     for i in 0..200 {
         let out = d.run(&["run", "--rm", "busybox:test", "true"]);
         assert!(out.status.success(), "cycle {i}: {}", String::from_utf8_lossy(&out.stderr));

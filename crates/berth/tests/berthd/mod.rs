@@ -15,6 +15,8 @@ pub struct Berthd {
     /// The names of its bridges, veths, namespaces and nftables table
     /// start with this.
     pub prefix: String,
+    /// The cgroup parent of its containers (unique per daemon).
+    pub cgroup_parent: String,
     pub root: PathBuf,
     pub run_root: PathBuf,
     pub socket: PathBuf,
@@ -60,9 +62,15 @@ impl Berthd {
         let config_path = dir.path().join("config.toml");
         let (network, prefix) = network_config();
         let config = if config.contains("[network]") { config.to_string() } else { format!("{config}\n{network}") };
+        // Each daemon its own cgroup parent: one daemon removing its empty
+        // parent at shutdown must not race another's container creation.
+        let shared = format!("berth-test-{}", std::process::id());
+        let cgroup_parent = format!("{shared}-{prefix}");
+        let config = config.replace(&format!("\"{shared}\""), &format!("\"{cgroup_parent}\""));
         fs::write(&config_path, config).expect("write config");
         let mut d = Self {
             prefix,
+            cgroup_parent,
             socket: run_root.join("berth.sock"),
             root,
             run_root,
