@@ -680,3 +680,71 @@ mod tests {
         assert_eq!(serde_json::from_str::<ProgressEvent>(&s).unwrap(), b);
     }
 }
+
+// ---- Declared state (`berth apply`, `get`, `describe`, `delete`, `scale`) ----
+//
+// Declared objects travel in their Kubernetes API form (`apiVersion`,
+// `kind`, `metadata`, `spec`, `status`) as plain JSON, so what `get -o json`
+// prints is what the daemon sent, and scripts written against kubectl read
+// it unchanged. Lists are a `v1 List` with `items`.
+
+/// One manifest file as the user gave it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestFile {
+    /// Where it came from (a path, or `-` for stdin); errors name it.
+    pub name: String,
+    /// Multi-document YAML or JSON.
+    pub text: String,
+}
+
+/// `POST /v1/apply`: every file is checked before anything changes; then
+/// each object is created or updated. Idempotent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRequest {
+    pub files: Vec<ManifestFile>,
+    /// Check and report what would change without changing anything.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// `POST /v1/delete`: removes the objects the files name, and everything
+/// they own (a Deployment's pods, a Service's VIP).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRequest {
+    pub files: Vec<ManifestFile>,
+    /// Objects that do not exist are reported as `not found` instead of
+    /// failing the request.
+    #[serde(default)]
+    pub ignore_not_found: bool,
+}
+
+/// What apply or delete did to one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ObjectChange {
+    /// `Deployment`, `Service`, `ConfigMap`, `Secret` or `Pod`.
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// `created`, `configured`, `unchanged`, `deleted` or `not found`.
+    pub action: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ApplyResponse {
+    pub changes: Vec<ObjectChange>,
+}
+
+/// `POST /v1/objects/deployments/{namespace}/{name}/scale`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    pub replicas: u32,
+}
+
+/// The resource names `GET /v1/objects/{resource}` serves, as kubectl
+/// spells them in plural.
+pub const OBJECT_RESOURCES: &[&str] =
+    &["pods", "deployments", "services", "endpoints", "configmaps", "secrets", "events"];
