@@ -18,6 +18,7 @@ pub struct DaemonConfig {
     pub images: ImageLimits,
     pub containers: ContainerConfig,
     pub network: NetworkConfig,
+    pub services: ServicesConfig,
     pub log: LogConfig,
     /// Also serve `/metrics` (only that) on this TCP address, e.g.
     /// `127.0.0.1:9323`.
@@ -81,6 +82,46 @@ impl NetworkConfig {
             return Err(format!("network.mtu {} must be between 576 and 65535", self.mtu));
         }
         Ok(())
+    }
+}
+
+/// `[services]`: declared services.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServicesConfig {
+    /// First restart back-off of a crashing pod container, in seconds;
+    /// it doubles on every crash up to the cap.
+    pub backoff_initial_seconds: u64,
+    pub backoff_max_seconds: u64,
+    /// A container that ran this long cleanly starts over at the first
+    /// back-off.
+    pub backoff_reset_seconds: u64,
+    /// How long a leaving pod's open connections may take to close before
+    /// it is stopped anyway.
+    pub drain_timeout_seconds: u64,
+}
+
+impl Default for ServicesConfig {
+    fn default() -> Self {
+        Self {
+            backoff_initial_seconds: 10,
+            backoff_max_seconds: 300,
+            backoff_reset_seconds: 600,
+            drain_timeout_seconds: 30,
+        }
+    }
+}
+
+impl ServicesConfig {
+    pub fn settings(&self) -> Result<crate::declared::ServiceSettings, String> {
+        let secs = std::time::Duration::from_secs;
+        let backoff = berth_manifest::CrashBackoff::try_new(
+            secs(self.backoff_initial_seconds),
+            secs(self.backoff_max_seconds),
+            secs(self.backoff_reset_seconds),
+        )
+        .map_err(|e| format!("[services]: {e}"))?;
+        Ok(crate::declared::ServiceSettings { backoff, drain_timeout: secs(self.drain_timeout_seconds) })
     }
 }
 
@@ -175,6 +216,7 @@ impl DaemonConfig {
         }
         cfg.image_config().validate()?;
         cfg.network.validate()?;
+        cfg.services.settings()?;
         Ok(cfg)
     }
 

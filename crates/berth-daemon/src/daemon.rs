@@ -27,6 +27,7 @@ pub struct Daemon {
     pub events: Arc<crate::events::Events>,
     pub containers: Arc<crate::containers::Containers>,
     pub networks: Arc<crate::networks::Networks>,
+    pub declared: Arc<crate::declared::Declared>,
     pub root: PathBuf,
     pub run_root: PathBuf,
     _lock: Flock<fs::File>,
@@ -84,7 +85,7 @@ impl Daemon {
         };
         let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, kernel);
         let containers = crate::containers::Containers::new(
-            store,
+            Arc::clone(&store),
             Arc::clone(&networks),
             Arc::clone(&images),
             Arc::clone(&events),
@@ -93,6 +94,17 @@ impl Daemon {
             settings,
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let service_settings = opts.config.services.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let declared = crate::declared::Declared::new(
+            store,
+            Arc::clone(&containers),
+            Arc::clone(&networks),
+            Arc::clone(&images),
+            Arc::clone(&events),
+            &opts.root,
+            &opts.run_root,
+            service_settings,
+        );
         let metrics_address = match &opts.config.metrics_address {
             Some(a) => Some(
                 a.parse()
@@ -106,6 +118,7 @@ impl Daemon {
             events,
             containers,
             networks,
+            declared,
             root: opts.root.clone(),
             run_root: opts.run_root.clone(),
             _lock: lock,
@@ -150,6 +163,8 @@ impl Daemon {
         }
         // Keep watching exits from now on.
         tokio::spawn(Arc::clone(&self.containers).monitor());
+        // Adopt the pods and keep declared services as declared.
+        self.declared.start();
         let shutdown = async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                 .expect("signal handler installs");
@@ -165,7 +180,7 @@ impl Daemon {
         // Containers keep running, and so do the rules and bridges they
         // need; with none running, everything of Berth's goes.
         self.containers.remove_empty_cgroup_parent();
-        if !self.containers.any_running() {
+        if !self.containers.any_running() && self.networks.sandbox_ids().is_empty() {
             self.networks.shutdown().await;
         }
         result.context("API server failed")

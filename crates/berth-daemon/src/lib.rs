@@ -13,6 +13,7 @@ pub mod api;
 pub mod config;
 pub mod containers;
 mod daemon;
+pub mod declared;
 pub mod events;
 mod metrics;
 pub mod networks;

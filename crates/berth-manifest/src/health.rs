@@ -164,6 +164,26 @@ impl ContainerHealth {
         }
     }
 
+    /// Trackers for a container found running after a daemon restart:
+    /// what the probes had concluded before (`started`, `ready`) holds
+    /// until new results change it, so adopting a healthy container does
+    /// not take it out of its Services.
+    pub fn adopted(container: &ContainerSpec, started_at: Duration, started: bool, ready: bool) -> Self {
+        let mut h = Self::new(container, started_at);
+        if started {
+            h.started_at.get_or_insert(started_at);
+            if let Some(s) = h.startup.as_mut() {
+                s.state = ProbeState::Success;
+            }
+        }
+        if ready {
+            if let Some(r) = h.readiness.as_mut() {
+                r.state = ProbeState::Success;
+            }
+        }
+        h
+    }
+
     pub fn health(&self) -> Health {
         let started = self.started_at.is_some();
         let readiness_ok = self.readiness.as_ref().is_none_or(|r| r.state() == ProbeState::Success);

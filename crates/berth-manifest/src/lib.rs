@@ -74,4 +74,4 @@ pub use parse::{parse, Document, Manifest};
 pub use path::FieldPath;
 pub use quantity::Quantity;
 pub use selector::{Labels, Selector};
-pub use validate::load;
+pub use validate::{load, load_documents};

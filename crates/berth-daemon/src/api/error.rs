@@ -11,6 +11,7 @@ pub enum ApiError {
     Image(ImageError),
     Container(crate::containers::ContainerError),
     Network(crate::networks::NetworkError),
+    Declared(crate::declared::DeclaredError),
     BadRequest(String),
     NotFound(String),
     Internal(String),
@@ -27,6 +28,7 @@ impl ApiError {
             Self::Image(e) => image_status(e),
             Self::Container(e) => container_status(e),
             Self::Network(e) => network_status(e),
+            Self::Declared(e) => declared_status(e),
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -39,6 +41,7 @@ impl ApiError {
             Self::Image(e) => ErrorBody { error: e.to_string(), kind: e.kind().to_string() },
             Self::Container(e) => ErrorBody { error: e.to_string(), kind: container_kind(e).to_string() },
             Self::Network(e) => ErrorBody { error: e.to_string(), kind: network_kind(e).to_string() },
+            Self::Declared(e) => ErrorBody { error: e.to_string(), kind: declared_kind(e).to_string() },
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
             Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
@@ -118,6 +121,34 @@ fn network_kind(e: &crate::networks::NetworkError) -> &'static str {
         E::Conflict(_) => "conflict",
         E::NotFound(_) => "not_found",
         E::Kernel(_) | E::Store(_) => "internal",
+    }
+}
+
+fn declared_status(e: &crate::declared::DeclaredError) -> StatusCode {
+    use crate::declared::DeclaredError as E;
+    match e {
+        E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::Conflict(_) => StatusCode::CONFLICT,
+        E::Network(n) => network_status(n),
+        E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+fn declared_kind(e: &crate::declared::DeclaredError) -> &'static str {
+    use crate::declared::DeclaredError as E;
+    match e {
+        E::Invalid(_) => "invalid",
+        E::NotFound(_) => "not_found",
+        E::Conflict(_) => "conflict",
+        E::Network(n) => network_kind(n),
+        E::Store(_) => "internal",
+    }
+}
+
+impl From<crate::declared::DeclaredError> for ApiError {
+    fn from(e: crate::declared::DeclaredError) -> Self {
+        Self::Declared(e)
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod containers;
+mod declared;
 mod error;
 mod events;
 mod images;
@@ -28,7 +29,7 @@ pub type State = Arc<Daemon>;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Berth API", description = "Berth's daemon API, served on a unix socket. Errors are `ErrorBody` with an HTTP status that matches their kind."),
-    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"), (name = "containers", description = "Containers"), (name = "networks", description = "Networks and service VIPs"))
+    tags((name = "images", description = "Image store"), (name = "system", description = "Daemon and host"), (name = "auth", description = "Registry credentials"), (name = "containers", description = "Containers"), (name = "networks", description = "Networks and service VIPs"), (name = "declared", description = "Declared services: Kubernetes manifests"))
 )]
 struct ApiDoc;
 
@@ -69,6 +70,11 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(networks::list_vips, networks::create_vip))
         .routes(routes!(networks::show_vip, networks::remove_vip))
         .routes(routes!(networks::set_backends))
+        .routes(routes!(declared::apply))
+        .routes(routes!(declared::delete))
+        .routes(routes!(declared::list))
+        .routes(routes!(declared::get, declared::remove))
+        .routes(routes!(declared::scale))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

@@ -45,7 +45,7 @@ impl Networks {
         self.settings.netns_dir.join(self.netns_name(id))
     }
 
-    fn netns_name(&self, id: &str) -> String {
+    pub(super) fn netns_name(&self, id: &str) -> String {
         format!("{}-{}", self.settings.prefix, &id[..12])
     }
 
@@ -61,8 +61,10 @@ impl Networks {
         for p in &req.publish {
             PortSpec::parse(p).map_err(|e| NetworkError::Invalid(e.to_string()))?;
         }
-        let special =
-            req.networks.iter().find(|n| matches!(n.as_str(), "none" | "host") || n.starts_with("container:"));
+        let special = req
+            .networks
+            .iter()
+            .find(|n| matches!(n.as_str(), "none" | "host") || n.starts_with("container:") || n.starts_with("pod:"));
         if let Some(s) = special {
             if req.networks.len() > 1 {
                 return Err(NetworkError::Invalid(format!(
@@ -84,6 +86,18 @@ impl Networks {
                 resolv_conf: Some(PathBuf::from("/etc/resolv.conf")),
                 hosts: Some(PathBuf::from("/etc/hosts")),
             }),
+            Some(s) if s.starts_with("pod:") => {
+                let pod = &s["pod:".len()..];
+                let sandbox = self.sandbox(pod)?.ok_or_else(|| {
+                    NetworkError::Invalid(format!("--network {s}: the pod has no network sandbox yet"))
+                })?;
+                Ok(Attached {
+                    netns: Some(sandbox.netns),
+                    resolv_conf: Some(sandbox.resolv_conf),
+                    hosts: Some(sandbox.hosts),
+                    plan: NetworkPlan::Container(pod.to_string()),
+                })
+            }
             Some(s) => {
                 let name = &s["container:".len()..];
                 let (other_id, other_bundle) = other(name).ok_or_else(|| {
@@ -213,7 +227,8 @@ impl Networks {
             let ip = self.claim(n, &c.id)?;
             attachments.push(self.link(n, &c.id, &netns, i as u32, ip, &req.network_aliases).await?);
         }
-        write_etc_files(bundle, &networks[0], &attachments[0].ip, hostname, &c.name)?;
+        let resolv = berth_dns::ContainerResolvConf::new(networks[0].gateway.into());
+        write_etc_files(bundle, &resolv, &attachments[0].ip, hostname, &c.name)?;
         Ok(ContainerNetwork { mode: "bridge".into(), networks: attachments, ports })
     }
 
@@ -248,7 +263,7 @@ impl Networks {
 
     /// Joins the namespace to network `n` as `eth{index}` with address
     /// `ip`; the first interface carries the default route.
-    async fn link(
+    pub(super) async fn link(
         &self,
         n: &NetworkRecord,
         id: &str,
@@ -292,7 +307,7 @@ impl Networks {
     }
 
     /// Takes the next free address of `n` for `owner`, durably.
-    fn claim(&self, n: &NetworkRecord, owner: &str) -> Result<Ipv4Addr> {
+    pub(super) fn claim(&self, n: &NetworkRecord, owner: &str) -> Result<Ipv4Addr> {
         let pool = AddressPool::try_new(&n.name, n.subnet, Some(n.gateway))
             .map_err(|e| NetworkError::Invalid(e.to_string()))?;
         for _ in 0..8 {
@@ -380,7 +395,7 @@ impl Networks {
         self.sync_locked().await
     }
 
-    async fn undo(&self, id: &str, networks: usize) {
+    pub(super) async fn undo(&self, id: &str, networks: usize) {
         let (links, namespaces) = (Arc::clone(&self.kernel.links), Arc::clone(&self.kernel.namespaces));
         let hosts: Vec<String> =
             (0..(networks as u32).max(1) + 4).map(|i| berth_net::host_ifname(&self.settings.prefix, id, i)).collect();
@@ -411,7 +426,7 @@ impl Networks {
     pub async fn collect_garbage(&self, known: &BTreeSet<String>) {
         let namespaces = Arc::clone(&self.kernel.namespaces);
         let prefix = format!("{}-", self.settings.prefix);
-        let keep: BTreeSet<String> = known.iter().map(|id| self.netns_name(id)).collect();
+        let keep: BTreeSet<String> = known.iter().chain(&self.sandbox_ids()).map(|id| self.netns_name(id)).collect();
         let _ = blocking(move || {
             for p in namespaces.list(&prefix).map_err(|e| e.to_string())? {
                 let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -470,10 +485,14 @@ fn check_host_free(b: &HostBinding) -> Result<()> {
     })
 }
 
-fn write_etc_files(bundle: &Path, net: &NetworkRecord, ip: &str, hostname: &str, name: &str) -> Result<()> {
-    let resolv = berth_dns::ContainerResolvConf::new(net.gateway.into())
-        .render()
-        .map_err(|e| NetworkError::Invalid(e.to_string()))?;
+pub(super) fn write_etc_files(
+    bundle: &Path,
+    resolv: &berth_dns::ContainerResolvConf,
+    ip: &str,
+    hostname: &str,
+    name: &str,
+) -> Result<()> {
+    let resolv = resolv.render().map_err(|e| NetworkError::Invalid(e.to_string()))?;
     let hosts = format!(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{hostname}{}\n",
         if hostname == name { String::new() } else { format!(" {name}") }
@@ -509,6 +528,8 @@ pub(super) fn published_ports(containers: &[ContainerRecord]) -> Vec<PublishedPo
         .collect()
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static) -> Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| NetworkError::Kernel(e.to_string()))?.map_err(NetworkError::Kernel)
 }

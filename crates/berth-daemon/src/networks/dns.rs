@@ -11,6 +11,30 @@ use berth_store::ContainerRecord;
 
 use super::NetworkRecord;
 
+/// What one network's DNS answers: its containers' names, IDs and
+/// aliases, and every Service's names (Services are reachable from every
+/// network, like the VIPs behind them).
+pub fn entries(network: &str, containers: &[ContainerRecord], services: &[super::ServiceNet]) -> Vec<(String, Entry)> {
+    let mut out: Vec<(String, Entry)> = containers
+        .iter()
+        .filter_map(|c| {
+            let a = c.network.networks.iter().find(|a| a.network == network)?;
+            let ip = a.ip.parse().ok()?;
+            let mut names = vec![c.name.clone(), c.id[..12].to_string()];
+            names.extend(a.aliases.iter().cloned());
+            Some((c.id.clone(), Entry::new(names, [ip])))
+        })
+        .collect();
+    for s in services {
+        let addrs = match s.ip {
+            Some(ip) => vec![ip],
+            None => s.endpoints.clone(),
+        };
+        out.push((format!("service {}", s.owner), Entry::new(s.names.clone(), addrs)));
+    }
+    out
+}
+
 #[derive(Default)]
 pub struct Dns {
     servers: tokio::sync::Mutex<HashMap<String, (DnsServer, Records)>>,
@@ -18,8 +42,8 @@ pub struct Dns {
 
 impl Dns {
     /// Starts the network's server if it is not running, then makes its
-    /// answers those of `containers`.
-    pub async fn refresh(&self, net: &NetworkRecord, containers: &[ContainerRecord]) {
+    /// answers `entries`.
+    pub async fn refresh(&self, net: &NetworkRecord, entries: Vec<(String, Entry)>) {
         let mut servers = self.servers.lock().await;
         if !servers.contains_key(&net.name) {
             let upstreams =
@@ -38,13 +62,6 @@ impl Dns {
             }
         }
         let (_, records) = &servers[&net.name];
-        let entries = containers.iter().filter_map(|c| {
-            let a = c.network.networks.iter().find(|a| a.network == net.name)?;
-            let ip = a.ip.parse().ok()?;
-            let mut names = vec![c.name.clone(), c.id[..12].to_string()];
-            names.extend(a.aliases.iter().cloned());
-            Some((c.id.clone(), Entry::new(names, [ip])))
-        });
         if let Err(e) = records.replace_all(entries) {
             tracing::warn!(network = %net.name, error = %e, "a container name cannot be served by DNS");
         }

@@ -11,6 +11,8 @@
 
 mod attach;
 mod dns;
+mod sandbox;
+mod services;
 mod vips;
 
 use std::collections::BTreeSet;
@@ -25,6 +27,8 @@ use berth_store::{ContainerRecord, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use attach::{Attached, NetworkPlan};
+pub use sandbox::Sandbox;
+pub use services::{ServiceNet, ServicePortNet};
 
 const KIND: &str = "network";
 
@@ -243,7 +247,7 @@ impl Networks {
 
     fn view(&self, n: &NetworkRecord) -> NetworkInspect {
         let containers = self.store.list_containers().unwrap_or_default();
-        let members = containers
+        let mut members: Vec<NetworkMember> = containers
             .iter()
             .flat_map(|c| {
                 c.network.networks.iter().filter(|a| a.network == n.name).map(|a| NetworkMember {
@@ -253,6 +257,11 @@ impl Networks {
                 })
             })
             .collect();
+        for s in self.sandbox_records().unwrap_or_default() {
+            if let Some(a) = s.attachment.filter(|a| a.network == n.name) {
+                members.push(NetworkMember { id: s.id.clone(), name: format!("pod {}", s.owner), ip: a.ip.clone() });
+            }
+        }
         NetworkInspect {
             name: n.name.clone(),
             subnet: n.subnet.to_string(),
@@ -277,6 +286,9 @@ impl Networks {
             .filter(|c| wants_network(c, name, &self.settings.default_network))
             .map(|c| c.name)
             .collect();
+        let pods =
+            self.sandbox_records()?.into_iter().filter(|s| s.attachment.as_ref().is_some_and(|a| a.network == name));
+        let users: Vec<String> = users.into_iter().chain(pods.map(|s| format!("pod {}", s.owner))).collect();
         if !users.is_empty() {
             return Err(NetworkError::Conflict(format!(
                 "network {name:?} is used by container(s) {}; remove them or disconnect them first",
@@ -322,7 +334,10 @@ impl Networks {
             vips.retain(|o| o.name != v.name);
             vips.push(v.clone());
         }
-        let vips = vips.iter().map(|v| v.to_net()).collect::<Result<Vec<_>>>()?;
+        let mut vips = vips.iter().map(|v| v.to_net()).collect::<Result<Vec<_>>>()?;
+        for s in self.service_records()? {
+            vips.extend(s.vips()?);
+        }
         Desired::try_new(&self.settings.prefix, nets, ports, vips).map_err(|e| NetworkError::Conflict(e.to_string()))
     }
 
@@ -343,10 +358,14 @@ impl Networks {
     /// exactly their names; the others' servers stop.
     async fn sync_dns(&self) -> Result<()> {
         let containers = self.store.list_containers()?;
+        let sandboxes = self.sandbox_records()?;
+        let services = self.service_records()?;
         let networks = self.records()?;
         for n in &networks {
-            if containers.iter().any(|c| c.network.networks.iter().any(|a| a.network == n.name)) {
-                self.dns.refresh(n, &containers).await;
+            let used = containers.iter().any(|c| c.network.networks.iter().any(|a| a.network == n.name))
+                || sandboxes.iter().any(|s| s.attachment.as_ref().is_some_and(|a| a.network == n.name));
+            if used {
+                self.dns.refresh(n, dns::entries(&n.name, &containers, &services)).await;
             } else {
                 self.dns.stop(&n.name).await;
             }

@@ -159,3 +159,38 @@ proptest! {
         prop_assert!(due >= secs(5 + delay));
     }
 }
+
+#[test]
+fn adopted_container_keeps_its_verdict_until_new_results() {
+    let ready = spec(ProbeKind::Readiness, 0, 10, 1, 2);
+    let startup = spec(ProbeKind::Startup, 0, 10, 1, 3);
+    let h = ContainerHealth::from_probes(Some(startup.clone()), None, Some(ready.clone()), secs(0));
+    assert!(!h.health().ready);
+    let mut c = ContainerSpec {
+        name: "web".into(),
+        image: berth_core::ImageRef::parse("busybox").unwrap(),
+        pull_policy: crate::model::PullPolicy::IfNotPresent,
+        command: vec![],
+        args: vec![],
+        working_dir: None,
+        env: vec![],
+        env_from: vec![],
+        ports: vec![],
+        resources: Default::default(),
+        volume_mounts: vec![],
+        startup_probe: Some(startup),
+        liveness_probe: None,
+        readiness_probe: Some(ready),
+        pre_stop: None,
+        security: Default::default(),
+    };
+    let mut h = ContainerHealth::adopted(&c, secs(50), true, true);
+    assert_eq!(h.health(), Health { started: true, ready: true, restart: None });
+    assert_eq!(h.next_due(secs(50)).map(|(k, _)| k), Some(ProbeKind::Readiness));
+    // One failure is below the threshold of 2: still ready.
+    assert!(h.observe(ProbeKind::Readiness, F, secs(60)).ready);
+    assert!(!h.observe(ProbeKind::Readiness, F, secs(70)).ready);
+    // Not ready before the restart: probes decide again from scratch.
+    c.startup_probe = None;
+    assert!(!ContainerHealth::adopted(&c, secs(50), true, false).health().ready);
+}

@@ -85,6 +85,13 @@ pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
 /// problem found in it. Two documents declaring the same object are an
 /// error. Pure; the same text always gives the same answer.
 pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
+    Ok(load_documents(text)?.into_iter().map(|(object, _)| object).collect())
+}
+
+/// [`load`], keeping each object's document as written (as JSON, with
+/// `v1 List` items spread out), which is what a store keeps and what
+/// `get -o yaml` shows back.
+pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, ManifestErrors> {
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<crate::model::ObjectKey, DocumentRef> = BTreeMap::new();
@@ -108,7 +115,7 @@ pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
                     });
                 } else {
                     seen.insert(key, doc.source.clone());
-                    objects.push(object);
+                    objects.push((object, doc.node.to_json()));
                 }
             }
             Err(mut e) => errors.append(&mut e),

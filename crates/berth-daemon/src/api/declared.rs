@@ -1,0 +1,106 @@
+//! `/v1/apply`, `/v1/delete` and `/v1/objects/...`: declared state in its
+//! Kubernetes form.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ErrorBody, ScaleRequest};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::JsonBody;
+use super::{ApiError, State as S};
+
+/// Checks every file, then creates or updates each object. Idempotent.
+#[utoipa::path(post, path = "/v1/apply", tag = "declared", request_body = ApplyRequest,
+    responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody)))]
+pub async fn apply(State(d): State<S>, JsonBody(req): JsonBody<ApplyRequest>) -> Result<Json<ApplyResponse>, ApiError> {
+    Ok(Json(d.declared.apply(req).await?))
+}
+
+/// Deletes the objects the files name and everything they own.
+#[utoipa::path(post, path = "/v1/delete", tag = "declared", request_body = DeleteRequest,
+    responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(d): State<S>,
+    JsonBody(req): JsonBody<DeleteRequest>,
+) -> Result<Json<ApplyResponse>, ApiError> {
+    Ok(Json(d.declared.delete(req).await?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Namespace (default `default`).
+    namespace: Option<String>,
+    /// Every namespace.
+    #[serde(default)]
+    all_namespaces: bool,
+    /// kubectl `-l` syntax.
+    selector: Option<String>,
+    /// Secrets: include the values (base64).
+    #[serde(default)]
+    show_secrets: bool,
+    /// Events: only those about `Kind/name`.
+    involved: Option<String>,
+}
+
+/// Objects of one resource type as a Kubernetes `List`.
+#[utoipa::path(get, path = "/v1/objects/{resource}", tag = "declared",
+    params(("resource" = String, Path, description = "pods, deployments, services, endpoints, configmaps, secrets or events"), ListParams),
+    responses((status = 200, description = "a v1 List", body = Object), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(d): State<S>,
+    Path(resource): Path<String>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = crate::declared::ListQuery {
+        namespace: p.namespace,
+        all_namespaces: p.all_namespaces,
+        selector: p.selector,
+        show_secrets: p.show_secrets,
+        involved: p.involved,
+    };
+    Ok(Json(d.declared.list(&resource, &q)?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    #[serde(default)]
+    show_secrets: bool,
+}
+
+/// One object in its Kubernetes form.
+#[utoipa::path(get, path = "/v1/objects/{resource}/{namespace}/{name}", tag = "declared",
+    params(("resource" = String, Path, description = "resource type"), ("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name"), GetParams),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(d): State<S>,
+    Path((resource, namespace, name)): Path<(String, String, String)>,
+    Query(p): Query<GetParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(d.declared.get(&resource, &namespace, &name, p.show_secrets)?))
+}
+
+/// Deletes one object (a pod of a Deployment is replaced).
+#[utoipa::path(delete, path = "/v1/objects/{resource}/{namespace}/{name}", tag = "declared",
+    params(("resource" = String, Path, description = "resource type"), ("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = ApplyResponse), (status = 404, body = ErrorBody)))]
+pub async fn remove(
+    State(d): State<S>,
+    Path((resource, namespace, name)): Path<(String, String, String)>,
+) -> Result<Json<ApplyResponse>, ApiError> {
+    Ok(Json(d.declared.delete_named(&resource, &namespace, &name).await?))
+}
+
+/// Sets a Deployment's replica count.
+#[utoipa::path(post, path = "/v1/objects/deployments/{namespace}/{name}/scale", tag = "declared", request_body = ScaleRequest,
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn scale(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+    JsonBody(req): JsonBody<ScaleRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(d.declared.scale(&namespace, &name, req.replicas).await?))
+}

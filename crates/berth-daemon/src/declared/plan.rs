@@ -1,0 +1,141 @@
+//! The pure decisions of the reconcilers: which pods a Deployment needs
+//! created or removed next, and which backends a Service has. Values in,
+//! values out; no clock, no I/O.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use berth_core::net::{Backend, Protocol as NetProtocol, Weights};
+use berth_manifest::model::{DeploymentSpec, PodTemplate, Protocol, ServiceSpec, TargetPort};
+
+/// What the Deployment reconciler knows about one of its pods.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodFacts {
+    pub name: String,
+    /// The template hash it was made from.
+    pub hash: String,
+    pub ready: bool,
+    /// Deletion was asked for; it is draining or stopping.
+    pub terminating: bool,
+    /// Creation time as RFC 3339 (sorts by time).
+    pub created: String,
+}
+
+/// The next step for a Deployment. Idempotent: after a crash the same
+/// facts give the same step, and a step already taken shows in the facts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Step {
+    /// New pods of the current template to create.
+    pub create: u32,
+    /// Pods to terminate, by name.
+    pub delete: Vec<String>,
+}
+
+impl Step {
+    pub fn is_empty(&self) -> bool {
+        self.create == 0 && self.delete.is_empty()
+    }
+}
+
+/// Decides the next step toward `replicas` ready pods of the template with
+/// hash `hash`, within the strategy's bounds: `RollingUpdate` keeps at most
+/// `replicas + maxSurge` pods and at least `replicas - maxUnavailable`
+/// ready ones while it replaces old pods; `Recreate` removes every old pod
+/// and waits for them to be gone before it creates new ones. Pods that are
+/// terminating count for neither bound (as in Kubernetes).
+pub fn deployment_step(spec: &DeploymentSpec, hash: &str, pods: &[PodFacts]) -> Step {
+    let replicas = spec.replicas as usize;
+    let live: Vec<&PodFacts> = pods.iter().filter(|p| !p.terminating).collect();
+    let (new, old): (Vec<&PodFacts>, Vec<&PodFacts>) = live.iter().partition(|p| p.hash == hash);
+    let Some((surge, unavailable)) = spec.strategy.resolve(spec.replicas) else {
+        // Recreate: every old pod goes, and is gone, before a new one starts.
+        if !old.is_empty() {
+            return Step { create: 0, delete: old.iter().map(|p| p.name.clone()).collect() };
+        }
+        if pods.iter().any(|p| p.terminating && p.hash != hash) {
+            return Step::default();
+        }
+        return scale(&new, replicas);
+    };
+    if old.is_empty() {
+        return scale(&new, replicas);
+    }
+    let max_total = replicas + surge as usize;
+    let min_ready = replicas.saturating_sub(unavailable as usize);
+    let mut step = Step::default();
+    let room = max_total.saturating_sub(live.len());
+    step.create = room.min(replicas.saturating_sub(new.len())) as u32;
+    // Old pods that are not ready serve nobody: they go first and cost no
+    // availability. Ready ones go while enough others are ready.
+    let mut old_sorted = old.clone();
+    old_sorted.sort_by(|a, b| a.ready.cmp(&b.ready).then(a.created.cmp(&b.created)));
+    let ready = live.iter().filter(|p| p.ready).count();
+    let mut may_remove_ready = ready.saturating_sub(min_ready);
+    for p in old_sorted {
+        if p.ready {
+            if may_remove_ready == 0 {
+                break;
+            }
+            may_remove_ready -= 1;
+        }
+        step.delete.push(p.name.clone());
+    }
+    step
+}
+
+/// Creates or removes pods of the current template to reach `replicas`;
+/// removal prefers unready pods, then the newest.
+fn scale(current: &[&PodFacts], replicas: usize) -> Step {
+    if current.len() < replicas {
+        return Step { create: (replicas - current.len()) as u32, delete: Vec::new() };
+    }
+    let mut sorted: Vec<&&PodFacts> = current.iter().collect();
+    sorted.sort_by(|a, b| a.ready.cmp(&b.ready).then(b.created.cmp(&a.created)));
+    Step { create: 0, delete: sorted.iter().take(current.len() - replicas).map(|p| p.name.clone()).collect() }
+}
+
+/// A pod as a possible Service endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoint<'a> {
+    pub name: &'a str,
+    pub ip: Option<Ipv4Addr>,
+    pub ready: bool,
+    pub terminating: bool,
+    pub template: &'a PodTemplate,
+}
+
+/// The backends of one Service port: every ready, not terminating pod with
+/// an address whose template resolves the target port, weighted equally.
+pub fn service_backends(svc: &ServiceSpec, port_index: usize, pods: &[Endpoint<'_>]) -> Vec<Backend> {
+    let Some(port) = svc.ports.get(port_index) else { return Vec::new() };
+    let mut targets: Vec<SocketAddrV4> = pods
+        .iter()
+        .filter(|p| p.ready && !p.terminating)
+        .filter_map(|p| Some(SocketAddrV4::new(p.ip?, target_port(&port.target_port, port.protocol, p.template)?)))
+        .collect();
+    targets.sort();
+    targets.dedup();
+    Weights::equal(&targets).map(|w| w.backends().to_vec()).unwrap_or_default()
+}
+
+/// The container port a Service's `targetPort` means in this pod.
+pub fn target_port(target: &TargetPort, protocol: Protocol, template: &PodTemplate) -> Option<u16> {
+    match target {
+        TargetPort::Number(n) => Some(*n),
+        TargetPort::Name(name) => template
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == protocol)
+            .map(|p| p.port),
+    }
+}
+
+pub fn net_protocol(p: Protocol) -> NetProtocol {
+    match p {
+        Protocol::Tcp => NetProtocol::Tcp,
+        Protocol::Udp => NetProtocol::Udp,
+    }
+}
+
+#[cfg(test)]
+mod tests;

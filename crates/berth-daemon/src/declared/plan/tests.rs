@@ -1,0 +1,175 @@
+use super::*;
+use berth_manifest::model::{IntOrPercent, Strategy};
+use berth_manifest::Object;
+
+fn deployment(replicas: u32, strategy: &str) -> DeploymentSpec {
+    let text = format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web}}
+spec:
+  replicas: {replicas}
+  strategy: {strategy}
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: busybox
+          ports: [{{containerPort: 8080, name: http}}]
+"
+    );
+    match berth_manifest::load(&text).unwrap().remove(0) {
+        Object::Deployment(d) => d,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn pod(name: &str, hash: &str, ready: bool) -> PodFacts {
+    PodFacts {
+        name: name.into(),
+        hash: hash.into(),
+        ready,
+        terminating: false,
+        created: format!("2026-01-01T00:00:0{}Z", &name[name.len() - 1..]),
+    }
+}
+
+fn rolling(replicas: u32) -> DeploymentSpec {
+    deployment(replicas, "{type: RollingUpdate}")
+}
+
+#[test]
+fn scales_up_and_down_within_one_template() {
+    let d = rolling(3);
+    assert_eq!(deployment_step(&d, "h1", &[]), Step { create: 3, delete: vec![] });
+    let pods = [pod("a1", "h1", true), pod("a2", "h1", false)];
+    assert_eq!(deployment_step(&d, "h1", &pods), Step { create: 1, delete: vec![] });
+    // Scaling down removes unready pods first, then the newest.
+    let pods = [pod("a1", "h1", true), pod("a2", "h1", false), pod("a3", "h1", true), pod("a4", "h1", true)];
+    let d1 = rolling(1);
+    assert_eq!(deployment_step(&d1, "h1", &pods).delete, vec!["a2", "a4", "a3"]);
+    // Steady state: nothing to do, and terminating pods are not counted.
+    let mut pods = vec![pod("a1", "h1", true), pod("a2", "h1", true), pod("a3", "h1", true)];
+    assert!(deployment_step(&d, "h1", &pods).is_empty());
+    pods[2].terminating = true;
+    assert_eq!(deployment_step(&d, "h1", &pods), Step { create: 1, delete: vec![] });
+}
+
+/// Kubernetes' default (25% surge, 25% unavailable) on 3 replicas replaces
+/// one pod at a time and never drops below 3 ready.
+#[test]
+fn rolling_update_replaces_one_at_a_time_without_losing_availability() {
+    let d = rolling(3);
+    assert_eq!(d.strategy, Strategy::DEFAULT);
+    let mut pods = vec![pod("o1", "old", true), pod("o2", "old", true), pod("o3", "old", true)];
+    let mut created = 0;
+    for round in 0..20 {
+        let step = deployment_step(&d, "new", &pods);
+        if step.is_empty() && pods.iter().all(|p| p.hash == "new" && p.ready) {
+            break;
+        }
+        assert!(round < 19, "no progress: {pods:?}");
+        // At most one pod above the count.
+        assert!(pods.len() + step.create as usize <= 4, "{step:?} on {pods:?}");
+        pods.retain(|p| !step.delete.contains(&p.name));
+        assert!(pods.iter().filter(|p| p.ready).count() >= 3, "availability dropped: {pods:?}");
+        for _ in 0..step.create {
+            created += 1;
+            pods.push(pod(&format!("n{created}"), "new", false));
+        }
+        // The new pods become ready before the next look.
+        if step.delete.is_empty() {
+            for p in pods.iter_mut() {
+                p.ready = true;
+            }
+        }
+    }
+    assert_eq!(created, 3);
+    assert_eq!(pods.len(), 3);
+}
+
+#[test]
+fn rolling_update_with_unavailable_budget_removes_before_it_creates() {
+    let mut d = rolling(3);
+    d.strategy = Strategy::RollingUpdate { max_surge: IntOrPercent::Count(0), max_unavailable: IntOrPercent::Count(1) };
+    let pods = [pod("o1", "old", true), pod("o2", "old", true), pod("o3", "old", true)];
+    assert_eq!(deployment_step(&d, "new", &pods), Step { create: 0, delete: vec!["o1".into()] });
+    let pods = [pod("o2", "old", true), pod("o3", "old", true)];
+    assert_eq!(deployment_step(&d, "new", &pods), Step { create: 1, delete: vec![] });
+    // A new pod that never becomes ready stops the rollout where it is.
+    let pods = [pod("o2", "old", true), pod("o3", "old", true), pod("n1", "new", false)];
+    assert!(deployment_step(&d, "new", &pods).is_empty());
+}
+
+#[test]
+fn unready_old_pods_go_first_and_cost_no_availability() {
+    let d = rolling(3);
+    let pods = [pod("o1", "old", false), pod("o2", "old", true), pod("o3", "old", true)];
+    let step = deployment_step(&d, "new", &pods);
+    assert_eq!(step.delete, vec!["o1"]);
+    assert_eq!(step.create, 1);
+}
+
+#[test]
+fn recreate_removes_everything_old_and_waits_for_it() {
+    let d = deployment(2, "{type: Recreate}");
+    let mut pods = vec![pod("o1", "old", true), pod("o2", "old", true)];
+    assert_eq!(deployment_step(&d, "new", &pods), Step { create: 0, delete: vec!["o1".into(), "o2".into()] });
+    pods.iter_mut().for_each(|p| p.terminating = true);
+    assert!(deployment_step(&d, "new", &pods).is_empty());
+    assert_eq!(deployment_step(&d, "new", &[]), Step { create: 2, delete: vec![] });
+}
+
+#[test]
+fn replaying_a_step_after_a_crash_is_harmless() {
+    // The step was taken (pod created, old one marked) before the crash;
+    // the facts show it, and the next look does not repeat it.
+    let d = rolling(3);
+    let pods = [pod("o1", "old", true), pod("o2", "old", true), pod("o3", "old", true), pod("n1", "new", false)];
+    assert!(deployment_step(&d, "new", &pods).is_empty());
+}
+
+fn service(text: &str) -> ServiceSpec {
+    match berth_manifest::load(text).unwrap().remove(0) {
+        Object::Service(s) => s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn backends_are_the_ready_pods_weighted_equally() {
+    let d = rolling(3);
+    let svc = service(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}, {name: raw, port: 81, targetPort: 9000}]}\n",
+    );
+    let ep = |name: &'static str, ip: [u8; 4], ready: bool, terminating: bool| Endpoint {
+        name,
+        ip: Some(Ipv4Addr::from(ip)),
+        ready,
+        terminating,
+        template: &d.template,
+    };
+    let pods = [
+        ep("a", [10, 0, 0, 3], true, false),
+        ep("b", [10, 0, 0, 2], true, false),
+        ep("c", [10, 0, 0, 4], false, false),
+        ep("d", [10, 0, 0, 5], true, true),
+        ep("e", [10, 0, 0, 6], true, false),
+    ];
+    let b = service_backends(&svc, 0, &pods);
+    let got: Vec<(String, u16, u8)> = b.iter().map(|b| (b.addr.to_string(), b.port, b.weight)).collect();
+    assert_eq!(got, vec![("10.0.0.2".into(), 8080, 34), ("10.0.0.3".into(), 8080, 33), ("10.0.0.6".into(), 8080, 33)]);
+    assert!(service_backends(&svc, 1, &pods).iter().all(|b| b.port == 9000));
+    assert!(service_backends(&svc, 0, &[]).is_empty());
+    assert!(service_backends(&svc, 7, &pods).is_empty());
+}
+
+#[test]
+fn a_named_target_port_the_pod_lacks_leaves_it_out() {
+    let d = rolling(1);
+    assert_eq!(target_port(&TargetPort::Name("http".into()), Protocol::Tcp, &d.template), Some(8080));
+    assert_eq!(target_port(&TargetPort::Name("grpc".into()), Protocol::Tcp, &d.template), None);
+    assert_eq!(target_port(&TargetPort::Name("http".into()), Protocol::Udp, &d.template), None);
+}

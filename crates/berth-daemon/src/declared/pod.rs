@@ -1,0 +1,622 @@
+//! One worker per pod: makes its sandbox and volumes, runs the init
+//! containers to completion and then the containers, probes them,
+//! restarts them with back-off, and when the pod must go, drains it and
+//! stops it gracefully. Each step is persisted in the pod's record before
+//! the next, and a container is found again by its fixed name, so a worker
+//! restarted after a crash carries on instead of starting over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_manifest::model::{ContainerSpec, Handler, ProbeHandler, ProbeKind, PullPolicy, VolumeSource};
+use berth_manifest::{ContainerHealth, ProbeResult};
+use tokio::time::Instant;
+
+use super::records::{self, LastExit, PodRecord};
+use super::spec::{self, ConfigSources, PodIdentity};
+use super::{now, Declared};
+
+/// A running container instance and its probes.
+struct Instance {
+    id: String,
+    health: ContainerHealth,
+}
+
+pub struct Worker {
+    d: Arc<Declared>,
+    key: String,
+    wake: Arc<tokio::sync::Notify>,
+    origin: Instant,
+    instances: HashMap<String, Instance>,
+}
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
+}
+
+/// How long until an RFC 3339 time (zero when past).
+fn until(s: &str) -> Duration {
+    parse_time(s).and_then(|t| (t - chrono::Utc::now()).to_std().ok()).unwrap_or_default()
+}
+
+impl Worker {
+    pub fn new(d: Arc<Declared>, key: String, wake: Arc<tokio::sync::Notify>) -> Self {
+        Self { d, key, wake, origin: Instant::now(), instances: HashMap::new() }
+    }
+
+    fn clock(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            let pod = match records::pod(self.d.store.as_ref(), &self.key) {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(pod = %self.key, error = %e, "cannot read the pod");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if pod.deleting.is_some() {
+                self.terminate(pod).await;
+                break;
+            }
+            let d = Arc::clone(&self.d);
+            let changed = d.containers.state_changed();
+            let next = self.step(pod).await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = changed => {}
+                _ = tokio::time::sleep(next) => {}
+            }
+        }
+        self.d.workers.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
+        self.d.wake.notify_one();
+    }
+
+    fn event(&self, pod: &PodRecord, warning: bool, reason: &str, message: String) {
+        self.d.event("pod", &pod.namespace, &pod.name, warning, reason, message);
+    }
+
+    /// Takes the pod one step further; returns when to look again.
+    async fn step(&mut self, mut pod: PodRecord) -> Duration {
+        let before = pod.clone();
+        let next = self.advance(&mut pod).await;
+        let ready =
+            pod.template.init_containers.iter().all(|c| pod.containers.get(&c.name).is_some_and(|s| s.completed))
+                && pod.template.containers.iter().all(|c| pod.containers.get(&c.name).is_some_and(|s| s.ready));
+        if ready != pod.ready {
+            pod.ready = ready;
+            pod.ready_since = Some(now());
+        }
+        if pod != before {
+            if let Err(e) = records::put_pod(self.d.store.as_ref(), &pod) {
+                tracing::warn!(pod = %self.key, error = %e, "cannot record the pod's state");
+            }
+            if pod.ready != before.ready {
+                if let Err(e) = self.d.sync_services().await {
+                    tracing::warn!(pod = %self.key, error = %e, "updating the pod's services failed");
+                }
+            }
+        }
+        next
+    }
+
+    async fn advance(&mut self, pod: &mut PodRecord) -> Duration {
+        let dir_disk = self.d.disk.join(&pod.uid);
+        let dir_memory = self.d.memory.join(&pod.uid);
+        if pod.ip.is_none() || self.d.networks.sandbox(&pod.uid).ok().flatten().is_none() {
+            let hostname = pod.template.hostname.clone().unwrap_or_else(|| pod.name.clone());
+            let search = vec![
+                format!("{}.svc.cluster.local", pod.namespace),
+                "svc.cluster.local".to_string(),
+                "cluster.local".to_string(),
+            ];
+            match self
+                .d
+                .networks
+                .ensure_sandbox(&pod.uid, &pod.key(), &hostname, &search, &dir_memory.join("etc"))
+                .await
+            {
+                Ok(s) => pod.ip = Some(s.ip.to_string()),
+                Err(e) => {
+                    self.event(pod, true, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {e}"));
+                    return Duration::from_secs(5);
+                }
+            }
+        }
+        let sources = match self.sources(&pod.namespace) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(pod = %self.key, error = %e, "cannot read ConfigMaps and Secrets");
+                return Duration::from_secs(2);
+            }
+        };
+        if let Err(e) = self.volumes(pod, &sources, &dir_disk.join("volumes"), &dir_memory.join("volumes")) {
+            for c in pod.template.all_containers().map(|c| c.name.clone()).collect::<Vec<_>>() {
+                let st = pod.container(&c);
+                if st.id.is_none() {
+                    st.waiting = Some(("CreateContainerConfigError".into(), e.to_string()));
+                }
+            }
+            self.event(pod, true, "Failed", format!("Error: {e}"));
+            return Duration::from_secs(2);
+        }
+        if pod.started.is_none() {
+            pod.started = Some(now());
+        }
+        for c in pod.template.init_containers.clone() {
+            if pod.containers.get(&c.name).is_some_and(|s| s.completed) {
+                continue;
+            }
+            return self.container(pod, &c, true, &sources).await;
+        }
+        let mut next = Duration::from_secs(5);
+        for c in pod.template.containers.clone() {
+            next = next.min(self.container(pod, &c, false, &sources).await);
+        }
+        next
+    }
+
+    fn sources(&self, namespace: &str) -> Result<ConfigSources, super::DeclaredError> {
+        let mut s = ConfigSources::default();
+        for (_, _, o) in self.d.declared("ConfigMap")? {
+            if let berth_manifest::Object::ConfigMap(c) = o {
+                if c.meta.namespace == namespace {
+                    s.config_maps.insert(c.meta.name.clone(), c);
+                }
+            }
+        }
+        for (_, _, o) in self.d.declared("Secret")? {
+            if let berth_manifest::Object::Secret(c) = o {
+                if c.meta.namespace == namespace {
+                    s.secrets.insert(c.meta.name.clone(), c);
+                }
+            }
+        }
+        Ok(s)
+    }
+
+    /// Makes the pod's volume directories and writes ConfigMap and Secret
+    /// files, once (a directory that exists is complete: it is renamed
+    /// into place).
+    fn volumes(
+        &self,
+        pod: &PodRecord,
+        sources: &ConfigSources,
+        disk: &std::path::Path,
+        memory: &std::path::Path,
+    ) -> Result<(), spec::ConfigError> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |e: std::io::Error| spec::ConfigError(format!("preparing the pod's volumes: {e}"));
+        for v in &pod.template.volumes {
+            let dir = spec::volume_dir(&pod.template, &v.name, disk, memory).expect("declared volume");
+            if dir.exists() {
+                continue;
+            }
+            let parent = dir.parent().expect("volume dirs have a parent");
+            std::fs::create_dir_all(parent).map_err(io)?;
+            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+            let files = spec::projected_files(&v.source, sources)?;
+            let tmp = parent.join(format!(".{}.tmp", v.name));
+            let _ = std::fs::remove_dir_all(&tmp);
+            std::fs::create_dir_all(&tmp).map_err(io)?;
+            let mode = if matches!(v.source, VolumeSource::EmptyDir { .. }) { 0o777 } else { 0o755 };
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+            for (path, bytes, mode) in files {
+                let target = tmp.join(&path);
+                if let Some(p) = target.parent() {
+                    std::fs::create_dir_all(p).map_err(io)?;
+                }
+                std::fs::write(&target, bytes).map_err(io)?;
+                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777)).map_err(io)?;
+            }
+            std::fs::rename(&tmp, &dir).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    fn container_name(pod: &PodRecord, c: &ContainerSpec) -> String {
+        let name = if pod.namespace == "default" {
+            format!("{}_{}", pod.name, c.name)
+        } else {
+            format!("{}_{}_{}", pod.namespace, pod.name, c.name)
+        };
+        if name.len() <= 128 {
+            name
+        } else {
+            format!("{}_{}", pod.uid, c.name)
+        }
+    }
+
+    /// Takes one container a step further; returns when to look again.
+    async fn container(
+        &mut self,
+        pod: &mut PodRecord,
+        c: &ContainerSpec,
+        init: bool,
+        sources: &ConfigSources,
+    ) -> Duration {
+        let st = pod.container(&c.name).clone();
+        let record = st.id.as_ref().and_then(|id| self.d.store.get_container(id).ok().flatten());
+        let Some(rec) = record else {
+            return self.create(pod, c, sources).await;
+        };
+        if rec.state == "running" {
+            return self.probe(pod, c, &rec.id).await;
+        }
+        // Exited (or created and never started, after a crash).
+        let finished = rec.finished_at.clone().unwrap_or_default();
+        let seen = st.last_exit.as_ref().is_some_and(|l| l.finished_at == finished);
+        if rec.finished_at.is_some() && !seen {
+            self.instances.remove(&c.name);
+            let code = rec.exit_code.unwrap_or(255);
+            let reason = if rec.oom_killed {
+                "OOMKilled"
+            } else if code == 0 {
+                "Completed"
+            } else {
+                "Error"
+            };
+            let ran_for = match (rec.started_at.as_deref().and_then(parse_time), parse_time(&finished)) {
+                (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
+                _ => Duration::ZERO,
+            };
+            let pod_name = pod.name.clone();
+            let s = pod.container(&c.name);
+            s.last_exit = Some(LastExit {
+                exit_code: code,
+                reason: reason.into(),
+                started_at: rec.started_at.clone(),
+                finished_at: finished.clone(),
+            });
+            s.ready = false;
+            s.started = false;
+            if init && code == 0 {
+                s.completed = true;
+                s.waiting = None;
+                return Duration::ZERO;
+            }
+            let delay = self.d.settings.backoff.next_delay(s.backoff_ms.map(Duration::from_millis), ran_for);
+            s.backoff_ms = Some(delay.as_millis() as u64);
+            let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+            s.waiting = Some((
+                "CrashLoopBackOff".into(),
+                format!("back-off {}s restarting failed container={} pod={pod_name}", delay.as_secs(), c.name),
+            ));
+            self.event(
+                pod,
+                true,
+                "BackOff",
+                format!(
+                    "Back-off {}s restarting failed container {} (exit code {code}, {reason})",
+                    delay.as_secs(),
+                    c.name
+                ),
+            );
+        }
+        let wait = pod.container(&c.name).backoff_until.as_deref().map(until).unwrap_or_default();
+        if !wait.is_zero() {
+            return wait;
+        }
+        // The back-off is over: start the same container again.
+        let s = pod.container(&c.name);
+        if rec.finished_at.is_some() {
+            s.restarts += 1;
+        }
+        s.waiting = None;
+        let restarts = s.restarts;
+        match self.d.containers.start(&rec.id).await {
+            Ok(started) => {
+                self.event(pod, false, "Started", format!("Started container {} (restart {restarts})", c.name));
+                self.track(c, &started.id);
+                if init {
+                    Duration::from_millis(100)
+                } else {
+                    Duration::ZERO
+                }
+            }
+            Err(e) => {
+                self.event(pod, true, "Failed", format!("Error: {e}"));
+                Duration::from_millis(200)
+            }
+        }
+    }
+
+    fn track(&mut self, c: &ContainerSpec, id: &str) {
+        let health = ContainerHealth::new(c, self.clock());
+        self.instances.insert(c.name.clone(), Instance { id: id.to_string(), health });
+    }
+
+    /// Pulls the image if needed, creates the container and starts it.
+    async fn create(&mut self, pod: &mut PodRecord, c: &ContainerSpec, sources: &ConfigSources) -> Duration {
+        let waiting_until = pod.container(&c.name).backoff_until.as_deref().map(until).unwrap_or_default();
+        if !waiting_until.is_zero() {
+            return waiting_until;
+        }
+        let image = c.image.to_string();
+        let present = self.d.images.resolve(&image).is_ok();
+        let pull = match c.pull_policy {
+            PullPolicy::Always => true,
+            PullPolicy::IfNotPresent => !present,
+            PullPolicy::Never => false,
+        };
+        if !present && c.pull_policy == PullPolicy::Never {
+            let msg = format!("Container image {image:?} is not present with pull policy of Never");
+            pod.container(&c.name).waiting = Some(("ErrImageNeverPull".into(), msg.clone()));
+            self.event(pod, true, "ErrImageNeverPull", msg);
+            return Duration::from_secs(10);
+        }
+        if pull {
+            self.event(pod, false, "Pulling", format!("Pulling image {image:?}"));
+            match self.d.images.pull(&image, None, &berth_image::progress::Progress::none()).await {
+                Ok(_) => self.event(pod, false, "Pulled", format!("Successfully pulled image {image:?}")),
+                Err(e) => {
+                    let s = pod.container(&c.name);
+                    let first = !matches!(&s.waiting, Some((r, _)) if r == "ErrImagePull" || r == "ImagePullBackOff");
+                    let delay =
+                        self.d.settings.backoff.next_delay(s.backoff_ms.map(Duration::from_millis), Duration::ZERO);
+                    s.backoff_ms = Some(delay.as_millis() as u64);
+                    let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                    let reason = if first { "ErrImagePull" } else { "ImagePullBackOff" };
+                    s.waiting = Some((reason.into(), e.to_string()));
+                    self.event(pod, true, "Failed", format!("Failed to pull image {image:?}: {e}"));
+                    return delay;
+                }
+            }
+        } else {
+            self.event(pod, false, "Pulled", format!("Container image {image:?} already present on machine"));
+        }
+        let ip = pod.ip.clone().unwrap_or_default();
+        let hostname = pod.template.hostname.clone().unwrap_or_else(|| pod.name.clone());
+        let identity =
+            PodIdentity { namespace: &pod.namespace, name: &pod.name, ip: &ip, hostname: &hostname, uid: &pod.uid };
+        let env = spec::environment(c, &identity, sources);
+        let name = Self::container_name(pod, c);
+        let req = env.and_then(|env| {
+            let mut labels = std::collections::BTreeMap::new();
+            labels.insert("io.kubernetes.pod.namespace".to_string(), pod.namespace.clone());
+            labels.insert("io.kubernetes.pod.name".to_string(), pod.name.clone());
+            labels.insert("io.kubernetes.container.name".to_string(), c.name.clone());
+            spec::container_request(spec::RequestInput {
+                pod: &identity,
+                template: &pod.template,
+                container: c,
+                env,
+                name: name.clone(),
+                disk: &self.d.disk.join(&pod.uid).join("volumes"),
+                memory: &self.d.memory.join(&pod.uid).join("volumes"),
+                labels,
+            })
+        });
+        let req = match req {
+            Ok(r) => r,
+            Err(e) => {
+                pod.container(&c.name).waiting = Some(("CreateContainerConfigError".into(), e.to_string()));
+                self.event(pod, true, "Failed", format!("Error: {e}"));
+                return Duration::from_secs(2);
+            }
+        };
+        if c.security.run_as_non_root && c.security.run_as_user.unwrap_or(0) == 0 {
+            let image_user = self.d.images.inspect(&image).ok().and_then(|i| i.config.user).unwrap_or_default();
+            if c.security.run_as_user == Some(0)
+                || image_user.is_empty()
+                || image_user == "root"
+                || image_user.starts_with("0")
+            {
+                let msg = "container has runAsNonRoot and image will run as root".to_string();
+                pod.container(&c.name).waiting = Some(("CreateContainerConfigError".into(), msg.clone()));
+                self.event(pod, true, "Failed", format!("Error: {msg}"));
+                return Duration::from_secs(10);
+            }
+        }
+        // A container of that name left by a crash before it was recorded.
+        if let Ok(old) = self.d.containers.resolve(&name) {
+            let _ = self.d.containers.remove(&old.id, true).await;
+        }
+        let created = match self.d.containers.create(req).await {
+            Ok(c) => c,
+            Err(e) => {
+                pod.container(&c.name).waiting = Some(("CreateContainerError".into(), e.to_string()));
+                self.event(pod, true, "Failed", format!("Error: {e}"));
+                return Duration::from_secs(2);
+            }
+        };
+        let s = pod.container(&c.name);
+        s.id = Some(created.id.clone());
+        s.waiting = Some(("ContainerCreating".into(), String::new()));
+        // Recorded before it starts, so a crash now finds it again.
+        let _ = records::put_pod(self.d.store.as_ref(), pod);
+        self.event(pod, false, "Created", format!("Created container {}", c.name));
+        match self.d.containers.start(&created.id).await {
+            Ok(_) => {
+                pod.container(&c.name).waiting = None;
+                self.event(pod, false, "Started", format!("Started container {}", c.name));
+                self.track(c, &created.id);
+                Duration::ZERO
+            }
+            Err(e) => {
+                self.event(pod, true, "Failed", format!("Error: {e}"));
+                Duration::from_millis(100)
+            }
+        }
+    }
+
+    /// Runs the container's due probes and acts on their verdict.
+    async fn probe(&mut self, pod: &mut PodRecord, c: &ContainerSpec, id: &str) -> Duration {
+        let now_v = self.clock();
+        let st = pod.container(&c.name).clone();
+        let inst = self.instances.entry(c.name.clone()).or_insert_with(|| Instance {
+            // Found running: adopted with the verdict it had.
+            id: id.to_string(),
+            health: ContainerHealth::adopted(c, now_v, st.started, st.ready),
+        });
+        if inst.id != id {
+            inst.id = id.to_string();
+            inst.health = ContainerHealth::new(c, now_v);
+        }
+        let ip = pod.ip.as_deref().and_then(|i| i.parse().ok());
+        let due: Vec<ProbeKind> =
+            inst.health.due(now_v).into_iter().filter(|(_, at)| *at <= now_v).map(|(k, _)| k).collect();
+        for kind in due {
+            let Some(tracker) = inst.health.tracker(kind) else { continue };
+            let spec = tracker.spec().clone();
+            let target = crate::probes::Target { container: id, ip };
+            let (result, detail) = crate::probes::run(&self.d.containers, &spec.handler, &target, spec.timeout).await;
+            let at = self.origin.elapsed();
+            let health = inst.health.observe(kind, result, at);
+            if result != ProbeResult::Success {
+                let name = match kind {
+                    ProbeKind::Startup => "Startup",
+                    ProbeKind::Liveness => "Liveness",
+                    ProbeKind::Readiness => "Readiness",
+                };
+                self.d.event(
+                    "pod",
+                    &pod.namespace,
+                    &pod.name,
+                    true,
+                    "Unhealthy",
+                    format!("{name} probe failed: {detail}"),
+                );
+            }
+            if let Some(cause) = health.restart {
+                self.d.event(
+                    "pod",
+                    &pod.namespace,
+                    &pod.name,
+                    false,
+                    "Killing",
+                    format!("Container {} {}, will be restarted", c.name, cause.to_string().to_lowercase()),
+                );
+                let s = pod.container(&c.name);
+                s.ready = false;
+                s.started = false;
+                let _ = records::put_pod(self.d.store.as_ref(), pod);
+                let grace = pod.template.termination_grace_period.as_secs() as u32;
+                let containers = Arc::clone(&self.d.containers);
+                let id = id.to_string();
+                let _ = containers.stop(&id, Some(grace)).await;
+                return Duration::ZERO;
+            }
+        }
+        let health = inst.health.health();
+        let s = pod.container(&c.name);
+        s.started = health.started;
+        s.ready = health.ready;
+        s.waiting = None;
+        let t = self.origin.elapsed();
+        let next = inst.health.next_due(t).map(|(_, at)| at.saturating_sub(t));
+        next.unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(20))
+    }
+
+    /// Graceful termination: out of every Service (the rules confirmed in
+    /// the kernel), connections drained, `preStop`, the stop signal, the
+    /// grace period, SIGKILL, then everything of the pod removed.
+    async fn terminate(&mut self, pod: PodRecord) {
+        let started = Instant::now();
+        let grace = pod.template.termination_grace_period;
+        if let Err(e) = self.d.sync_services().await {
+            tracing::warn!(pod = %self.key, error = %e, "taking the pod out of its services failed");
+        }
+        if let Some(ip) = pod.ip.as_deref().and_then(|i| i.parse().ok()) {
+            let deadline = started + self.d.settings.drain_timeout;
+            loop {
+                match self.d.networks.active_connections(ip).await {
+                    Ok(0) => break,
+                    Ok(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+                    Ok(n) => {
+                        self.event(
+                            &pod,
+                            true,
+                            "DrainTimeout",
+                            format!("{n} connection(s) still open after the drain timeout"),
+                        );
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(pod = %self.key, error = %e, "cannot count the pod's connections");
+                        break;
+                    }
+                }
+            }
+        }
+        let running: Vec<(ContainerSpec, String)> = pod
+            .template
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let id = pod.containers.get(&c.name)?.id.clone()?;
+                self.d.containers.is_running(&id).then(|| (c.clone(), id))
+            })
+            .collect();
+        // preStop hooks run side by side, within the grace period.
+        let hooks = running.iter().filter_map(|(c, id)| c.pre_stop.clone().map(|h| (h, id.clone())));
+        let ip = pod.ip.as_deref().and_then(|i| i.parse().ok());
+        let futures: Vec<_> = hooks
+            .map(|(h, id)| {
+                let containers = Arc::clone(&self.d.containers);
+                async move {
+                    match h {
+                        Handler::Sleep(d) => tokio::time::sleep(d).await,
+                        Handler::Exec { command } => {
+                            let handler = ProbeHandler::Exec { command };
+                            let target = crate::probes::Target { container: &id, ip };
+                            crate::probes::run(&containers, &handler, &target, grace).await;
+                        }
+                        Handler::HttpGet(g) => {
+                            let handler = ProbeHandler::HttpGet(g);
+                            let target = crate::probes::Target { container: &id, ip };
+                            crate::probes::run(&containers, &handler, &target, grace).await;
+                        }
+                    }
+                }
+            })
+            .collect();
+        let _ = tokio::time::timeout(grace, futures::future::join_all(futures)).await;
+        let left = grace.saturating_sub(started.elapsed()).as_secs() as u32;
+        let stops: Vec<_> = running
+            .iter()
+            .map(|(c, id)| {
+                self.event(&pod, false, "Killing", format!("Stopping container {}", c.name));
+                let containers = Arc::clone(&self.d.containers);
+                let id = id.clone();
+                async move {
+                    let _ = containers.stop(&id, Some(left)).await;
+                }
+            })
+            .collect();
+        futures::future::join_all(stops).await;
+        let mut clean = true;
+        for st in pod.containers.values() {
+            if let Some(id) = &st.id {
+                match self.d.containers.remove(id, true).await {
+                    Ok(_) | Err(crate::containers::ContainerError::NotFound(_)) => {}
+                    Err(e) => {
+                        clean = false;
+                        tracing::warn!(pod = %self.key, error = %e, "removing a container of the pod failed");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.d.networks.remove_sandbox(&pod.uid).await {
+            clean = false;
+            tracing::warn!(pod = %self.key, error = %e, "removing the pod's sandbox failed");
+        }
+        let _ = std::fs::remove_dir_all(self.d.disk.join(&pod.uid));
+        let _ = std::fs::remove_dir_all(self.d.memory.join(&pod.uid));
+        if clean {
+            if let Err(e) = records::remove_pod(self.d.store.as_ref(), &self.key) {
+                tracing::warn!(pod = %self.key, error = %e, "forgetting the pod failed");
+            }
+        } else {
+            // The next worker tries again.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! From a pod template's container to the container request berth runs:
+//! environment resolved from ConfigMaps, Secrets and the downward API,
+//! volumes as bind mounts of the pod's directories, limits, security.
+//! Pure: the ConfigMaps and Secrets are passed in.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use berth_core::api::{ContainerCreateRequest, ResourceLimits, SecurityOptions};
+use berth_manifest::model::{
+    ConfigMapSpec, ContainerSpec, EnvSource, KeyRef, ObjectRef, PodField, PodTemplate, SecretSpec, VolumeSource,
+};
+
+/// The ConfigMaps and Secrets of the pod's namespace.
+#[derive(Default)]
+pub struct ConfigSources {
+    pub config_maps: BTreeMap<String, ConfigMapSpec>,
+    pub secrets: BTreeMap<String, SecretSpec>,
+}
+
+/// Why a container cannot be made yet (Kubernetes'
+/// `CreateContainerConfigError`): the pod waits and tries again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigSources {
+    fn key(&self, r: &KeyRef, secret: bool) -> Result<Option<String>, ConfigError> {
+        let what = if secret { "secret" } else { "configmap" };
+        let value = if secret {
+            match self.secrets.get(&r.name) {
+                None => None,
+                Some(s) => match s.data.get(&r.key) {
+                    Some(v) => Some(String::from_utf8_lossy(v.expose()).into_owned()),
+                    None if r.optional => return Ok(None),
+                    None => {
+                        return Err(ConfigError(format!("couldn't find key {} in Secret {}", r.key, r.name)));
+                    }
+                },
+            }
+        } else {
+            match self.config_maps.get(&r.name) {
+                None => None,
+                Some(c) => match c.data.get(&r.key) {
+                    Some(v) => Some(v.clone()),
+                    None if r.optional => return Ok(None),
+                    None => {
+                        return Err(ConfigError(format!("couldn't find key {} in ConfigMap {}", r.key, r.name)));
+                    }
+                },
+            }
+        };
+        match value {
+            Some(v) => Ok(Some(v)),
+            None if r.optional => Ok(None),
+            None => Err(ConfigError(format!("{what} {:?} not found", r.name))),
+        }
+    }
+}
+
+/// What the pod knows about itself, for the downward API.
+pub struct PodIdentity<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub ip: &'a str,
+    pub hostname: &'a str,
+    pub uid: &'a str,
+}
+
+/// The environment of a container, as `NAME=value`, in Kubernetes' order:
+/// `envFrom` sources first, then `env`, later ones winning.
+pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources) -> Result<Vec<String>, ConfigError> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    fn set(env: &mut Vec<(String, String)>, k: String, v: String) {
+        env.retain(|(n, _)| *n != k);
+        env.push((k, v));
+    }
+    for from in &c.env_from {
+        match &from.source {
+            ObjectRef::ConfigMap { name, optional } => match src.config_maps.get(name) {
+                Some(cm) => cm.data.iter().for_each(|(k, v)| set(&mut env, format!("{}{k}", from.prefix), v.clone())),
+                None if *optional => {}
+                None => return Err(ConfigError(format!("configmap {name:?} not found"))),
+            },
+            ObjectRef::Secret { name, optional } => match src.secrets.get(name) {
+                Some(s) => s.data.iter().for_each(|(k, v)| {
+                    set(&mut env, format!("{}{k}", from.prefix), String::from_utf8_lossy(v.expose()).into_owned())
+                }),
+                None if *optional => {}
+                None => return Err(ConfigError(format!("secret {name:?} not found"))),
+            },
+        }
+    }
+    for e in &c.env {
+        let value = match &e.source {
+            EnvSource::Value(v) => Some(expand(v, &env)),
+            EnvSource::ConfigMapKey(r) => src.key(r, false)?,
+            EnvSource::SecretKey(r) => src.key(r, true)?,
+            EnvSource::Field(PodField::Name) => Some(pod.name.to_string()),
+            EnvSource::Field(PodField::Namespace) => Some(pod.namespace.to_string()),
+            EnvSource::Field(PodField::PodIp) => Some(pod.ip.to_string()),
+        };
+        if let Some(v) = value {
+            set(&mut env, e.name.clone(), v);
+        }
+    }
+    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+}
+
+/// Kubernetes' `$(VAR)` expansion of earlier variables; `$$` escapes, and
+/// a reference to an unknown variable stays as written.
+fn expand(value: &str, env: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(stripped) = after.strip_prefix('$') {
+            out.push('$');
+            rest = stripped;
+        } else if let Some(body) = after.strip_prefix('(') {
+            match body.find(')') {
+                Some(end) => {
+                    let name = &body[..end];
+                    match env.iter().rev().find(|(k, _)| k == name) {
+                        Some((_, v)) => out.push_str(v),
+                        None => out.push_str(&format!("$({name})")),
+                    }
+                    rest = &body[end + 1..];
+                }
+                None => {
+                    out.push('$');
+                    rest = after;
+                }
+            }
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the pod keeps each volume on the host: emptyDirs on disk under
+/// the state root; memory emptyDirs, ConfigMaps and Secrets under the run
+/// root (tmpfs), so secret values never reach a disk.
+pub fn volume_dir(template: &PodTemplate, name: &str, disk: &Path, memory: &Path) -> Option<PathBuf> {
+    let v = template.volumes.iter().find(|v| v.name == name)?;
+    Some(match &v.source {
+        VolumeSource::EmptyDir { medium: berth_manifest::model::Medium::Disk, .. } => disk.join(name),
+        _ => memory.join(name),
+    })
+}
+
+/// The container request for one container of a pod.
+pub struct RequestInput<'a> {
+    pub pod: &'a PodIdentity<'a>,
+    pub template: &'a PodTemplate,
+    pub container: &'a ContainerSpec,
+    pub env: Vec<String>,
+    /// The berth container's name.
+    pub name: String,
+    /// Volume directories: on disk, and in memory.
+    pub disk: &'a Path,
+    pub memory: &'a Path,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, ConfigError> {
+    let c = i.container;
+    let mut volumes = Vec::new();
+    for m in &c.volume_mounts {
+        let dir = volume_dir(i.template, &m.name, i.disk, i.memory)
+            .ok_or_else(|| ConfigError(format!("volume {:?} is not declared in the pod", m.name)))?;
+        let source = match &m.sub_path {
+            Some(sub) => dir.join(sub),
+            None => dir,
+        };
+        let mode = if m.read_only { "ro" } else { "rw" };
+        volumes.push(format!("{}:{}:{mode}", source.display(), m.mount_path));
+    }
+    let user = match (c.security.run_as_user, c.security.run_as_group) {
+        (Some(u), Some(g)) => Some(format!("{u}:{g}")),
+        (Some(u), None) => Some(u.to_string()),
+        (None, Some(g)) => Some(format!("0:{g}")),
+        (None, None) => None,
+    };
+    let strip = |caps: &[String]| -> Vec<String> {
+        caps.iter().map(|c| c.strip_prefix("CAP_").unwrap_or(c).to_string()).collect()
+    };
+    Ok(ContainerCreateRequest {
+        image: c.image.to_string(),
+        name: Some(i.name),
+        networks: vec![format!("pod:{}", i.pod.uid)],
+        entrypoint: (!c.command.is_empty()).then(|| c.command.clone()),
+        cmd: (!c.args.is_empty()).then(|| c.args.clone()),
+        env: i.env,
+        workdir: c.working_dir.clone(),
+        user,
+        hostname: Some(i.pod.hostname.to_string()),
+        volumes,
+        labels: i.labels,
+        limits: ResourceLimits {
+            memory: c.resources.memory_limit_bytes,
+            cpus: c.resources.cpu_limit_millis.map(|m| m as f64 / 1000.0),
+            ..Default::default()
+        },
+        security: SecurityOptions {
+            privileged: c.security.privileged,
+            read_only: c.security.read_only_root_filesystem,
+            cap_add: strip(&c.security.capabilities_add),
+            cap_drop: strip(&c.security.capabilities_drop),
+            security_opt: Vec::new(),
+        },
+        restart: Some("no".into()),
+        stop_timeout: Some(i.template.termination_grace_period.as_secs().min(u64::from(u32::MAX)) as u32),
+        ..Default::default()
+    })
+}
+
+/// The files of a ConfigMap or Secret volume: relative path, bytes, mode.
+pub fn projected_files(source: &VolumeSource, src: &ConfigSources) -> Result<Vec<(String, Vec<u8>, u32)>, ConfigError> {
+    let (keys, data): (_, BTreeMap<String, Vec<u8>>) = match source {
+        VolumeSource::ConfigMap(k) => match src.config_maps.get(&k.name) {
+            Some(cm) => (
+                k,
+                cm.data
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.clone().into_bytes()))
+                    .chain(cm.binary_data.iter().map(|(n, v)| (n.clone(), v.clone())))
+                    .collect(),
+            ),
+            None if k.optional => return Ok(Vec::new()),
+            None => return Err(ConfigError(format!("configmap {:?} not found", k.name))),
+        },
+        VolumeSource::Secret(k) => match src.secrets.get(&k.name) {
+            Some(s) => (k, s.data.iter().map(|(n, v)| (n.clone(), v.expose().to_vec())).collect()),
+            None if k.optional => return Ok(Vec::new()),
+            None => return Err(ConfigError(format!("secret {:?} not found", k.name))),
+        },
+        VolumeSource::EmptyDir { .. } => return Ok(Vec::new()),
+    };
+    if keys.items.is_empty() {
+        return Ok(data.into_iter().map(|(k, v)| (k, v, keys.default_mode)).collect());
+    }
+    let mut out = Vec::new();
+    for item in &keys.items {
+        match data.get(&item.key) {
+            Some(v) => out.push((item.path.clone(), v.clone(), item.mode.unwrap_or(keys.default_mode))),
+            None if keys.optional => {}
+            None => {
+                return Err(ConfigError(format!("couldn't find key {} in {:?}", item.key, keys.name)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expansion_follows_kubernetes() {
+        let env = vec![("A".to_string(), "1".to_string())];
+        assert_eq!(expand("x$(A)y", &env), "x1y");
+        assert_eq!(expand("$$(A)", &env), "$(A)");
+        assert_eq!(expand("$(B)", &env), "$(B)");
+        assert_eq!(expand("cost $5", &env), "cost $5");
+        assert_eq!(expand("$(A", &env), "$(A");
+    }
+
+    fn load(text: &str) -> Vec<berth_manifest::Object> {
+        berth_manifest::load(text).unwrap()
+    }
+
+    #[test]
+    fn environment_resolves_sources_in_kubernetes_order() {
+        let objs = load(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {MODE: prod, LEVEL: info}\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: db}\nstringData: {password: hunter2}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: busybox\n          envFrom: [{configMapRef: {name: cfg}, prefix: CFG_}]\n          env:\n            - {name: CFG_MODE, value: override}\n            - {name: PASS, valueFrom: {secretKeyRef: {name: db, key: password}}}\n            - {name: ME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}\n            - {name: IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}\n            - {name: URL, value: 'http://$(IP):80'}\n            - {name: OPT, valueFrom: {configMapKeyRef: {name: nope, key: x, optional: true}}}\n",
+        );
+        let mut src = ConfigSources::default();
+        let mut deployment = None;
+        for o in objs {
+            match o {
+                berth_manifest::Object::ConfigMap(c) => {
+                    src.config_maps.insert(c.meta.name.clone(), c);
+                }
+                berth_manifest::Object::Secret(s) => {
+                    src.secrets.insert(s.meta.name.clone(), s);
+                }
+                berth_manifest::Object::Deployment(d) => deployment = Some(d),
+                _ => {}
+            }
+        }
+        let d = deployment.unwrap();
+        let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
+        let env = environment(&d.template.containers[0], &pod, &src).unwrap();
+        assert_eq!(
+            env,
+            vec![
+                "CFG_LEVEL=info",
+                "CFG_MODE=override",
+                "PASS=hunter2",
+                "ME=web-1",
+                "IP=10.0.0.9",
+                "URL=http://10.0.0.9:80"
+            ]
+        );
+        src.secrets.clear();
+        let err = environment(&d.template.containers[0], &pod, &src).unwrap_err();
+        assert_eq!(err.to_string(), "secret \"db\" not found");
+    }
+}

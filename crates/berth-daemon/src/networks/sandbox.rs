@@ -1,0 +1,149 @@
+//! Pod sandboxes: a network namespace with one address on the default
+//! network that outlives the containers joining it, so a pod keeps its
+//! address while its containers restart (what Kubernetes' pause container
+//! is for; a named namespace needs no process to stay alive).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_core::api::NetworkAttachment;
+use berth_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+use super::attach::blocking;
+use super::{NetworkError, Networks, Result};
+
+pub(super) const KIND: &str = "sandbox";
+
+/// A sandbox as the store keeps it; written before the namespace is made,
+/// so a crash in between leaves a record that a retry or removal finds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    /// The pod's uid.
+    pub id: String,
+    /// `namespace/name` of the pod, for messages and `network inspect`.
+    pub owner: String,
+    /// Where resolv.conf and hosts are written for the pod's containers.
+    pub dir: PathBuf,
+    #[serde(default)]
+    pub attachment: Option<NetworkAttachment>,
+}
+
+/// What a pod's containers need to join its sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sandbox {
+    pub netns: PathBuf,
+    pub ip: std::net::Ipv4Addr,
+    pub resolv_conf: PathBuf,
+    pub hosts: PathBuf,
+}
+
+impl Networks {
+    pub(super) fn sandbox_records(&self) -> Result<Vec<SandboxRecord>> {
+        self.store
+            .list_objects(KIND)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt { what: "sandbox record", detail: e.to_string() }.into())
+            })
+            .collect()
+    }
+
+    fn sandbox_record(&self, id: &str) -> Result<Option<SandboxRecord>> {
+        self.store
+            .get_object(KIND, id)?
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt { what: "sandbox record", detail: e.to_string() }.into())
+            })
+            .transpose()
+    }
+
+    /// The sandbox of pod `id`, made if it does not exist yet: a namespace
+    /// on the default network with the next free address, resolv.conf
+    /// (with the pod's search domains) and hosts in `dir`. Idempotent; a
+    /// sandbox half-made by a crash is remade.
+    pub async fn ensure_sandbox(
+        &self,
+        id: &str,
+        owner: &str,
+        hostname: &str,
+        search: &[String],
+        dir: &Path,
+    ) -> Result<Sandbox> {
+        let _guard = self.lock.lock().await;
+        if let Some(rec) = self.sandbox_record(id)? {
+            if let (Some(a), true) = (&rec.attachment, self.netns_path(id).exists()) {
+                return Ok(self.sandbox_view(id, &rec, a));
+            }
+            self.undo(id, 1).await;
+        }
+        let rec =
+            SandboxRecord { id: id.to_string(), owner: owner.to_string(), dir: dir.to_path_buf(), attachment: None };
+        self.store.put_object(KIND, id, &serde_json::to_value(&rec).expect("serialises"))?;
+        match self.make_sandbox(rec, hostname, search).await {
+            Ok(s) => {
+                self.sync_locked().await?;
+                Ok(s)
+            }
+            Err(e) => {
+                self.undo(id, 1).await;
+                let _ = self.store.delete_object(KIND, id);
+                Err(e)
+            }
+        }
+    }
+
+    async fn make_sandbox(&self, mut rec: SandboxRecord, hostname: &str, search: &[String]) -> Result<Sandbox> {
+        let n = self.default_network_locked()?;
+        let spec =
+            berth_net::BridgeSpec { name: n.bridge.clone(), gateway: n.gateway, subnet: n.subnet, mtu: Some(n.mtu) };
+        let (links, namespaces) = (Arc::clone(&self.kernel.links), Arc::clone(&self.kernel.namespaces));
+        let netns_name = self.netns_name(&rec.id);
+        let netns = blocking(move || {
+            links.ensure_bridge(&spec).map_err(|e| e.to_string())?;
+            namespaces.create(&netns_name).map_err(|e| e.to_string())
+        })
+        .await?;
+        let ip = self.claim(&n, &rec.id)?;
+        let a = self.link(&n, &rec.id, &netns, 0, ip, &[]).await?;
+        std::fs::create_dir_all(&rec.dir)
+            .map_err(|e| NetworkError::Kernel(format!("creating {}: {e}", rec.dir.display())))?;
+        let mut resolv = berth_dns::ContainerResolvConf::new(n.gateway.into());
+        resolv.search = search.to_vec();
+        super::attach::write_etc_files(&rec.dir, &resolv, &a.ip, hostname, hostname)?;
+        rec.attachment = Some(a.clone());
+        self.store.put_object(KIND, &rec.id, &serde_json::to_value(&rec).expect("serialises"))?;
+        Ok(self.sandbox_view(&rec.id, &rec, &a))
+    }
+
+    fn sandbox_view(&self, id: &str, rec: &SandboxRecord, a: &NetworkAttachment) -> Sandbox {
+        Sandbox {
+            netns: self.netns_path(id),
+            ip: a.ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
+            resolv_conf: rec.dir.join("resolv.conf"),
+            hosts: rec.dir.join("hosts"),
+        }
+    }
+
+    /// The sandbox of pod `id`, if it exists and is complete.
+    pub fn sandbox(&self, id: &str) -> Result<Option<Sandbox>> {
+        Ok(self.sandbox_record(id)?.and_then(|rec| rec.attachment.clone().map(|a| self.sandbox_view(id, &rec, &a))))
+    }
+
+    /// Removes pod `id`'s sandbox: veth, namespace, address, record.
+    /// Idempotent; may be re-run after a crash.
+    pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        self.undo(id, 1).await;
+        self.store.delete_object(KIND, id)?;
+        self.sync_locked().await
+    }
+
+    /// Ids of every sandbox the store knows (their namespaces are kept by
+    /// garbage collection).
+    pub fn sandbox_ids(&self) -> Vec<String> {
+        self.sandbox_records().unwrap_or_default().into_iter().map(|r| r.id).collect()
+    }
+}

@@ -1,0 +1,193 @@
+//! Services as the network sees them: a virtual address (from the service
+//! range) with one load-balanced VIP per port, and DNS names on every
+//! network. The declared-services layer decides the backends (the ready
+//! pods); this makes them real in one atomic rule change.
+
+use std::net::Ipv4Addr;
+
+use berth_core::net::{Backend, Protocol, Weights};
+use berth_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+use super::{NetworkError, Networks, Result};
+
+pub(super) const KIND: &str = "service";
+
+/// One Service's network state, keyed by its owner (`namespace/name`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceNet {
+    pub owner: String,
+    /// Every name it answers to in DNS, most specific first.
+    pub names: Vec<String>,
+    /// The virtual address; `None` for a headless Service, whose names
+    /// resolve to the ready pods' addresses instead.
+    pub ip: Option<Ipv4Addr>,
+    pub ports: Vec<ServicePortNet>,
+    /// Ready pod addresses (what a headless Service's names resolve to).
+    pub endpoints: Vec<Ipv4Addr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePortNet {
+    pub port: u16,
+    pub protocol: Protocol,
+    /// Weights sum to 100, or empty: connections are refused at once.
+    pub backends: Vec<Backend>,
+}
+
+impl ServiceNet {
+    /// The rules' VIPs: one per port (none when headless).
+    pub(super) fn vips(&self) -> Result<Vec<berth_net::Vip>> {
+        let Some(ip) = self.ip else { return Ok(Vec::new()) };
+        self.ports
+            .iter()
+            .map(|p| {
+                Ok(berth_net::Vip {
+                    name: vip_name(&self.owner, p.port, p.protocol),
+                    ip,
+                    port: p.port,
+                    protocol: p.protocol,
+                    backends: Weights::try_new(p.backends.clone())
+                        .map_err(|e| NetworkError::Invalid(format!("service {}: {e}", self.owner)))?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The VIP's name in the ruleset (at most 64 characters).
+fn vip_name(owner: &str, port: u16, protocol: Protocol) -> String {
+    let name = format!("svc/{owner}:{port}/{}", protocol.as_str());
+    if name.len() <= 64 {
+        return name;
+    }
+    let hash = berth_core::Digest::of(owner.as_bytes()).hex().to_string();
+    format!("svc/{}:{port}/{}", &hash[..32], protocol.as_str())
+}
+
+impl Networks {
+    pub(super) fn service_records(&self) -> Result<Vec<ServiceNet>> {
+        self.store
+            .list_objects(KIND)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt { what: "service network record", detail: e.to_string() }.into())
+            })
+            .collect()
+    }
+
+    /// The service's network state, if it has one.
+    pub fn service(&self, owner: &str) -> Result<Option<ServiceNet>> {
+        self.store
+            .get_object(KIND, owner)?
+            .map(|v| {
+                serde_json::from_value(v)
+                    .map_err(|e| StoreError::Corrupt { what: "service network record", detail: e.to_string() }.into())
+            })
+            .transpose()
+    }
+
+    /// A free address of the service range for `owner`: its current one,
+    /// `wanted` if free and in range, else the lowest free one.
+    pub fn service_ip(&self, owner: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
+        let services = self.service_records()?;
+        let range = self.settings.service_cidr;
+        let taken: Vec<(Ipv4Addr, String)> = services
+            .iter()
+            .filter(|s| s.owner != owner)
+            .filter_map(|s| s.ip.map(|ip| (ip, format!("service {}", s.owner))))
+            .chain(self.vip_records()?.into_iter().map(|v| (v.ip, format!("VIP {}", v.name))))
+            .collect();
+        if let Some(ip) = wanted {
+            if !range.contains(ip) {
+                return Err(NetworkError::Invalid(format!(
+                    "clusterIP {ip} is not in the service range {range}; leave it out or pick one inside"
+                )));
+            }
+            if let Some((_, other)) = taken.iter().find(|(t, _)| *t == ip) {
+                return Err(NetworkError::Conflict(format!("clusterIP {ip} is already used by {other}")));
+            }
+            return Ok(ip);
+        }
+        if let Some(ip) = services.iter().find(|s| s.owner == owner).and_then(|s| s.ip) {
+            return Ok(ip);
+        }
+        range
+            .hosts()
+            .find(|a| !taken.iter().any(|(t, _)| t == a))
+            .ok_or_else(|| NetworkError::Conflict(format!("the service range {range} is full")))
+    }
+
+    /// Makes `svc` the service's network state: VIPs, backends and DNS
+    /// names change in one step. Returns whether anything changed (an
+    /// unchanged service touches nothing). When it returns, the new rules
+    /// are in the kernel.
+    pub async fn set_service(&self, svc: ServiceNet) -> Result<bool> {
+        let _guard = self.lock.lock().await;
+        let old = self.service(&svc.owner)?;
+        if old.as_ref() == Some(&svc) {
+            return Ok(false);
+        }
+        self.store.put_object(KIND, &svc.owner, &serde_json::to_value(&svc).expect("serialises"))?;
+        let applied = match self.desired_with(None, None) {
+            Ok(desired) => self.apply(berth_net::compile(&desired)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = applied {
+            match &old {
+                Some(o) => self.store.put_object(KIND, &o.owner, &serde_json::to_value(o).expect("serialises"))?,
+                None => {
+                    self.store.delete_object(KIND, &svc.owner)?;
+                }
+            }
+            return Err(e);
+        }
+        self.sync_dns().await?;
+        Ok(true)
+    }
+
+    /// Removes a service's VIPs and names. Idempotent.
+    pub async fn remove_service(&self, owner: &str) -> Result<()> {
+        let _guard = self.lock.lock().await;
+        if self.store.get_object(KIND, owner)?.is_none() {
+            return Ok(());
+        }
+        self.store.delete_object(KIND, owner)?;
+        self.sync_locked().await
+    }
+
+    /// Every service's network state.
+    pub fn services(&self) -> Result<Vec<ServiceNet>> {
+        self.service_records()
+    }
+
+    /// Connections not yet closed to `ip` (any port), from conntrack: what
+    /// a drain waits to reach zero.
+    pub async fn active_connections(&self, ip: Ipv4Addr) -> Result<u32> {
+        let conntrack = std::sync::Arc::clone(&self.kernel.conntrack);
+        let vips: Vec<berth_net::Vip> = self
+            .service_records()?
+            .iter()
+            .map(|s| s.vips())
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        let counts = tokio::task::spawn_blocking(move || {
+            let mut total = 0u32;
+            for v in &vips {
+                for (addr, c) in berth_net::vip_connections(conntrack.as_ref(), v)? {
+                    if *addr.ip() == ip {
+                        total += c.active;
+                    }
+                }
+            }
+            Ok::<_, berth_net::ConntrackError>(total)
+        })
+        .await
+        .map_err(|e| NetworkError::Kernel(e.to_string()))?
+        .map_err(|e| NetworkError::Kernel(format!("reading conntrack: {e}")))?;
+        Ok(counts)
+    }
+}
