@@ -15,6 +15,7 @@ PACKAGES=(
   zstd            # zstd-compressed test layers
   python3         # scripts/mkimages.py
   procps          # ps, for berth top
+  hey             # bounded HTTP load in the services tests and benchmarks
   openssl         # the token-auth test signs its own JWTs
   jq curl bc ca-certificates
 )

@@ -261,6 +261,7 @@ conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.
             port: 80,
             protocol: Protocol::Tcp,
             backends: Weights::parse(["10.77.0.2:80=0", "10.77.0.3:80=100", "10.77.0.4:80=0"]).unwrap(),
+            node_port: None,
         };
         let counts = count_for_vip(&vip, &parse(SAMPLE));
         let c = |a: &str| counts[&sa(a)];
@@ -284,6 +285,7 @@ conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.
             port: 80,
             protocol: Protocol::Udp,
             backends: Weights::none(),
+            node_port: None,
         };
         let counts = vip_connections(&fake, &vip).unwrap();
         assert_eq!(counts[&sa("10.77.0.2:80")], BackendConnections { established: 0, active: 1 });

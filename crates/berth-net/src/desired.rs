@@ -48,6 +48,9 @@ pub struct Vip {
     pub port: u16,
     pub protocol: Protocol,
     pub backends: Weights,
+    /// Also reached on this port of every host address (a Kubernetes
+    /// NodePort), 127.0.0.1 included.
+    pub node_port: Option<u16>,
 }
 
 /// A validated desired state for one nftables table.
@@ -89,6 +92,8 @@ pub enum DesiredError {
     DuplicateVip { vip: String },
     #[error("VIP {vip:?}: {ip}:{port}/{protocol} is already served by VIP {other:?}")]
     DuplicateVipAddress { vip: String, other: String, ip: Ipv4Addr, port: u16, protocol: Protocol },
+    #[error("VIP {vip:?}: node port {port}/{protocol} is already used by {other}; choose another")]
+    NodePortTaken { vip: String, port: u16, protocol: Protocol, other: String },
     #[error("VIP {vip:?}: address {ip} {why}; choose a unicast address outside every network subnet")]
     BadVipAddress { vip: String, ip: Ipv4Addr, why: String },
 }
@@ -122,7 +127,7 @@ impl Desired {
         }
         check_networks(&networks)?;
         check_ports(&networks, &ports)?;
-        check_vips(&networks, &vips)?;
+        check_vips(&networks, &ports, &vips)?;
         Ok(Self { table: table.to_string(), networks, ports, vips })
     }
 
@@ -210,7 +215,7 @@ fn check_ports(networks: &[Network], ports: &[PublishedPort]) -> Result<(), Desi
     Ok(())
 }
 
-fn check_vips(networks: &[Network], vips: &[Vip]) -> Result<(), DesiredError> {
+fn check_vips(networks: &[Network], ports: &[PublishedPort], vips: &[Vip]) -> Result<(), DesiredError> {
     let mut seen = BTreeSet::new();
     for (i, v) in vips.iter().enumerate() {
         if !valid_name(&v.name) {
@@ -228,6 +233,27 @@ fn check_vips(networks: &[Network], vips: &[Vip]) -> Result<(), DesiredError> {
         }
         if let Some(n) = networks.iter().find(|n| n.subnet.contains(v.ip)) {
             return Err(bad(format!("lies in network {:?} ({})", n.name, n.subnet)));
+        }
+        if let Some(np) = v.node_port {
+            if np == 0 {
+                return Err(DesiredError::PortZero { owner: format!("VIP {:?} node port", v.name) });
+            }
+            if let Some(o) = vips[..i].iter().find(|o| o.node_port == Some(np) && o.protocol == v.protocol) {
+                return Err(DesiredError::NodePortTaken {
+                    vip: v.name.clone(),
+                    port: np,
+                    protocol: v.protocol,
+                    other: format!("VIP {:?}", o.name),
+                });
+            }
+            if let Some(p) = ports.iter().find(|p| p.host_port == np && p.protocol == v.protocol) {
+                return Err(DesiredError::NodePortTaken {
+                    vip: v.name.clone(),
+                    port: np,
+                    protocol: v.protocol,
+                    other: p.owner.clone(),
+                });
+            }
         }
         if let Some(o) = vips[..i].iter().find(|o| (o.ip, o.port, o.protocol) == (v.ip, v.port, v.protocol)) {
             return Err(DesiredError::DuplicateVipAddress {
@@ -264,7 +290,14 @@ mod tests {
     }
 
     fn vip(name: &str, ip: &str, port: u16) -> Vip {
-        Vip { name: name.into(), ip: ip.parse().unwrap(), port, protocol: Protocol::Tcp, backends: Weights::none() }
+        Vip {
+            name: name.into(),
+            ip: ip.parse().unwrap(),
+            port,
+            protocol: Protocol::Tcp,
+            backends: Weights::none(),
+            node_port: None,
+        }
     }
 
     fn err(networks: Vec<Network>, ports: Vec<PublishedPort>, vips: Vec<Vip>) -> String {

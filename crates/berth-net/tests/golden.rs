@@ -22,6 +22,7 @@ fn cases() -> Vec<(&'static str, Desired)> {
         port: 53,
         protocol: Protocol::Udp,
         backends: Weights::parse(["10.88.0.5:53=100"]).unwrap(),
+        node_port: None,
     };
     vec![
         ("empty", desired("berth", vec![], vec![], vec![])),
@@ -66,6 +67,18 @@ fn cases() -> Vec<(&'static str, Desired)> {
             ),
         ),
         ("vip_no_backends", desired("berth", vec![], vec![], vec![vip("web", "10.96.0.10", 80, &[])])),
+        (
+            "vip_node_port",
+            desired(
+                "berth",
+                vec![n1()],
+                vec![],
+                vec![Vip {
+                    node_port: Some(30080),
+                    ..vip("web", "10.96.0.10", 80, &["10.88.0.2:80=50", "10.88.0.3:80=50"])
+                }],
+            ),
+        ),
         (
             "hairpin",
             desired(

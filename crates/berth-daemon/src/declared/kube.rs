@@ -117,6 +117,12 @@ pub fn service(s: &StoredObject, net: Option<&ServiceNet>) -> Value {
     }
     if let Some(ports) = o["spec"]["ports"].as_array_mut() {
         for p in ports {
+            let assigned = net.and_then(|n| {
+                n.ports.iter().find(|q| Some(u64::from(q.port)) == p["port"].as_u64()).and_then(|q| q.node_port)
+            });
+            if let Some(np) = assigned {
+                p["nodePort"] = json!(np);
+            }
             if p.get("protocol").is_none() {
                 p["protocol"] = json!("TCP");
             }

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ManifestFile, ObjectChange};
-use berth_manifest::model::{ClusterIp, Kind, DEFAULT_NAMESPACE};
+use berth_manifest::model::{ClusterIp, Kind, ServiceType, DEFAULT_NAMESPACE};
 use berth_manifest::{CrashBackoff, Object, ObjectKey, Selector};
 use berth_store::{Store, StoreError};
 
@@ -208,6 +208,20 @@ impl Declared {
                         if let Err(e) = self.networks.service_ip(&store_key, Some(ip)) {
                             problems.push(format!("{key}: spec.clusterIP: {e}"));
                         }
+                    }
+                }
+            }
+            if let Object::Service(s) = &object {
+                let others = self.networks.services()?;
+                for p in s.ports.iter().filter_map(|p| p.node_port.map(|n| (n, plan::net_protocol(p.protocol)))) {
+                    let user = others.iter().find(|o| {
+                        o.owner != store_key && o.ports.iter().any(|q| q.node_port == Some(p.0) && q.protocol == p.1)
+                    });
+                    if let Some(o) = user {
+                        problems.push(format!(
+                            "{key}: spec.ports: nodePort {} is already used by service {}; choose another or leave it out",
+                            p.0, o.owner
+                        ));
                     }
                 }
             }
@@ -639,16 +653,30 @@ impl Declared {
                 ClusterIp::Auto => Some(self.networks.service_ip(&owner, None)?),
                 ClusterIp::Fixed(ip) => Some(self.networks.service_ip(&owner, Some(ip))?),
             };
-            let ports = s
-                .ports
-                .iter()
-                .enumerate()
-                .map(|(i, p)| ServicePortNet {
+            let existing = self.networks.service(&owner)?;
+            let mut ports = Vec::new();
+            for (i, p) in s.ports.iter().enumerate() {
+                let protocol = plan::net_protocol(p.protocol);
+                let node_port = match s.service_type {
+                    ServiceType::ClusterIp => None,
+                    ServiceType::NodePort => {
+                        let kept = existing
+                            .as_ref()
+                            .and_then(|e| e.ports.iter().find(|q| q.port == p.port && q.protocol == protocol))
+                            .and_then(|q| q.node_port);
+                        Some(match p.node_port.or(kept) {
+                            Some(n) => n,
+                            None => self.free_node_port(&owner, protocol, &ports)?,
+                        })
+                    }
+                };
+                ports.push(ServicePortNet {
                     port: p.port,
-                    protocol: plan::net_protocol(p.protocol),
+                    protocol,
                     backends: plan::service_backends(s, i, &endpoints),
-                })
-                .collect();
+                    node_port,
+                });
+            }
             let mut ready_ips: Vec<std::net::Ipv4Addr> =
                 endpoints.iter().filter(|e| e.ready && !e.terminating).filter_map(|e| e.ip).collect();
             ready_ips.sort();
@@ -668,6 +696,30 @@ impl Declared {
             }
         }
         Ok(())
+    }
+}
+
+impl Declared {
+    /// A node port in Kubernetes' range (30000-32767) that no other Service
+    /// uses and nothing on the host listens on.
+    fn free_node_port(&self, owner: &str, protocol: berth_core::net::Protocol, mine: &[ServicePortNet]) -> Result<u16> {
+        let taken: Vec<u16> = self
+            .networks
+            .services()?
+            .iter()
+            .filter(|s| s.owner != owner)
+            .flat_map(|s| s.ports.iter().filter_map(|p| p.node_port))
+            .chain(mine.iter().filter_map(|p| p.node_port))
+            .collect();
+        (30000..=32767u16)
+            .find(|p| {
+                !taken.contains(p)
+                    && match protocol {
+                        berth_core::net::Protocol::Tcp => std::net::TcpListener::bind(("0.0.0.0", *p)).is_ok(),
+                        berth_core::net::Protocol::Udp => std::net::UdpSocket::bind(("0.0.0.0", *p)).is_ok(),
+                    }
+            })
+            .ok_or_else(|| DeclaredError::Conflict("no free node port left in 30000-32767".into()))
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ServicePortNet {
     pub protocol: Protocol,
     /// Weights sum to 100, or empty: connections are refused at once.
     pub backends: Vec<Backend>,
+    /// NodePort Services: also reached on this port of every host address.
+    #[serde(default)]
+    pub node_port: Option<u16>,
 }
 
 impl ServiceNet {
@@ -49,6 +52,7 @@ impl ServiceNet {
                     protocol: p.protocol,
                     backends: Weights::try_new(p.backends.clone())
                         .map_err(|e| NetworkError::Invalid(format!("service {}: {e}", self.owner)))?,
+                    node_port: p.node_port,
                 })
             })
             .collect()

@@ -29,6 +29,7 @@ impl VipRecord {
             port: self.port,
             protocol: self.protocol,
             backends: Weights::try_new(self.backends.clone()).map_err(|e| NetworkError::Invalid(e.to_string()))?,
+            node_port: None,
         })
     }
 }

@@ -138,6 +138,17 @@ pub fn compile(desired: &Desired) -> Ruleset {
     for port in desired.ports() {
         published_rule(&mut b, port);
     }
+    for vip in &ready {
+        if let Some(np) = vip.node_port {
+            let rule = vec![
+                eq(expr::fib_daddr_type(), "local"),
+                expr::dport(vip.protocol, np),
+                expr::goto(&vip_chain(&vip.name)),
+            ];
+            let note = format!("VIP {} node port {np}/{}", vip.name, vip.protocol);
+            b.rule(PUBLISHED, rule, Some(&note));
+        }
+    }
     b.rule(MARK_FOR_MASQUERADE, vec![expr::mark_set_bits(MASQUERADE_MARK)], None);
     postrouting_rules(&mut b, desired.networks());
     filter_rules(&mut b, desired.networks());
@@ -249,6 +260,7 @@ mod tests {
             port,
             protocol: Protocol::Tcp,
             backends: Weights::parse(backends.iter().copied()).unwrap(),
+            node_port: None,
         }
     }
 

@@ -24,6 +24,7 @@
 //! published       [ip daddr <ip> | fib daddr type local] <p> dport <hp>
 //!                     ip saddr <cip> jump mark-for-masquerade   (hairpin)
 //!                     dnat to <cip>:<cp>
+//!                 fib daddr type local <p> dport <np> goto vip-<name>-<h>   (node port)
 //! mark-for-masquerade  meta mark set meta mark | 0x4000
 //! nat-postrouting hook postrouting prio srcnat
 //!                 meta mark & 0x4000 != 0  meta mark set meta mark ^ 0x4000  masquerade

@@ -294,6 +294,7 @@ pub fn vip(name: &str, ip: &str, port: u16, backends: &[&str]) -> Vip {
         port,
         protocol: Protocol::Tcp,
         backends: Weights::parse(backends.iter().copied()).unwrap(),
+        node_port: None,
     }
 }
 

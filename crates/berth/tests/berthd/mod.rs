@@ -224,11 +224,49 @@ fn list(dir: &Path) -> Vec<String> {
     v
 }
 
+impl Berthd {
+    /// A raw API call (curl over the unix socket); the JSON answer, or
+    /// Null when there is none.
+    pub fn api(&self, method: &str, path: &str) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "30", "-X", method, "--unix-socket"])
+            .arg(&self.socket)
+            .arg(format!("http://berth{path}"))
+            .output()
+            .expect("run curl");
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Deletes every declared object and waits (bounded) for the pods to
+    /// be gone, so their containers, sandboxes and rules go the normal way.
+    fn delete_declared(&self) {
+        for resource in ["deployments", "services", "configmaps", "secrets"] {
+            let list = self.api("GET", &format!("/v1/objects/{resource}?all_namespaces=true"));
+            for item in list["items"].as_array().cloned().unwrap_or_default() {
+                let (ns, name) = (&item["metadata"]["namespace"], &item["metadata"]["name"]);
+                if let (Some(ns), Some(name)) = (ns.as_str(), name.as_str()) {
+                    self.api("DELETE", &format!("/v1/objects/{resource}/{ns}/{name}"));
+                }
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            let pods = self.api("GET", "/v1/objects/pods?all_namespaces=true");
+            if pods["items"].as_array().is_none_or(|a| a.is_empty()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 impl Drop for Berthd {
     fn drop(&mut self) {
-        // Containers first (their shims, mounts and cgroups), then the
-        // daemon, then any mount still below our directory.
+        // Declared objects (their pods drain and stop), then containers
+        // (their shims, mounts and cgroups), then the daemon, then any
+        // mount still below our directory.
         if self.child.is_some() {
+            self.delete_declared();
             let ids = self.run(&["ps", "-a", "-q"]);
             for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
                 let _ = self.run(&["rm", "-f", id]);
