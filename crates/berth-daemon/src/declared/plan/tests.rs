@@ -142,7 +142,7 @@ fn service(text: &str) -> ServiceSpec {
 fn backends_are_the_ready_pods_weighted_equally() {
     let d = rolling(3);
     let svc = service(
-        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: http}, {name: raw, port: 81, targetPort: 9000}]}\n",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{name: web, port: 80, targetPort: http}, {name: raw, port: 81, targetPort: 9000}]}\n",
     );
     let ep = |name: &'static str, ip: [u8; 4], ready: bool, terminating: bool| Endpoint {
         name,
