@@ -33,7 +33,19 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self> {
         let conn =
             Connection::open(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
-        Self::init(conn)
+        let store = Self::init(conn)?;
+        // The store holds Secrets: only root reads it. SQLite gives its WAL
+        // and shared-memory files the database file's mode.
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                    StoreError::Corrupt { what: "store file permissions", detail: format!("{}: {e}", file.display()) }
+                })?;
+            }
+        }
+        Ok(store)
     }
 
     /// An in-memory SQLite database with the real schema (for tests that

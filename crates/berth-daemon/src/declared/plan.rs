@@ -7,6 +7,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use berth_core::net::{Backend, Protocol as NetProtocol, Weights};
 use berth_manifest::model::{DeploymentSpec, PodTemplate, Protocol, ServiceSpec, TargetPort};
 
+use super::records::{LastExit, PodContainer};
+
 /// What the Deployment reconciler knows about one of its pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodFacts {
@@ -127,6 +129,102 @@ pub fn target_port(target: &TargetPort, protocol: Protocol, template: &PodTempla
             .flat_map(|c| &c.ports)
             .find(|p| p.name.as_deref() == Some(name.as_str()) && p.protocol == protocol)
             .map(|p| p.port),
+    }
+}
+
+/// What a pod container's berth container is doing, as the store says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed<'a> {
+    /// Not created yet (or removed behind berth's back).
+    Missing,
+    Running,
+    /// Created and never started (a crash between create and start).
+    Created,
+    Exited {
+        exit_code: i32,
+        oom_killed: bool,
+        started_at: Option<&'a str>,
+        finished_at: &'a str,
+    },
+}
+
+/// The next step for one container of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerStep {
+    /// Pull if needed, create, start.
+    Create,
+    /// Running: run its due probes.
+    Probe,
+    /// An init container finished with 0: it is done.
+    Completed(LastExit),
+    /// A new exit: record it and wait out this back-off.
+    BackOff { exit: LastExit, delay: std::time::Duration },
+    /// The back-off is still in force for this long.
+    Wait(std::time::Duration),
+    /// Start the same container again (the exit counts as a restart).
+    Restart { after_exit: bool },
+}
+
+/// Decides a container's next step from its recorded state and what the
+/// store says of its berth container, at wall-clock `now`. An exit already
+/// recorded (same finish time) is not counted twice, so replaying after a
+/// crash is harmless.
+pub fn container_step(
+    st: &PodContainer,
+    observed: Observed<'_>,
+    init: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    backoff: &berth_manifest::CrashBackoff,
+) -> ContainerStep {
+    let until = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .and_then(|t| (t.with_timezone(&chrono::Utc) - now).to_std().ok())
+            .unwrap_or_default()
+    };
+    match observed {
+        Observed::Missing => match until(&st.backoff_until) {
+            d if d.is_zero() => ContainerStep::Create,
+            d => ContainerStep::Wait(d),
+        },
+        Observed::Running => ContainerStep::Probe,
+        Observed::Created => ContainerStep::Restart { after_exit: false },
+        Observed::Exited { exit_code, oom_killed, started_at, finished_at } => {
+            let seen = st.last_exit.as_ref().is_some_and(|l| l.finished_at == finished_at);
+            if !seen {
+                let reason = if oom_killed {
+                    "OOMKilled"
+                } else if exit_code == 0 {
+                    "Completed"
+                } else {
+                    "Error"
+                };
+                let exit = LastExit {
+                    exit_code,
+                    reason: reason.into(),
+                    started_at: started_at.map(str::to_string),
+                    finished_at: finished_at.to_string(),
+                };
+                if init && exit_code == 0 {
+                    return ContainerStep::Completed(exit);
+                }
+                let parse =
+                    |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.with_timezone(&chrono::Utc));
+                let ran_for = match (started_at.and_then(parse), parse(finished_at)) {
+                    (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
+                    _ => std::time::Duration::ZERO,
+                };
+                let delay = backoff.next_delay(st.backoff_ms.map(std::time::Duration::from_millis), ran_for);
+                return ContainerStep::BackOff { exit, delay };
+            }
+            if st.completed {
+                return ContainerStep::Completed(st.last_exit.clone().expect("seen"));
+            }
+            match until(&st.backoff_until) {
+                d if d.is_zero() => ContainerStep::Restart { after_exit: true },
+                d => ContainerStep::Wait(d),
+            }
+        }
     }
 }
 

@@ -13,7 +13,8 @@ use berth_manifest::model::{ContainerSpec, Handler, ProbeHandler, ProbeKind, Pul
 use berth_manifest::{ContainerHealth, ProbeResult};
 use tokio::time::Instant;
 
-use super::records::{self, LastExit, PodRecord};
+use super::plan;
+use super::records::{self, PodRecord};
 use super::spec::{self, ConfigSources, PodIdentity};
 use super::{now, Declared};
 
@@ -232,7 +233,8 @@ impl Worker {
         }
     }
 
-    /// Takes one container a step further; returns when to look again.
+    /// Takes one container a step further ([`plan::container_step`]
+    /// decides); returns when to look again.
     async fn container(
         &mut self,
         pod: &mut PodRecord,
@@ -242,87 +244,85 @@ impl Worker {
     ) -> Duration {
         let st = pod.container(&c.name).clone();
         let record = st.id.as_ref().and_then(|id| self.d.store.get_container(id).ok().flatten());
-        let Some(rec) = record else {
-            return self.create(pod, c, sources).await;
+        let observed = match &record {
+            None => plan::Observed::Missing,
+            Some(r) if r.state == "running" => plan::Observed::Running,
+            Some(r) => match &r.finished_at {
+                None => plan::Observed::Created,
+                Some(finished_at) => plan::Observed::Exited {
+                    exit_code: r.exit_code.unwrap_or(255),
+                    oom_killed: r.oom_killed,
+                    started_at: r.started_at.as_deref(),
+                    finished_at,
+                },
+            },
         };
-        if rec.state == "running" {
-            return self.probe(pod, c, &rec.id).await;
-        }
-        // Exited (or created and never started, after a crash).
-        let finished = rec.finished_at.clone().unwrap_or_default();
-        let seen = st.last_exit.as_ref().is_some_and(|l| l.finished_at == finished);
-        if rec.finished_at.is_some() && !seen {
-            self.instances.remove(&c.name);
-            let code = rec.exit_code.unwrap_or(255);
-            let reason = if rec.oom_killed {
-                "OOMKilled"
-            } else if code == 0 {
-                "Completed"
-            } else {
-                "Error"
-            };
-            let ran_for = match (rec.started_at.as_deref().and_then(parse_time), parse_time(&finished)) {
-                (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
-                _ => Duration::ZERO,
-            };
-            let pod_name = pod.name.clone();
-            let s = pod.container(&c.name);
-            s.last_exit = Some(LastExit {
-                exit_code: code,
-                reason: reason.into(),
-                started_at: rec.started_at.clone(),
-                finished_at: finished.clone(),
-            });
-            s.ready = false;
-            s.started = false;
-            if init && code == 0 {
+        match plan::container_step(&st, observed, init, chrono::Utc::now(), &self.d.settings.backoff) {
+            plan::ContainerStep::Create => self.create(pod, c, sources).await,
+            plan::ContainerStep::Probe => {
+                let id = record.map(|r| r.id).unwrap_or_default();
+                self.probe(pod, c, &id).await
+            }
+            plan::ContainerStep::Completed(exit) => {
+                self.instances.remove(&c.name);
+                let s = pod.container(&c.name);
+                s.last_exit = Some(exit);
                 s.completed = true;
                 s.waiting = None;
-                return Duration::ZERO;
+                s.ready = false;
+                Duration::ZERO
             }
-            let delay = self.d.settings.backoff.next_delay(s.backoff_ms.map(Duration::from_millis), ran_for);
-            s.backoff_ms = Some(delay.as_millis() as u64);
-            let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-            s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-            s.waiting = Some((
-                "CrashLoopBackOff".into(),
-                format!("back-off {}s restarting failed container={} pod={pod_name}", delay.as_secs(), c.name),
-            ));
-            self.event(
-                pod,
-                true,
-                "BackOff",
-                format!(
-                    "Back-off {}s restarting failed container {} (exit code {code}, {reason})",
-                    delay.as_secs(),
-                    c.name
-                ),
-            );
-        }
-        let wait = pod.container(&c.name).backoff_until.as_deref().map(until).unwrap_or_default();
-        if !wait.is_zero() {
-            return wait;
-        }
-        // The back-off is over: start the same container again.
-        let s = pod.container(&c.name);
-        if rec.finished_at.is_some() {
-            s.restarts += 1;
-        }
-        s.waiting = None;
-        let restarts = s.restarts;
-        match self.d.containers.start(&rec.id).await {
-            Ok(started) => {
-                self.event(pod, false, "Started", format!("Started container {} (restart {restarts})", c.name));
-                self.track(c, &started.id);
-                if init {
-                    Duration::from_millis(100)
-                } else {
-                    Duration::ZERO
+            plan::ContainerStep::BackOff { exit, delay } => {
+                self.instances.remove(&c.name);
+                let pod_name = pod.name.clone();
+                let (code, reason) = (exit.exit_code, exit.reason.clone());
+                let s = pod.container(&c.name);
+                s.last_exit = Some(exit);
+                s.ready = false;
+                s.started = false;
+                s.backoff_ms = Some(delay.as_millis() as u64);
+                let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+                s.waiting = Some((
+                    "CrashLoopBackOff".into(),
+                    format!("back-off {}s restarting failed container={} pod={pod_name}", delay.as_secs(), c.name),
+                ));
+                self.event(
+                    pod,
+                    true,
+                    "BackOff",
+                    format!(
+                        "Back-off {}s restarting failed container {} (exit code {code}, {reason})",
+                        delay.as_secs(),
+                        c.name
+                    ),
+                );
+                delay
+            }
+            plan::ContainerStep::Wait(d) => d,
+            plan::ContainerStep::Restart { after_exit } => {
+                let Some(rec) = record else { return Duration::ZERO };
+                let s = pod.container(&c.name);
+                if after_exit {
+                    s.restarts += 1;
                 }
-            }
-            Err(e) => {
-                self.event(pod, true, "Failed", format!("Error: {e}"));
-                Duration::from_millis(200)
+                s.waiting = None;
+                let restarts = s.restarts;
+                match self.d.containers.start(&rec.id).await {
+                    Ok(started) => {
+                        self.event(pod, false, "Started", format!("Started container {} (restart {restarts})", c.name));
+                        self.track(c, &started.id);
+                        if init {
+                            Duration::from_millis(100)
+                        } else {
+                            Duration::ZERO
+                        }
+                    }
+                    Err(e) => {
+                        self.event(pod, true, "Failed", format!("Error: {e}"));
+                        Duration::from_millis(200)
+                    }
+                }
             }
         }
     }

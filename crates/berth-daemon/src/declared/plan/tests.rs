@@ -173,3 +173,111 @@ fn a_named_target_port_the_pod_lacks_leaves_it_out() {
     assert_eq!(target_port(&TargetPort::Name("grpc".into()), Protocol::Tcp, &d.template), None);
     assert_eq!(target_port(&TargetPort::Name("http".into()), Protocol::Udp, &d.template), None);
 }
+
+mod containers {
+    use super::super::*;
+    use berth_manifest::CrashBackoff;
+    use chrono::{DateTime, Utc};
+    use std::time::Duration;
+
+    fn at(s: u64) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
+            + chrono::Duration::seconds(s as i64)
+    }
+
+    fn ts(s: u64) -> String {
+        at(s).to_rfc3339()
+    }
+
+    fn backoff() -> CrashBackoff {
+        CrashBackoff::try_new(Duration::from_secs(10), Duration::from_secs(300), Duration::from_secs(600)).unwrap()
+    }
+
+    fn exited<'a>(code: i32, started: &'a str, finished: &'a str) -> Observed<'a> {
+        Observed::Exited { exit_code: code, oom_killed: false, started_at: Some(started), finished_at: finished }
+    }
+
+    #[test]
+    fn a_new_container_is_created_and_a_running_one_probed() {
+        let st = PodContainer::default();
+        assert_eq!(container_step(&st, Observed::Missing, false, at(0), &backoff()), ContainerStep::Create);
+        assert_eq!(container_step(&st, Observed::Running, false, at(0), &backoff()), ContainerStep::Probe);
+        // Created but never started (the daemon died in between): start it.
+        assert_eq!(
+            container_step(&st, Observed::Created, false, at(0), &backoff()),
+            ContainerStep::Restart { after_exit: false }
+        );
+    }
+
+    /// Crash, back-off, restart, crash again: the delays double, and an
+    /// exit seen again after a daemon restart is not counted twice.
+    #[test]
+    fn crashes_back_off_doubling_and_replays_are_harmless() {
+        let mut st = PodContainer::default();
+        let (s0, f0) = (ts(0), ts(1));
+        let ContainerStep::BackOff { exit, delay } = container_step(&st, exited(1, &s0, &f0), false, at(1), &backoff())
+        else {
+            panic!()
+        };
+        assert_eq!(delay, Duration::from_secs(10));
+        assert_eq!(exit.reason, "Error");
+        st.last_exit = Some(exit);
+        st.backoff_ms = Some(10_000);
+        st.backoff_until = Some(ts(11));
+        // The same exit seen again (a replay after a crash): just wait.
+        assert_eq!(
+            container_step(&st, exited(1, &s0, &f0), false, at(5), &backoff()),
+            ContainerStep::Wait(Duration::from_secs(6))
+        );
+        assert_eq!(
+            container_step(&st, exited(1, &s0, &f0), false, at(11), &backoff()),
+            ContainerStep::Restart { after_exit: true }
+        );
+        // It crashes again 2 s after the restart: 20 s.
+        let (s1, f1) = (ts(11), ts(13));
+        let ContainerStep::BackOff { delay, .. } = container_step(&st, exited(1, &s1, &f1), false, at(13), &backoff())
+        else {
+            panic!()
+        };
+        assert_eq!(delay, Duration::from_secs(20));
+        // After 10 minutes of clean running the back-off starts over.
+        let (s2, f2) = (ts(100), ts(800));
+        let ContainerStep::BackOff { delay, .. } = container_step(&st, exited(1, &s2, &f2), false, at(800), &backoff())
+        else {
+            panic!()
+        };
+        assert_eq!(delay, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn init_containers_complete_on_zero_and_retry_on_failure() {
+        let mut st = PodContainer::default();
+        let (s, f) = (ts(0), ts(2));
+        let step = container_step(&st, exited(0, &s, &f), true, at(2), &backoff());
+        let ContainerStep::Completed(exit) = step else { panic!("{step:?}") };
+        assert_eq!(exit.reason, "Completed");
+        st.last_exit = Some(exit);
+        st.completed = true;
+        assert!(matches!(container_step(&st, exited(0, &s, &f), true, at(9), &backoff()), ContainerStep::Completed(_)));
+        let fresh = PodContainer::default();
+        assert!(matches!(
+            container_step(&fresh, exited(2, &s, &f), true, at(2), &backoff()),
+            ContainerStep::BackOff { .. }
+        ));
+        // An app container that exits 0 is restarted too (restartPolicy Always).
+        assert!(matches!(
+            container_step(&fresh, exited(0, &s, &f), false, at(2), &backoff()),
+            ContainerStep::BackOff { .. }
+        ));
+    }
+
+    #[test]
+    fn a_removed_container_is_made_again_after_its_back_off() {
+        let st = PodContainer { backoff_until: Some(ts(30)), ..Default::default() };
+        assert_eq!(
+            container_step(&st, Observed::Missing, false, at(20), &backoff()),
+            ContainerStep::Wait(Duration::from_secs(10))
+        );
+        assert_eq!(container_step(&st, Observed::Missing, false, at(30), &backoff()), ContainerStep::Create);
+    }
+}
