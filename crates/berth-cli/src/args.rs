@@ -97,7 +97,7 @@ pub enum Command {
     Rename { container: String, new_name: String },
     /// List containers.
     Ps(PsArgs),
-    /// Show a container's output.
+    /// Show a container's output; or a pod's, or a deployment's (one of its pods).
     Logs(LogsArgs),
     /// Show a container's (or, failing that, an image's) details.
     Inspect {
@@ -120,7 +120,7 @@ pub enum Command {
         /// Containers (default: all running ones).
         containers: Vec<String>,
     },
-    /// Run a command in a running container; berth exits with its exit code.
+    /// Run a command in a running container (or a pod's, or a deployment's); berth exits with its exit code.
     Exec(ExecArgs),
     /// Show a container's processes.
     Top {
@@ -143,6 +143,33 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
     },
+    /// Create or update declared objects from manifests (as kubectl apply).
+    ///
+    /// Every file is checked by the daemon before anything changes; then each
+    /// object is created, updated or left alone, one line per object:
+    /// 'deployment.apps/web created', 'service/web unchanged'.
+    Apply(ApplyArgs),
+    #[command(
+        about = "List declared objects, or show some by name (as kubectl get)",
+        long_about = "List declared objects, or show some by name (as kubectl get).\n\n\
+            Types: pods (po), deployments (deploy), services (svc), endpoints (ep), configmaps (cm), \
+            secrets, events (ev).",
+        after_help = "Examples:\n  berth get pods\n  berth get deploy web -o yaml\n  \
+            berth get pod/web-5d8f7-abcde svc/web\n  berth get deploy,svc -A\n  berth get pods -l app=web -o wide"
+    )]
+    Get(GetArgs),
+    /// Show declared objects in detail, with their recent events (as kubectl describe).
+    ///
+    /// A NAME that matches no object exactly shows every object whose name
+    /// starts with it (so 'berth describe pods web' shows web's pods).
+    Describe(DescribeArgs),
+    /// Delete declared objects named in manifests (-f) or on the command line (as kubectl delete).
+    ///
+    /// Deleting a deployment removes its pods; deleting one of its pods
+    /// makes the deployment start a replacement.
+    Delete(DeleteArgs),
+    /// Set a deployment's number of replicas: berth scale deploy/web --replicas 3.
+    Scale(ScaleArgs),
     /// Internal: the per-container shim, started by the daemon.
     #[command(hide = true)]
     Shim(ShimCommand),
@@ -291,6 +318,16 @@ pub struct ExecArgs {
     /// USER[:GROUP] or UID[:GID].
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// With pod/NAME or deploy/NAME: which of the pod's containers
+    /// (default: its first).
+    #[arg(short = 'c', long = "container", value_name = "NAME")]
+    pub in_container: Option<String>,
+    /// With pod/NAME or deploy/NAME: the namespace [default: default].
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+    /// A container's name or id; or pod/NAME; or deploy/NAME or svc/NAME
+    /// for one of their running pods.
+    #[arg(value_name = "CONTAINER|pod/NAME|deploy/NAME")]
     pub container: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
     pub command: Vec<String>,
@@ -322,8 +359,8 @@ pub struct LogsArgs {
     /// Keep following new output.
     #[arg(short, long)]
     pub follow: bool,
-    /// Only the last N lines.
-    #[arg(long, short = 'n')]
+    /// Only the last N lines (-n as in docker; the namespace is --namespace).
+    #[arg(long, short = 'n', value_parser = tail_lines)]
     pub tail: Option<usize>,
     /// Only output since an RFC 3339 time or a duration ago (10s, 5m, 2h).
     #[arg(long)]
@@ -331,7 +368,26 @@ pub struct LogsArgs {
     /// Prefix each line with its time.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// With pod/NAME or deploy/NAME: which of the pod's containers
+    /// (default: its first).
+    #[arg(short = 'c', long = "container", value_name = "NAME")]
+    pub in_container: Option<String>,
+    /// With pod/NAME or deploy/NAME: the namespace [default: default].
+    /// (-n is --tail here, as in docker.)
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// A container's name or id; or pod/NAME; or deploy/NAME or svc/NAME
+    /// for one of their running pods.
+    #[arg(value_name = "CONTAINER|pod/NAME|deploy/NAME")]
     pub container: String,
+}
+
+/// `--tail`/`-n`: a line count. Someone used to kubectl may mean a
+/// namespace; say where that went.
+fn tail_lines(s: &str) -> Result<usize, String> {
+    s.parse().map_err(|_| {
+        format!("{s:?} is not a number of lines (-n is --tail, as in docker; for a namespace write --namespace {s})")
+    })
 }
 
 #[derive(Debug, Args)]
@@ -552,4 +608,156 @@ pub enum VipCommand {
         #[arg(required = true)]
         names: Vec<String>,
     },
+}
+
+/// How `get` prints objects (default: a table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectOutput {
+    /// The table with more columns.
+    Wide,
+    /// The object (one name) or a List, as JSON.
+    Json,
+    /// The same, as YAML.
+    Yaml,
+    /// KIND/NAME per object, e.g. pod/web-5d8f7-abcde.
+    Name,
+}
+
+#[derive(Debug, Args)]
+pub struct NamespaceArg {
+    /// The namespace of the objects.
+    #[arg(short = 'n', long, default_value = "default", value_name = "NS")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A manifest file, a directory (its *.yaml, *.yml and *.json files,
+    /// not subdirectories), or - for standard input (repeatable).
+    #[arg(short = 'f', long = "filename", required = true, value_name = "FILE|DIR|-")]
+    pub files: Vec<PathBuf>,
+    /// Check everything and report what would change, changing nothing.
+    /// (=client and =server mean the same here: the daemon checks.)
+    #[arg(long, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "server",
+          value_parser = ["none", "client", "server"])]
+    pub dry_run: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// TYPE[,TYPE...] [NAME...], or TYPE/NAME...
+    #[arg(required = true, value_name = "TYPE[/NAME]")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+    /// Objects of every namespace (adds a NAMESPACE column).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Only objects whose labels match, e.g. app=web,tier!=db or 'env in (a,b)'.
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// How to print them (default: a table).
+    #[arg(short, long, value_enum)]
+    pub output: Option<ObjectOutput>,
+    /// Include secrets' values (base64, as Kubernetes stores them) in -o json|yaml.
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// TYPE [NAME...] or TYPE/NAME...
+    #[arg(required = true, value_name = "TYPE[/NAME]")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Delete the objects these manifests name (file, directory or -; repeatable).
+    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-", conflicts_with_all = ["targets", "selector"])]
+    pub files: Vec<PathBuf>,
+    /// TYPE NAME..., or TYPE/NAME...
+    #[arg(required_unless_present = "files", value_name = "TYPE[/NAME]")]
+    pub targets: Vec<String>,
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+    /// Delete every object of the type whose labels match (instead of names).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Objects that do not exist are not an error.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// deploy/NAME..., or deploy NAME...
+    #[arg(required = true, value_name = "deploy/NAME")]
+    pub targets: Vec<String>,
+    /// The number of pods to run.
+    #[arg(long, required = true)]
+    pub replicas: u32,
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("berth").chain(args.iter().copied())).unwrap().command
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn declared_verbs() {
+        let Command::Get(g) = parse(&["get", "pods", "-A", "-l", "app=web", "-o", "wide"]) else { panic!() };
+        assert!(g.all_namespaces);
+        assert_eq!(
+            (g.targets, g.selector, g.output),
+            (vec!["pods".to_string()], Some("app=web".into()), Some(ObjectOutput::Wide))
+        );
+        assert_eq!(g.namespace.namespace, "default");
+        let Command::Apply(a) = parse(&["apply", "-f", "a.yaml", "-f", "dir", "--dry-run"]) else { panic!() };
+        assert_eq!((a.files.len(), a.dry_run.as_deref()), (2, Some("server")));
+        let Command::Apply(a) = parse(&["apply", "--dry-run=none", "-f", "-"]) else { panic!() };
+        assert_eq!(a.dry_run.as_deref(), Some("none"));
+        let Command::Delete(d) = parse(&["delete", "deploy", "web", "-n", "shop", "--ignore-not-found"]) else {
+            panic!()
+        };
+        assert_eq!((d.targets.len(), d.namespace.namespace.as_str(), d.ignore_not_found), (2, "shop", true));
+        assert!(Cli::try_parse_from(["berth", "delete", "-f", "x.yaml", "pod", "a"]).is_err());
+        assert!(Cli::try_parse_from(["berth", "delete"]).is_err());
+        let Command::Scale(s) = parse(&["scale", "deploy/web", "--replicas", "3"]) else { panic!() };
+        assert_eq!(s.replicas, 3);
+        assert!(Cli::try_parse_from(["berth", "scale", "deploy/web"]).is_err());
+    }
+
+    #[test]
+    fn logs_and_exec_take_pods_and_deployments() {
+        let Command::Logs(l) = parse(&["logs", "deploy/web", "-c", "app", "--namespace", "shop", "-n", "5", "-f"])
+        else {
+            panic!()
+        };
+        assert_eq!((l.container.as_str(), l.in_container.as_deref()), ("deploy/web", Some("app")));
+        assert_eq!((l.namespace.as_deref(), l.tail, l.follow), (Some("shop"), Some(5), true));
+        let e = Cli::try_parse_from(["berth", "logs", "-n", "shop", "deploy/web"]).unwrap_err().to_string();
+        assert!(e.contains("-n is --tail"), "{e}");
+        let Command::Exec(x) =
+            parse(&["exec", "-it", "-n", "shop", "-c", "app", "pod/web-abc", "--", "sh", "-c", "ls"])
+        else {
+            panic!()
+        };
+        assert_eq!((x.namespace.as_deref(), x.in_container.as_deref()), (Some("shop"), Some("app")));
+        assert_eq!((x.container.as_str(), x.command.len(), x.tty), ("pod/web-abc", 3, true));
+    }
 }

@@ -21,6 +21,9 @@ pub enum CliError {
     Api { status: StatusCode, body: ErrorBody },
     /// Anything else the CLI itself detected (exit 1).
     Other(String),
+    /// Arguments clap accepted but that make no sense together, or name
+    /// something that does not exist (exit 2, as clap's own errors).
+    Usage(String),
     /// A failure already reported on stderr (exit 1).
     Silent,
 }
@@ -28,7 +31,7 @@ pub enum CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Unreachable(m) | Self::Other(m) => f.write_str(m),
+            Self::Unreachable(m) | Self::Other(m) | Self::Usage(m) => f.write_str(m),
             Self::Silent => Ok(()),
             Self::Api { body, .. } => f.write_str(&body.error),
         }
@@ -39,6 +42,7 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             Self::Unreachable(_) => 3,
+            Self::Usage(_) => 2,
             Self::Api { .. } | Self::Other(_) | Self::Silent => 1,
         }
     }

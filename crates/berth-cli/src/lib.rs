@@ -11,6 +11,7 @@
 pub mod args;
 pub mod client;
 mod containers;
+mod declared;
 mod images;
 mod networks;
 mod output;
@@ -47,7 +48,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Rm { force, containers: c } => containers::remove(&client, force, c).await,
         Command::Rename { container, new_name } => containers::rename(&client, &container, &new_name).await,
         Command::Ps(a) => containers::ps(&client, a).await,
-        Command::Logs(a) => containers::logs(&client, a).await,
+        Command::Logs(a) => declared::logs(&client, a).await,
         Command::Inspect { name, output } => containers::inspect(&client, &name, output).await,
         Command::Stats { no_stream, output, containers: c } => containers::stats(&client, no_stream, output, c).await,
         Command::Top { container, ps_args } => containers::top(&client, &container, ps_args).await,
@@ -57,10 +58,15 @@ pub async fn run(cli: Cli) -> i32 {
         Command::System(args::SystemCommand::Audit { since, output }) => {
             containers::audit(&client, since, output).await
         }
+        Command::Apply(a) => declared::apply(&client, a).await,
+        Command::Get(a) => declared::get(&client, a).await,
+        Command::Describe(a) => declared::describe(&client, a).await,
+        Command::Delete(a) => declared::delete(&client, a).await,
+        Command::Scale(a) => declared::scale(&client, a).await,
         Command::Shim(_) => Err(CliError::Other("the shim is run by the binary, not the client".into())),
         // These report the container's exit code as berth's own.
         Command::Run(a) => return finish(containers::run(&client, a).await),
-        Command::Exec(a) => return finish(containers::exec(&client, a).await),
+        Command::Exec(a) => return finish(declared::exec(&client, a).await),
         Command::Wait { containers: c } => containers::wait(&client, c).await.map(|_| ()),
     };
     finish(result.map(|()| 0))

@@ -9,25 +9,49 @@ use crate::client::{CliError, Result};
 
 /// Prints rows as a left-aligned table with a header.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    print_lines(&format_table(header, rows));
+}
+
+/// Lays rows out under a header: columns left-aligned, three spaces
+/// apart, trailing blanks trimmed. Pure, so renderers can be tested.
+pub fn format_table<H: AsRef<str>>(header: &[H], rows: &[Vec<String>]) -> Vec<String> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.as_ref().chars().count()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
         }
     }
-    let line = |cells: Vec<String>| {
-        let last = cells.len() - 1;
-        let s: Vec<String> = cells
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| if i == last { c } else { format!("{c:<w$}", w = widths[i]) })
-            .collect();
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(std::io::stdout().lock(), "{}", s.join("   ").trim_end());
+    let line = |cells: Vec<&str>| {
+        let last = cells.len().saturating_sub(1);
+        let s: Vec<String> =
+            cells
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i == last {
+                        c.to_string()
+                    } else {
+                        format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))
+                    }
+                })
+                .collect();
+        s.join("   ").trim_end().to_string()
     };
-    line(header.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        line(r.clone());
+    let mut out = vec![line(header.iter().map(|h| h.as_ref()).collect())];
+    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out
+}
+
+/// Prints lines to stdout; a closed pipe (`| head`) is not an error worth
+/// a panic.
+pub fn print_lines<S: AsRef<str>>(lines: &[S]) {
+    let mut out = std::io::stdout().lock();
+    for l in lines {
+        if writeln!(out, "{}", l.as_ref()).is_err() {
+            return;
+        }
     }
 }
 
