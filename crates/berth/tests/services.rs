@@ -90,7 +90,7 @@ fn apply(d: &Berthd, name: &str, text: &str) -> String {
 }
 
 fn pods(d: &Berthd) -> Vec<Value> {
-    d.json(&["get", "pods", "-o", "json"])["items"].as_array().cloned().unwrap_or_default()
+    d.json(&["get", "pods"])["items"].as_array().cloned().unwrap_or_default()
 }
 
 fn ready(p: &Value) -> bool {
@@ -135,7 +135,7 @@ fn wait_ready(d: &Berthd, n: usize) -> Vec<Value> {
 }
 
 fn cluster_ip(d: &Berthd) -> String {
-    d.json(&["get", "services", "web", "-o", "json"])["spec"]["clusterIP"].as_str().unwrap().to_string()
+    d.json(&["get", "services", "web"])["spec"]["clusterIP"].as_str().unwrap().to_string()
 }
 
 /// HTTP GET from the host with a short timeout; None when it fails.
@@ -164,7 +164,7 @@ fn three_replicas_serve_through_the_vip_and_by_dns_name() {
     assert_eq!(seen, expected);
     // By name, from a container on the default network.
     for host in ["web", "web.default", "web.default.svc", "web.default.svc.cluster.local"] {
-        let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80 | tail -n 1");
+        let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} 80 2>&1 | tail -n 1");
         let body = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", &script]);
         assert!(body.trim().starts_with("hello web-"), "{host}: {body:?}");
     }
@@ -174,13 +174,13 @@ fn three_replicas_serve_through_the_vip_and_by_dns_name() {
     let after: BTreeSet<String> = pods(&d).iter().map(name).collect();
     assert_eq!(after, names);
     // The Kubernetes form scripts rely on.
-    let dep = d.json(&["get", "deployment", "web", "-o", "json"]);
+    let dep = d.json(&["get", "deployment", "web"]);
     assert_eq!(dep["kind"], "Deployment");
     assert_eq!(dep["status"]["readyReplicas"], 3);
-    let list = d.json(&["get", "pods", "-l", "app=web", "-o", "json"]);
+    let list = d.json(&["get", "pods", "-l", "app=web"]);
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"].as_array().unwrap().len(), 3);
-    let ep = d.json(&["get", "endpoints", "web", "-o", "json"]);
+    let ep = d.json(&["get", "endpoints", "web"]);
     assert_eq!(ep["subsets"][0]["addresses"].as_array().unwrap().len(), 3);
 }
 
@@ -214,7 +214,7 @@ fn liveness_failure_restarts_with_backoff_and_crashes_back_off() {
         let p = pods(&d);
         (p.len() == 1 && restarts(&p[0]) >= 1 && ready(&p[0])).then_some(())
     });
-    let events = d.json(&["get", "events", "-o", "json"]);
+    let events = d.json(&["get", "events"]);
     let reasons: Vec<String> =
         events["items"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap_or("").to_string()).collect();
     assert!(reasons.contains(&"Unhealthy".to_string()), "{reasons:?}");
@@ -237,7 +237,7 @@ spec:
     apply(&d, "crash.yaml", crash);
     let start = Instant::now();
     let p = wait_for("three restarts", 60, || {
-        let p = d.json(&["get", "pods", "-l", "app=crash", "-o", "json"])["items"][0].clone();
+        let p = d.json(&["get", "pods", "-l", "app=crash"])["items"][0].clone();
         (restarts(&p) >= 3).then_some(p)
     });
     // 1 s + 2 s + 4 s of back-off at least.
@@ -324,10 +324,12 @@ fn delete_leaves_no_container_backend_name_or_network_resource() {
 fn a_daemon_killed_mid_reconcile_resumes_without_restarting_healthy_pods() {
     let mut d = daemon();
     apply(&d, "web.yaml", &web(3, "k"));
-    // Killed while the pods are being made.
-    std::thread::sleep(Duration::from_millis(300));
-    d.kill_9();
-    d.restart();
+    // Killed twice while the pods are being made, at different steps.
+    for pause in [250, 600] {
+        std::thread::sleep(Duration::from_millis(pause));
+        d.kill_9();
+        d.restart();
+    }
     let before = wait_ready(&d, 3);
     let ids: BTreeSet<String> = before.iter().map(container_id).collect();
     assert_eq!(ids.len(), 3);
@@ -338,13 +340,8 @@ fn a_daemon_killed_mid_reconcile_resumes_without_restarting_healthy_pods() {
     let ids_after: BTreeSet<String> = after.iter().map(container_id).collect();
     assert_eq!(ids_after, ids, "healthy pods were replaced");
     assert!(after.iter().all(|p| restarts(p) == 0));
-    let running: BTreeSet<String> = d
-        .json(&["ps", "-o", "json"])
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap().to_string())
-        .collect();
+    let running: BTreeSet<String> =
+        d.json(&["ps"]).as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(running, ids);
     assert_eq!(answering(&cluster_ip(&d), 30).len(), 3);
 }
@@ -384,7 +381,7 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
         ("apiVersion: v1\nkind: Service\nmetadata: {name: x\n", "bad.yaml:"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "not a kind berth reads"),
         (
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: w}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      affinity: {}\n      containers: [{name: c, image: busybox:test}]\n",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: w}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: k}}]}}\n      containers: [{name: c, image: busybox:test}]\n",
             "spec.template.spec.affinity is not supported by berth",
         ),
         (
@@ -399,7 +396,7 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
         assert!(err.contains(expected), "{text}\n=> {err}");
     }
     assert!(pods(&d).is_empty());
-    assert!(d.json(&["get", "deployments", "-o", "json"])["items"].as_array().unwrap().is_empty());
+    assert!(d.json(&["get", "deployments"])["items"].as_array().unwrap().is_empty());
 
     // A missing ConfigMap: the pod waits with Kubernetes' reason, and
     // starts once the ConfigMap exists.
@@ -429,7 +426,7 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
     );
     apply(&d, "ghost.yaml", &text);
     let waiting = wait_for("ImagePullBackOff", 60, || {
-        let p = d.json(&["get", "pods", "-l", "app=ghost", "-o", "json"])["items"][0].clone();
+        let p = d.json(&["get", "pods", "-l", "app=ghost"])["items"][0].clone();
         let w = p["status"]["containerStatuses"][0]["state"]["waiting"].clone();
         (w["reason"] == "ImagePullBackOff").then_some(w)
     });
@@ -452,6 +449,6 @@ fn a_node_port_service_answers_on_the_host() {
     wait_ready(&d, 1);
     let body = wait_for("the node port", 10, || get(&format!("http://127.0.0.1:{port}/")));
     assert!(body.starts_with("node web-"), "{body}");
-    let svc = d.json(&["get", "service", "web", "-o", "json"]);
+    let svc = d.json(&["get", "service", "web"]);
     assert_eq!(svc["spec"]["ports"][0]["nodePort"], port);
 }

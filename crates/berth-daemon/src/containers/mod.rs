@@ -360,6 +360,28 @@ impl Containers {
     async fn start_locked(self: &Arc<Self>, mut c: ContainerRecord) -> Result<ContainerRecord> {
         let state: ContainerState = view::state(&c);
         state.next(Transition::Start, &c.name).map_err(|e| ContainerError::Conflict(e.to_string()))?;
+        // A shim of an earlier start may still be at work: one a daemon
+        // killed mid-start left running (adopt it rather than kill it), or
+        // one still cleaning up after its exit (wait, or its `runc delete`
+        // would remove the next start's container of the same id).
+        let sd = self.state_dir(&c.id);
+        if let Some(pid) = StateDir::read_pid(&sd.shim_pid()).filter(|p| alive(*p)) {
+            if sd.started().exists() && !sd.exit().exists() {
+                c.state = ContainerState::Running.to_string();
+                c.pid = StateDir::read_pid(&sd.init_pid());
+                c.shim_pid = Some(pid);
+                c.started_at.get_or_insert_with(now);
+                c.finished_at = None;
+                c.exit_code = None;
+                self.store.put_container(&c)?;
+                tracing::info!(container = %c.name, "adopted a container started before the daemon restarted");
+                return Ok(c);
+            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while alive(pid) && !is_zombie(pid) && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         // The root filesystem survives a daemon restart but not a reboot.
         let image_ref = c.image_digest.to_string();
         let images = Arc::clone(&self.images);
@@ -367,7 +389,6 @@ impl Containers {
         tokio::task::spawn_blocking(move || images.mount_rootfs(&image_ref, &id))
             .await
             .map_err(|e| ContainerError::Io(e.to_string()))??;
-        let sd = self.state_dir(&c.id);
         let _ = std::fs::remove_dir_all(&sd.0);
         std::fs::create_dir_all(&sd.0).map_err(|e| ContainerError::Io(format!("{}: {e}", sd.0.display())))?;
         std::fs::create_dir_all(&self.runc.root).map_err(|e| ContainerError::Io(e.to_string()))?;

@@ -281,7 +281,9 @@ impl Networks {
             subnet: n.subnet,
             gateway: (index == 0).then_some(n.gateway),
             mtu: Some(n.mtu),
-            mac: None,
+            // Reused addresses keep their MAC, so no neighbour cache
+            // sends a new container's replies to the old one's MAC.
+            mac: Some(berth_net::MacAddr::for_ipv4(ip)),
         };
         let links = Arc::clone(&self.kernel.links);
         blocking(move || links.attach(&a).map(|_| ()).map_err(|e| e.to_string())).await?;

@@ -96,6 +96,14 @@ impl MacAddr {
         Self([(d[0] & 0xfe) | 0x02, d[1], d[2], d[3], d[4], d[5]])
     }
 
+    /// `02:42:` and the IPv4 address, as Docker does: an address handed
+    /// to a new container keeps its MAC, so neighbour caches that still
+    /// hold the address (the host's, other containers') stay right.
+    pub fn for_ipv4(ip: std::net::Ipv4Addr) -> Self {
+        let [a, b, c, d] = ip.octets();
+        Self([0x02, 0x42, a, b, c, d])
+    }
+
     pub fn bytes(&self) -> [u8; 6] {
         self.0
     }
