@@ -95,6 +95,12 @@ async fn the_served_document_matches_the_routes() {
         ("GET", "/v1/vips/{name}"),
         ("DELETE", "/v1/vips/{name}"),
         ("PUT", "/v1/vips/{name}/backends"),
+        ("POST", "/v1/apply"),
+        ("POST", "/v1/delete"),
+        ("GET", "/v1/objects/{resource}"),
+        ("GET", "/v1/objects/{resource}/{namespace}/{name}"),
+        ("DELETE", "/v1/objects/{resource}/{namespace}/{name}"),
+        ("POST", "/v1/objects/deployments/{namespace}/{name}/scale"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]
@@ -105,7 +111,11 @@ async fn the_served_document_matches_the_routes() {
 
     // Every documented operation is served (not a routing 404 or 405).
     for (method, path) in &ops {
-        let mut concrete = path.replace("{name}", "nonexistent").replace("{id}", "nonexistent");
+        let mut concrete = path
+            .replace("{name}", "nonexistent")
+            .replace("{id}", "nonexistent")
+            .replace("{resource}", "pods")
+            .replace("{namespace}", "default");
         if path == "/v1/events" {
             // A stream that would go on forever; bound it.
             concrete.push_str("?until=2000-01-01T00:00:00Z");

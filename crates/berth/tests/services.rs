@@ -43,13 +43,18 @@ spec:
     metadata: {{labels: {{app: web}}}}
     spec:
       terminationGracePeriodSeconds: 3
+      initContainers:
+        - name: init
+          image: busybox:test
+          command: [sh, -c, "echo prepared by init > /w/init.txt"]
+          volumeMounts: [{{name: www, mountPath: /w}}]
       containers:
         - name: httpd
           image: busybox:test
           imagePullPolicy: Never
           command: [sh, -c]
           args:
-            - mkdir -p /w && echo "$GREETING $POD" > /w/index.html && touch /tmp/alive /tmp/ready && exec httpd -f -p 8080 -h /w
+            - echo "$GREETING $POD" > /w/index.html && touch /tmp/alive /tmp/ready && exec httpd -f -p 8080 -h /w
           env:
             - {{name: GREETING, valueFrom: {{configMapKeyRef: {{name: web, key: greeting}}}}}}
             - {{name: POD, valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}}}
@@ -62,6 +67,19 @@ spec:
             exec: {{command: [test, -f, /tmp/alive]}}
             periodSeconds: 1
             failureThreshold: 2
+          lifecycle: {{preStop: {{sleep: {{seconds: 1}}}}}}
+          volumeMounts:
+            - {{name: www, mountPath: /w}}
+            - {{name: creds, mountPath: /etc/creds, readOnly: true}}
+          envFrom: [{{secretRef: {{name: web}}, prefix: S_}}]
+      volumes:
+        - {{name: www, emptyDir: {{}}}}
+        - {{name: creds, secret: {{secretName: web}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: web}}
+stringData: {{password: hunter2}}
 ---
 apiVersion: v1
 kind: ConfigMap
@@ -168,9 +186,29 @@ fn three_replicas_serve_through_the_vip_and_by_dns_name() {
         let body = d.ok(&["run", "--rm", "busybox:test", "sh", "-c", &script]);
         assert!(body.trim().starts_with("hello web-"), "{host}: {body:?}");
     }
+    // The init container ran first, on the volume the pod shares.
+    assert_eq!(get(&format!("http://{ip}/init.txt")).as_deref(), Some("prepared by init"));
+    // The Secret as files and as environment, never printed by `get`.
+    let pod = name(&p[0]);
+    let pod_ref = format!("pod/{pod}");
+    assert_eq!(d.ok(&["exec", &pod_ref, "--", "cat", "/etc/creds/password"]), "hunter2");
+    assert!(d.ok(&["exec", &pod_ref, "--", "env"]).contains("S_password=hunter2"));
+    let secret = d.ok(&["get", "secret", "web", "-o", "yaml"]);
+    assert!(!secret.contains("hunter2") && !secret.contains("aHVudGVyMg"), "{secret}");
+    let shown = d.json(&["get", "secret", "web", "--show-secrets"]);
+    assert_eq!(shown["data"]["password"], "aHVudGVyMg==");
+    // Read verbs as kubectl users know them.
+    let table = d.ok(&["get", "pods"]);
+    assert!(table.starts_with("NAME") && table.matches("Running").count() == 3, "{table}");
+    let described = d.ok(&["describe", "pod", &pod]);
+    for part in ["Readiness:", "Liveness:", "Started", "Ready"] {
+        assert!(described.contains(part), "{part} missing from:\n{described}");
+    }
+    let deployment = d.ok(&["get", "deployments"]);
+    assert!(deployment.contains("3/3"), "{deployment}");
     // Applying the same file again changes nothing.
     let again = apply(&d, "web.yaml", &web(3, "hello"));
-    assert_eq!(again.matches("unchanged").count(), 3, "{again}");
+    assert_eq!(again.matches("unchanged").count(), 4, "{again}");
     let after: BTreeSet<String> = pods(&d).iter().map(name).collect();
     assert_eq!(after, names);
     // The Kubernetes form scripts rely on.
@@ -445,8 +483,19 @@ fn a_node_port_service_answers_on_the_host() {
         "  ports: [{port: 80, targetPort: http}]",
         &format!("  type: NodePort\n  ports: [{{port: 80, targetPort: http, nodePort: {port}}}]"),
     );
+    // A second container in the pod shares its network: it reaches the
+    // web server on localhost.
+    let text = text.replace(
+        "      volumes:\n",
+        "        - name: sidecar\n          image: busybox:test\n          command: [sh, -c, \"while true; do printf 'GET / HTTP/1.0\\\\r\\\\n\\\\r\\\\n' | nc 127.0.0.1 8080 > /tmp/seen; sleep 0.5; done\"]\n      volumes:\n",
+    );
     apply(&d, "web.yaml", &text);
-    wait_ready(&d, 1);
+    let p = wait_ready(&d, 1);
+    let pod_ref = format!("pod/{}", name(&p[0]));
+    wait_for("the sidecar to reach localhost:8080", 10, || {
+        let seen = d.ok(&["exec", &pod_ref, "-c", "sidecar", "--", "sh", "-c", "cat /tmp/seen 2>/dev/null; true"]);
+        seen.contains("node web-").then_some(())
+    });
     let body = wait_for("the node port", 10, || get(&format!("http://127.0.0.1:{port}/")));
     assert!(body.starts_with("node web-"), "{body}");
     let svc = d.json(&["get", "service", "web"]);
