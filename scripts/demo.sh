@@ -2,7 +2,8 @@
 # Sets up a fresh Debian machine and shows Berth's main job so far:
 # installs the packages, builds berth, starts the daemon on its embedded
 # defaults (/var/lib/berth, /run/berth), builds a test image, pushes it to
-# a local registry, pulls it back, and runs containers from it. Needs root.
+# a local registry, pulls it back, runs containers from it, and applies a
+# Kubernetes Deployment with a Service. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,43 @@ for _ in $(seq 50); do curl -fs "http://127.0.0.1:$web_port/" && break; sleep 0.
 berth run --rm "$ref" sh -c "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc demo-web 8080 | tail -1"
 berth stats --no-stream demo-web
 berth rm -f demo-web
+set +x
+
+# Declared services: a Kubernetes Deployment of 2 web pods behind a Service.
+cat >"$work/web.yaml" <<YAML
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: demo-web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: demo-web}}
+  template:
+    metadata: {labels: {app: demo-web}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: httpd
+          image: $ref
+          command: [sh, -c, 'mkdir -p /w && echo "hello from pod \$POD" > /w/index.html && exec httpd -f -p 8080 -h /w']
+          env: [{name: POD, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+          ports: [{containerPort: 8080, name: http}]
+          readinessProbe: {httpGet: {path: /, port: http}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-web}
+spec:
+  selector: {app: demo-web}
+  ports: [{port: 80, targetPort: http}]
+YAML
+set -x
+berth apply -f "$work/web.yaml"
+for _ in $(seq 150); do [[ $(berth get deployment demo-web -o json | jq -r '.status.readyReplicas') == 2 ]] && break; sleep 0.2; done
+berth get pods -o wide
+berth get services
+vip=$(berth get service demo-web -o json | jq -r '.spec.clusterIP')
+for _ in 1 2 3 4; do curl -fs "http://$vip/"; done
+berth delete -f "$work/web.yaml"
 berth system df -v
 set +x
 echo

@@ -748,3 +748,43 @@ pub struct ScaleRequest {
 /// spells them in plural.
 pub const OBJECT_RESOURCES: &[&str] =
     &["pods", "deployments", "services", "endpoints", "configmaps", "secrets", "events"];
+
+// ---- Rollouts (`berth rollout ...`) ----
+
+/// One revision of a Deployment's pod template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevisionView {
+    /// Numbered from 1; a template rolled back to gets the next number, as
+    /// in Kubernetes.
+    pub revision: u64,
+    /// The template hash (the pods' `pod-template-hash` label).
+    pub hash: String,
+    /// The `kubernetes.io/change-cause` annotation at the time, if any.
+    #[serde(default)]
+    pub change_cause: Option<String>,
+    /// RFC 3339.
+    pub created: String,
+    /// The containers' images, in order.
+    pub images: Vec<String>,
+    /// The revision the Deployment runs now.
+    pub current: bool,
+    /// The pod template as written (`spec.template`).
+    pub template: serde_json::Value,
+}
+
+/// `GET /v1/objects/deployments/{namespace}/{name}/revisions`, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RevisionList {
+    pub revisions: Vec<RevisionView>,
+}
+
+/// `POST /v1/objects/deployments/{namespace}/{name}/rollout`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutRequest {
+    /// `pause`, `resume`, `restart` or `undo`.
+    pub action: String,
+    /// `undo` only: the revision to go back to (default: the previous one).
+    #[serde(default)]
+    pub to_revision: Option<u64>,
+}

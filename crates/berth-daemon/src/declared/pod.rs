@@ -30,6 +30,7 @@ pub struct Worker {
     wake: Arc<tokio::sync::Notify>,
     origin: Instant,
     instances: HashMap<String, Instance>,
+    last_usage_check: Option<Instant>,
 }
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -41,9 +42,60 @@ fn until(s: &str) -> Duration {
     parse_time(s).and_then(|t| (t - chrono::Utc::now()).to_std().ok()).unwrap_or_default()
 }
 
+/// Mount points at or below `path`, deepest first.
+fn mounts_under(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out: Vec<std::path::PathBuf> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(std::path::PathBuf::from)
+        .filter(|m| m.starts_with(path))
+        .collect();
+    out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    out
+}
+
+fn is_mountpoint(path: &std::path::Path) -> bool {
+    mounts_under(path).iter().any(|m| m == path)
+}
+
+fn mount_tmpfs(path: &std::path::Path, options: &str, pod: &str) -> std::io::Result<()> {
+    use nix::mount::{mount, MsFlags};
+    let source = format!("berth-pod-{}", &pod[..12.min(pod.len())]);
+    mount(Some(source.as_str()), path, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(options))
+        .map_err(std::io::Error::from)
+}
+
+/// Unmounts everything at or below `path` (lazily: a container still
+/// holding it keeps its view until it goes).
+fn unmount_under(path: &std::path::Path) {
+    for m in mounts_under(path) {
+        if let Err(e) = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
+            tracing::warn!(mount = %m.display(), error = %e, "cannot unmount a pod volume");
+        }
+    }
+}
+
+/// Bytes used below `path` (files only; what an emptyDir's sizeLimit counts).
+fn disk_usage(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => stack.push(e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
 impl Worker {
     pub fn new(d: Arc<Declared>, key: String, wake: Arc<tokio::sync::Notify>) -> Self {
-        Self { d, key, wake, origin: Instant::now(), instances: HashMap::new() }
+        Self { d, key, wake, origin: Instant::now(), instances: HashMap::new(), last_usage_check: None }
     }
 
     fn clock(&self) -> Duration {
@@ -146,6 +198,16 @@ impl Worker {
             self.event(pod, true, "Failed", format!("Error: {e}"));
             return Duration::from_secs(2);
         }
+        if self.last_usage_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            self.last_usage_check = Some(Instant::now());
+            if let Some(msg) = self.over_size_limit(pod, &dir_disk.join("volumes")) {
+                // As the kubelet does: the pod is evicted and its Deployment
+                // makes another.
+                self.event(pod, true, "Evicted", msg);
+                let _ = records::mark_deleting(self.d.store.as_ref(), &self.key, &now());
+                return Duration::ZERO;
+            }
+        }
         if pod.started.is_none() {
             pod.started = Some(now());
         }
@@ -193,9 +255,27 @@ impl Worker {
     ) -> Result<(), spec::ConfigError> {
         use std::os::unix::fs::PermissionsExt;
         let io = |e: std::io::Error| spec::ConfigError(format!("preparing the pod's volumes: {e}"));
+        // Secrets, ConfigMaps and memory emptyDirs live on a tmpfs of the
+        // pod's own, so a secret value never reaches a disk, whatever the
+        // run root is on.
+        if !pod.template.volumes.is_empty() && !is_mountpoint(memory) {
+            std::fs::create_dir_all(memory).map_err(io)?;
+            mount_tmpfs(memory, "mode=0700", &pod.uid).map_err(io)?;
+        }
         for v in &pod.template.volumes {
             let dir = spec::volume_dir(&pod.template, &v.name, disk, memory).expect("declared volume");
             if dir.exists() {
+                continue;
+            }
+            if let VolumeSource::EmptyDir { medium: berth_manifest::model::Medium::Memory, size_limit_bytes } =
+                &v.source
+            {
+                std::fs::create_dir_all(&dir).map_err(io)?;
+                let size = size_limit_bytes.map(|b| format!(",size={b}")).unwrap_or_default();
+                if let Err(e) = mount_tmpfs(&dir, &format!("mode=0777{size}"), &pod.uid) {
+                    let _ = std::fs::remove_dir(&dir);
+                    return Err(io(e));
+                }
                 continue;
             }
             let parent = dir.parent().expect("volume dirs have a parent");
@@ -218,6 +298,19 @@ impl Worker {
             std::fs::rename(&tmp, &dir).map_err(io)?;
         }
         Ok(())
+    }
+
+    /// Why the pod must be evicted: a disk emptyDir past its sizeLimit.
+    fn over_size_limit(&self, pod: &PodRecord, disk: &std::path::Path) -> Option<String> {
+        pod.template.volumes.iter().find_map(|v| match &v.source {
+            VolumeSource::EmptyDir { medium: berth_manifest::model::Medium::Disk, size_limit_bytes: Some(limit) } => {
+                let used = disk_usage(&disk.join(&v.name));
+                (used > *limit).then(|| {
+                    format!("Usage of EmptyDir volume {:?} exceeds the limit {limit} bytes ({used} bytes used)", v.name)
+                })
+            }
+            _ => None,
+        })
     }
 
     fn container_name(pod: &PodRecord, c: &ContainerSpec) -> String {
@@ -609,6 +702,7 @@ impl Worker {
             tracing::warn!(pod = %self.key, error = %e, "removing the pod's sandbox failed");
         }
         let _ = std::fs::remove_dir_all(self.d.disk.join(&pod.uid));
+        unmount_under(&self.d.memory.join(&pod.uid));
         let _ = std::fs::remove_dir_all(self.d.memory.join(&pod.uid));
         if clean {
             if let Err(e) = records::remove_pod(self.d.store.as_ref(), &self.key) {
