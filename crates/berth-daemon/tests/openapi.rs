@@ -101,6 +101,8 @@ async fn the_served_document_matches_the_routes() {
         ("GET", "/v1/objects/{resource}/{namespace}/{name}"),
         ("DELETE", "/v1/objects/{resource}/{namespace}/{name}"),
         ("POST", "/v1/objects/deployments/{namespace}/{name}/scale"),
+        ("GET", "/v1/objects/deployments/{namespace}/{name}/revisions"),
+        ("POST", "/v1/objects/deployments/{namespace}/{name}/rollout"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]

@@ -104,3 +104,26 @@ pub async fn scale(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(d.declared.scale(&namespace, &name, req.replicas).await?))
 }
+
+/// A Deployment's revisions, oldest first.
+#[utoipa::path(get, path = "/v1/objects/deployments/{namespace}/{name}/revisions", tag = "declared",
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = berth_core::api::RevisionList), (status = 404, body = ErrorBody)))]
+pub async fn revisions(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<berth_core::api::RevisionList>, ApiError> {
+    Ok(Json(d.declared.revisions(&namespace, &name)?))
+}
+
+/// Pauses, resumes, restarts or undoes a Deployment's rollout.
+#[utoipa::path(post, path = "/v1/objects/deployments/{namespace}/{name}/rollout", tag = "declared", request_body = berth_core::api::RolloutRequest,
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rollout(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+    JsonBody(req): JsonBody<berth_core::api::RolloutRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(d.declared.rollout(&namespace, &name, req).await?))
+}

@@ -75,6 +75,8 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(declared::list))
         .routes(routes!(declared::get, declared::remove))
         .routes(routes!(declared::scale))
+        .routes(routes!(declared::revisions))
+        .routes(routes!(declared::rollout))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

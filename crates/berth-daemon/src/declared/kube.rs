@@ -63,9 +63,15 @@ pub fn secret(s: &StoredObject, show: bool) -> Value {
     o
 }
 
-pub fn deployment(d: &DeploymentSpec, s: &StoredObject, pods: &[PodRecord]) -> Value {
+pub fn deployment(
+    d: &DeploymentSpec,
+    s: &StoredObject,
+    pods: &[PodRecord],
+    state: Option<&super::rollout::DeploymentState>,
+) -> Value {
     let mut o = stored(s);
     let hash = d.template.hash().to_string();
+    let now = chrono::Utc::now();
     let mine: Vec<&PodRecord> = pods
         .iter()
         .filter(|p| p.namespace == d.meta.namespace && p.owner.as_deref() == Some(d.meta.name.as_str()))
@@ -73,12 +79,32 @@ pub fn deployment(d: &DeploymentSpec, s: &StoredObject, pods: &[PodRecord]) -> V
     let live: Vec<&&PodRecord> = mine.iter().filter(|p| p.deleting.is_none()).collect();
     let updated = live.iter().filter(|p| p.hash == hash).count();
     let ready = live.iter().filter(|p| p.ready).count();
-    let available = ready;
+    let available =
+        live.iter().filter(|p| super::rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, now)).count();
     let replicas = d.replicas as usize;
-    let progressing = updated >= replicas && live.len() == replicas && ready >= replicas;
+    let complete = updated == replicas && live.len() == replicas && available >= replicas && mine.len() == live.len();
+    let default_state = super::rollout::DeploymentState::default();
+    let state = state.unwrap_or(&default_state);
+    let revision = state.current().map(|r| r.revision).unwrap_or(0);
+    let (status, reason, message) = if let Some(rb) = &state.rolled_back {
+        ("False", "RolledBack", format!("Rolled back to revision {}: {}", rb.to_revision, rb.reason))
+    } else if state.deadline_exceeded {
+        ("False", "ProgressDeadlineExceeded", format!("Revision {revision} has timed out progressing."))
+    } else if d.paused {
+        ("Unknown", "DeploymentPaused", "Deployment is paused".to_string())
+    } else if complete {
+        ("True", "NewReplicaSetAvailable", format!("Revision {revision} ({hash}) has successfully progressed."))
+    } else if updated == 0 {
+        ("True", "NewReplicaSetCreated", format!("Created revision {revision} ({hash})."))
+    } else {
+        ("True", "ReplicaSetUpdated", format!("Revision {revision} ({hash}) is progressing."))
+    };
     o["spec"]["replicas"] = json!(d.replicas);
+    if revision > 0 {
+        o["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(revision.to_string());
+    }
     o["status"] = json!({
-        "observedGeneration": s.generation,
+        "observedGeneration": state.observed_generation,
         "replicas": live.len(),
         "updatedReplicas": updated,
         "readyReplicas": ready,
@@ -91,12 +117,7 @@ pub fn deployment(d: &DeploymentSpec, s: &StoredObject, pods: &[PodRecord]) -> V
                 "reason": if available >= replicas { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
                 "message": if available >= replicas { "Deployment has minimum availability.".to_string() } else { format!("{available} of {replicas} replicas are available.") },
             },
-            {
-                "type": "Progressing",
-                "status": "True",
-                "reason": if progressing { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
-                "message": if progressing { format!("Pods of template {hash} are available.") } else { format!("Pods of template {hash} are progressing.") },
-            }
+            {"type": "Progressing", "status": status, "reason": reason, "message": message},
         ],
     });
     o

@@ -20,6 +20,7 @@ mod kube;
 mod plan;
 mod pod;
 mod records;
+mod rollout;
 mod spec;
 
 use std::collections::{BTreeMap, HashMap};
@@ -329,6 +330,7 @@ impl Declared {
         }
         match key.kind {
             Kind::Deployment => {
+                records::remove_deployment_state(self.store.as_ref(), &store_key)?;
                 let at = now();
                 for p in records::pods(self.store.as_ref())? {
                     if p.namespace == key.namespace && p.owner.as_deref() == Some(key.name.as_str()) {
@@ -363,6 +365,103 @@ impl Declared {
         self.store.put_object(
             &records::store_kind("Deployment"),
             &store_key,
+            &serde_json::to_value(&stored).expect("serialises"),
+        )?;
+        drop(_guard);
+        self.wake.notify_one();
+        self.get("deployments", namespace, name, false)
+    }
+
+    // ---- rollouts ----
+
+    /// A Deployment's revisions, oldest first.
+    pub fn revisions(&self, namespace: &str, name: &str) -> Result<berth_core::api::RevisionList> {
+        let key = format!("{namespace}/{name}");
+        if records::object(self.store.as_ref(), "Deployment", &key)?.is_none() {
+            return Err(DeclaredError::NotFound(format!("deployment {name:?} not found in namespace {namespace}")));
+        }
+        let state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
+        let current = state.current().map(|r| r.revision);
+        Ok(berth_core::api::RevisionList {
+            revisions: state
+                .revisions
+                .iter()
+                .map(|r| berth_core::api::RevisionView {
+                    revision: r.revision,
+                    hash: r.hash.clone(),
+                    change_cause: r.change_cause.clone(),
+                    created: r.created.clone(),
+                    images: r.images.clone(),
+                    current: Some(r.revision) == current,
+                    template: r.template.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// `berth rollout pause|resume|restart|undo`: each a change of the
+    /// stored Deployment, as kubectl makes them.
+    pub async fn rollout(
+        self: &Arc<Self>,
+        namespace: &str,
+        name: &str,
+        req: berth_core::api::RolloutRequest,
+    ) -> Result<serde_json::Value> {
+        let key = format!("{namespace}/{name}");
+        let _guard = self.lock.lock().await;
+        let mut stored = records::object(self.store.as_ref(), "Deployment", &key)?.ok_or_else(|| {
+            DeclaredError::NotFound(format!("deployment {name:?} not found in namespace {namespace}"))
+        })?;
+        let state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
+        match req.action.as_str() {
+            "pause" | "resume" => {
+                let pause = req.action == "pause";
+                if stored.manifest["spec"]["paused"].as_bool().unwrap_or(false) == pause {
+                    return Err(DeclaredError::Conflict(format!(
+                        "deployment {name:?} is already {}",
+                        if pause { "paused" } else { "running (not paused)" }
+                    )));
+                }
+                stored.manifest["spec"]["paused"] = serde_json::json!(pause);
+            }
+            "restart" => {
+                let template = &mut stored.manifest["spec"]["template"];
+                if !template["metadata"].is_object() {
+                    template["metadata"] = serde_json::json!({});
+                }
+                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = serde_json::json!(now());
+            }
+            "undo" => {
+                let current = state.current().map(|r| r.revision).unwrap_or(0);
+                let target = match req.to_revision {
+                    Some(0) | None => state.revisions.iter().rev().find(|r| r.revision != current),
+                    Some(n) => Some(state.revision(n).ok_or_else(|| {
+                        DeclaredError::NotFound(format!(
+                            "unable to find the specified revision {n}; see 'berth rollout history deployment/{name}'"
+                        ))
+                    })?),
+                }
+                .ok_or_else(|| {
+                    DeclaredError::Conflict(format!("deployment {name:?} has no previous revision to roll back to"))
+                })?;
+                if target.revision == current {
+                    return Err(DeclaredError::Conflict(format!(
+                        "deployment {name:?} already runs revision {current}; nothing to undo"
+                    )));
+                }
+                stored.manifest["spec"]["template"] = target.template.clone();
+            }
+            other => {
+                return Err(DeclaredError::Invalid(format!(
+                    "rollout action {other:?} is not one of pause, resume, restart, undo"
+                )))
+            }
+        }
+        stored.object()?;
+        stored.generation += 1;
+        self.store.put_object(
+            &records::store_kind("Deployment"),
+            &key,
             &serde_json::to_value(&stored).expect("serialises"),
         )?;
         drop(_guard);
@@ -428,7 +527,11 @@ impl Declared {
                     .into_iter()
                     .filter(|(_, _, o)| in_scope(&o.meta().namespace))
                     .map(|(_, stored, o)| match &o {
-                        Object::Deployment(d) => kube::deployment(d, &stored, &pods),
+                        Object::Deployment(d) => {
+                            let key = format!("{}/{}", d.meta.namespace, d.meta.name);
+                            let state = records::deployment_state(self.store.as_ref(), &key).ok().flatten();
+                            kube::deployment(d, &stored, &pods, state.as_ref())
+                        }
                         Object::Service(s) => {
                             let net = self.networks.service(&format!("{}/{}", s.meta.namespace, s.meta.name));
                             kube::service(&stored, net.ok().flatten().as_ref())
@@ -497,9 +600,9 @@ impl Declared {
             let _guard = self.lock.lock().await;
             let deployments = self.declared("Deployment")?;
             let pods = records::pods(self.store.as_ref())?;
-            for (_, _, o) in &deployments {
+            for (_, stored, o) in &deployments {
                 let Object::Deployment(d) = o else { continue };
-                self.reconcile_deployment(d, &pods)?;
+                self.reconcile_deployment(d, stored, &pods)?;
             }
             // Pods whose Deployment is gone go too.
             for p in &pods {
@@ -527,22 +630,106 @@ impl Declared {
         self.sync_services().await
     }
 
-    fn reconcile_deployment(&self, d: &berth_manifest::model::DeploymentSpec, pods: &[PodRecord]) -> Result<()> {
+    fn reconcile_deployment(
+        &self,
+        d: &berth_manifest::model::DeploymentSpec,
+        stored: &StoredObject,
+        pods: &[PodRecord],
+    ) -> Result<()> {
         let hash = d.template.hash().to_string();
+        let key = format!("{}/{}", d.meta.namespace, d.meta.name);
         let mine: Vec<&PodRecord> = pods
             .iter()
             .filter(|p| p.namespace == d.meta.namespace && p.owner.as_deref() == Some(d.meta.name.as_str()))
             .collect();
+        let clock = chrono::Utc::now();
+        let available = |p: &PodRecord| rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, clock);
         let facts: Vec<plan::PodFacts> = mine
             .iter()
             .map(|p| plan::PodFacts {
                 name: p.name.clone(),
                 hash: p.hash.clone(),
-                ready: p.ready,
+                ready: available(p),
                 terminating: p.deleting.is_some(),
                 created: p.created.clone(),
             })
             .collect();
+
+        // Revisions and the verdict on the current one.
+        let mut state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
+        let before = state.clone();
+        let images = d.template.containers.iter().map(|c| c.image.to_string()).collect();
+        let cause = d.meta.annotations.get(rollout::CHANGE_CAUSE).cloned();
+        let at = now();
+        rollout::record_revision(
+            &mut state,
+            &hash,
+            &stored.manifest["spec"]["template"],
+            cause,
+            images,
+            &at,
+            d.revision_history_limit,
+        );
+        let progress: Vec<rollout::PodProgress> = mine
+            .iter()
+            .map(|p| rollout::PodProgress {
+                hash: p.hash.clone(),
+                available: available(p),
+                terminating: p.deleting.is_some(),
+                crash_looping: p
+                    .containers
+                    .values()
+                    .any(|c| c.restarts >= 2 && c.waiting.as_ref().is_some_and(|(r, _)| r == "CrashLoopBackOff")),
+            })
+            .collect();
+        let verdict = rollout::judge(&mut state, d, &hash, &progress, clock);
+        state.observed_generation = stored.generation;
+        if let rollout::Verdict::RollBack { to, reason } = &verdict {
+            let from = state.current().map(|r| r.revision).unwrap_or_default();
+            state.rolled_back = Some(rollout::RolledBack {
+                from: hash.clone(),
+                to: to.hash.clone(),
+                to_revision: to.revision,
+                reason: reason.clone(),
+                at: at.clone(),
+            });
+            let mut changed = stored.clone();
+            changed.manifest["spec"]["template"] = to.template.clone();
+            changed.generation += 1;
+            changed.object()?;
+            self.store.put_object(
+                &records::store_kind("Deployment"),
+                &key,
+                &serde_json::to_value(&changed).expect("serialises"),
+            )?;
+            records::put_deployment_state(self.store.as_ref(), &key, &state)?;
+            self.event(
+                "deployment",
+                &d.meta.namespace,
+                &d.meta.name,
+                true,
+                "RolledBack",
+                format!("Rolled back from revision {from} to revision {}: {reason}", to.revision),
+            );
+            self.wake.notify_one();
+            return Ok(());
+        }
+        if verdict == rollout::Verdict::DeadlineExceeded && !before.deadline_exceeded {
+            self.event(
+                "deployment",
+                &d.meta.namespace,
+                &d.meta.name,
+                true,
+                "ProgressDeadlineExceeded",
+                format!(
+                    "Revision {} made no progress within its deadline",
+                    state.current().map(|r| r.revision).unwrap_or(0)
+                ),
+            );
+        }
+        if state != before {
+            records::put_deployment_state(self.store.as_ref(), &key, &state)?;
+        }
         if d.paused {
             return Ok(());
         }
@@ -550,7 +737,6 @@ impl Declared {
         if step.is_empty() {
             return Ok(());
         }
-        let at = now();
         for name in &step.delete {
             records::mark_deleting(self.store.as_ref(), &format!("{}/{name}", d.meta.namespace), &at)?;
             self.event(

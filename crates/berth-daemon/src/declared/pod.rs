@@ -134,6 +134,17 @@ impl Worker {
         self.d.event("pod", &pod.namespace, &pod.name, warning, reason, message);
     }
 
+    /// Why a container cannot start yet; the event is emitted when the
+    /// reason or message changes, not on every retry.
+    fn waiting(&self, pod: &mut PodRecord, container: &str, reason: &str, message: String) {
+        let new = Some((reason.to_string(), message.clone()));
+        let st = pod.container(container);
+        if st.waiting != new {
+            st.waiting = new;
+            self.event(pod, true, "Failed", format!("Error: {message}"));
+        }
+    }
+
     /// Takes the pod one step further; returns when to look again.
     async fn step(&mut self, mut pod: PodRecord) -> Duration {
         let before = pod.clone();
@@ -190,12 +201,10 @@ impl Worker {
         };
         if let Err(e) = self.volumes(pod, &sources, &dir_disk.join("volumes"), &dir_memory.join("volumes")) {
             for c in pod.template.all_containers().map(|c| c.name.clone()).collect::<Vec<_>>() {
-                let st = pod.container(&c);
-                if st.id.is_none() {
-                    st.waiting = Some(("CreateContainerConfigError".into(), e.to_string()));
+                if pod.container(&c).id.is_none() {
+                    self.waiting(pod, &c, "CreateContainerConfigError", e.to_string());
                 }
             }
-            self.event(pod, true, "Failed", format!("Error: {e}"));
             return Duration::from_secs(2);
         }
         if self.last_usage_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
@@ -490,8 +499,7 @@ impl Worker {
         let req = match req {
             Ok(r) => r,
             Err(e) => {
-                pod.container(&c.name).waiting = Some(("CreateContainerConfigError".into(), e.to_string()));
-                self.event(pod, true, "Failed", format!("Error: {e}"));
+                self.waiting(pod, &c.name, "CreateContainerConfigError", e.to_string());
                 return Duration::from_secs(2);
             }
         };
@@ -503,8 +511,7 @@ impl Worker {
                 || image_user.starts_with("0")
             {
                 let msg = "container has runAsNonRoot and image will run as root".to_string();
-                pod.container(&c.name).waiting = Some(("CreateContainerConfigError".into(), msg.clone()));
-                self.event(pod, true, "Failed", format!("Error: {msg}"));
+                self.waiting(pod, &c.name, "CreateContainerConfigError", msg);
                 return Duration::from_secs(10);
             }
         }

@@ -162,3 +162,27 @@ pub fn object(store: &dyn Store, kind: &str, key: &str) -> Result<Option<StoredO
         })
         .transpose()
 }
+
+const DEPLOYMENT_STATE: &str = "k8s/DeploymentState";
+
+pub fn deployment_state(store: &dyn Store, key: &str) -> Result<Option<super::rollout::DeploymentState>, StoreError> {
+    store
+        .get_object(DEPLOYMENT_STATE, key)?
+        .map(|v| {
+            serde_json::from_value(v)
+                .map_err(|e| StoreError::Corrupt { what: "deployment state", detail: e.to_string() })
+        })
+        .transpose()
+}
+
+pub fn put_deployment_state(
+    store: &dyn Store,
+    key: &str,
+    state: &super::rollout::DeploymentState,
+) -> Result<(), StoreError> {
+    store.put_object(DEPLOYMENT_STATE, key, &serde_json::to_value(state).expect("deployment state serialises"))
+}
+
+pub fn remove_deployment_state(store: &dyn Store, key: &str) -> Result<(), StoreError> {
+    store.delete_object(DEPLOYMENT_STATE, key).map(|_| ())
+}
