@@ -170,6 +170,16 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Set a deployment's number of replicas: berth scale deploy/web --replicas 3.
     Scale(ScaleArgs),
+    /// Follow, pause, resume, restart or undo a deployment's rollout (as kubectl rollout).
+    ///
+    /// Every change to a deployment's pod template is a new revision, rolled
+    /// out by replacing its pods a few at a time.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  berth rollout status deploy/web\n  berth rollout history deploy/web --revision 2\n  \
+            berth rollout undo deploy/web --to-revision 1\n  berth rollout restart deployment web -n shop"
+    )]
+    Rollout(RolloutCommand),
     /// Internal: the per-container shim, started by the daemon.
     #[command(hide = true)]
     Shim(ShimCommand),
@@ -703,6 +713,115 @@ pub struct ScaleArgs {
     pub namespace: NamespaceArg,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Show a rollout's progress; by default wait until it completes or fails.
+    ///
+    /// Prints a line each time the progress changes, then exits 0 when every
+    /// replica runs the new revision and is available, or 1 when the rollout
+    /// failed (its progress deadline passed, or berth rolled it back). A
+    /// paused deployment is reported once and waited for.
+    Status(RolloutStatusArgs),
+    /// List a deployment's revisions, or show one revision's pod template.
+    History(RolloutHistoryArgs),
+    /// Stop rolling out: template changes wait until 'berth rollout resume'.
+    Pause(RolloutTarget),
+    /// Continue a paused rollout: changes made while paused roll out now.
+    Resume(RolloutTarget),
+    /// Replace every pod of the deployment, a few at a time, with the same template.
+    Restart(RolloutTarget),
+    /// Go back to an earlier revision (by default the previous one).
+    ///
+    /// The revision's template is rolled out as a new revision, as in
+    /// Kubernetes.
+    Undo(RolloutUndoArgs),
+}
+
+/// The deployment a rollout command acts on.
+#[derive(Debug, Args)]
+pub struct RolloutTarget {
+    /// deploy/NAME, or deploy NAME (deployment and deployments work too).
+    #[arg(required = true, num_args = 1..=2, value_name = "deploy/NAME")]
+    pub target: Vec<String>,
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutStatusArgs {
+    #[command(flatten)]
+    pub target: RolloutTarget,
+    /// Wait for the rollout to finish (--watch=false: print the progress once
+    /// and exit 0 unless it failed).
+    #[arg(short, long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set,
+          num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub watch: bool,
+    /// Give up waiting after this long, e.g. 30s, 5m or 1h30m (exit 1);
+    /// 0 or unset: wait as long as it takes.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutHistoryArgs {
+    #[command(flatten)]
+    pub target: RolloutTarget,
+    /// Show this revision's pod template instead of the list.
+    #[arg(long, value_name = "N")]
+    pub revision: Option<u64>,
+    /// Print the revisions (or the one revision) as JSON or YAML.
+    #[arg(short, long, value_enum)]
+    pub output: Option<DataOutput>,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutUndoArgs {
+    #[command(flatten)]
+    pub target: RolloutTarget,
+    /// The revision to go back to (see 'berth rollout history'); 0 or unset:
+    /// the one before the current.
+    #[arg(long, value_name = "N")]
+    pub to_revision: Option<u64>,
+}
+
+/// Structured output only, for commands without a table form of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataOutput {
+    Json,
+    Yaml,
+}
+
+/// A duration as kubectl writes it: one or more NUMBER+UNIT parts with
+/// units ms, s, m, h (`30s`, `1h30m`, `1.5s`), or `0`.
+pub fn duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("{s:?} is not a duration; write e.g. 30s, 5m, 1h30m or 500ms");
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
+        let (num, tail) = rest.split_at(num_len);
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        let unit_len = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let secs = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += n * secs;
+        rest = tail;
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
@@ -759,5 +878,74 @@ mod tests {
         };
         assert_eq!((x.namespace.as_deref(), x.in_container.as_deref()), (Some("shop"), Some("app")));
         assert_eq!((x.container.as_str(), x.command.len(), x.tty), ("pod/web-abc", 3, true));
+    }
+
+    #[test]
+    fn rollout_commands() {
+        let Command::Rollout(RolloutCommand::Status(s)) = parse(&["rollout", "status", "deploy/web"]) else { panic!() };
+        assert_eq!((s.target.target, s.watch, s.timeout), (vec!["deploy/web".to_string()], true, None));
+        assert_eq!(s.target.namespace.namespace, "default");
+        let Command::Rollout(RolloutCommand::Status(s)) =
+            parse(&["rollout", "status", "deployment", "web", "--watch=false", "--timeout", "1m30s", "-n", "shop"])
+        else {
+            panic!()
+        };
+        assert_eq!(s.target.target, ["deployment", "web"]);
+        assert_eq!((s.watch, s.timeout), (false, Some(std::time::Duration::from_secs(90))));
+        assert_eq!(s.target.namespace.namespace, "shop");
+        let Command::Rollout(RolloutCommand::Status(s)) = parse(&["rollout", "status", "-w", "deploy/web"]) else {
+            panic!()
+        };
+        assert!(s.watch);
+        let Command::Rollout(RolloutCommand::History(h)) =
+            parse(&["rollout", "history", "deploy/web", "--revision", "2", "-o", "yaml"])
+        else {
+            panic!()
+        };
+        assert_eq!((h.revision, h.output), (Some(2), Some(DataOutput::Yaml)));
+        let Command::Rollout(RolloutCommand::Undo(u)) = parse(&["rollout", "undo", "deploy/web", "--to-revision=1"])
+        else {
+            panic!()
+        };
+        assert_eq!(u.to_revision, Some(1));
+        for verb in ["pause", "resume", "restart"] {
+            assert!(Cli::try_parse_from(["berth", "rollout", verb, "deploy/web"]).is_ok(), "{verb}");
+        }
+    }
+
+    #[test]
+    fn rollout_argument_errors() {
+        for bad in [
+            &["rollout", "status"][..],
+            &["rollout", "status", "deploy", "web", "extra"],
+            &["rollout", "status", "deploy/web", "--watch=maybe"],
+            &["rollout", "status", "deploy/web", "--timeout", "soon"],
+            &["rollout", "history", "deploy/web", "-o", "wide"],
+            &["rollout", "history", "deploy/web", "--revision", "-1"],
+            &["rollout", "undo", "deploy/web", "--to-revision", "x"],
+            &["rollout", "frobnicate", "deploy/web"],
+            &["rollout", "pause", "deploy/web", "--watch"],
+        ] {
+            assert!(Cli::try_parse_from(std::iter::once("berth").chain(bad.iter().copied())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn durations_as_kubectl_writes_them() {
+        use std::time::Duration;
+        for (text, want) in [
+            ("0", Duration::ZERO),
+            ("30s", Duration::from_secs(30)),
+            ("5m", Duration::from_secs(300)),
+            ("1h30m", Duration::from_secs(5400)),
+            ("500ms", Duration::from_millis(500)),
+            ("1.5s", Duration::from_millis(1500)),
+        ] {
+            assert_eq!(duration(text), Ok(want), "{text}");
+        }
+        for bad in ["", "30", "s", "5d", "1h30", "-1s", "1..5s", "abc"] {
+            let e = duration(bad).unwrap_err();
+            assert!(e.contains("is not a duration; write e.g. 30s"), "{bad}: {e}");
+        }
     }
 }

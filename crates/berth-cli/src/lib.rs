@@ -63,6 +63,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Describe(a) => declared::describe(&client, a).await,
         Command::Delete(a) => declared::delete(&client, a).await,
         Command::Scale(a) => declared::scale(&client, a).await,
+        Command::Rollout(cmd) => declared::rollout(&client, cmd).await,
         Command::Shim(_) => Err(CliError::Other("the shim is run by the binary, not the client".into())),
         // These report the container's exit code as berth's own.
         Command::Run(a) => return finish(containers::run(&client, a).await),

@@ -47,7 +47,7 @@ fn list_path(kind: Kind, q: &ListQuery) -> String {
     format!("/v1/objects/{}?{}", kind.resource(), params.join("&"))
 }
 
-fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
+pub(super) fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
     format!("/v1/objects/{}/{}/{}", kind.resource(), segment(namespace), segment(name))
 }
 

@@ -1,5 +1,5 @@
 //! Declared state: the kubectl-like verbs (`apply`, `get`, `describe`,
-//! `delete`, `scale`) and `logs`/`exec` aimed at a pod or a deployment.
+//! `delete`, `scale`, `rollout`) and `logs`/`exec` aimed at a pod or a deployment.
 //!
 //! The daemon serves objects as Kubernetes JSON under `/v1/objects`; the
 //! CLI keeps them as `serde_json::Value` and reads the fields it shows, so
@@ -17,6 +17,8 @@ mod kind;
 mod manifests;
 mod pod;
 mod resolve;
+mod rollout;
 mod value;
 
 pub use commands::{apply, delete, describe, exec, get, logs, scale};
+pub use rollout::rollout;

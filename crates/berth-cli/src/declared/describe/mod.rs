@@ -55,9 +55,22 @@ fn labels(d: &mut Doc, indent: usize, key: &str, map: Option<&Value>) {
     d.list(indent, key, lines);
 }
 
+/// kubectl's `Pod Template:` section for a template on its own, as
+/// `rollout history --revision` shows one.
+pub fn pod_template(template: &Value) -> String {
+    let mut d = Doc::default();
+    d.text(0, "Pod Template:");
+    pod::template(&mut d, template);
+    d.render()
+}
+
 fn annotations(d: &mut Doc, obj: &Value) {
-    let mut lines: Vec<String> = obj
-        .pointer("/metadata/annotations")
+    d.list(0, "Annotations", annotation_lines(obj.pointer("/metadata/annotations")));
+}
+
+/// `key: value` lines, sorted.
+fn annotation_lines(map: Option<&Value>) -> Vec<String> {
+    let mut lines: Vec<String> = map
         .and_then(Value::as_object)
         .map(|m| {
             m.iter()
@@ -68,7 +81,7 @@ fn annotations(d: &mut Doc, obj: &Value) {
         })
         .unwrap_or_default();
     lines.sort();
-    d.list(0, "Annotations", lines);
+    lines
 }
 
 fn conditions(d: &mut Doc, obj: &Value, with_reason: bool) {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{annotations, conditions, labels, Doc};
+use super::{annotation_lines, annotations, conditions, labels, Doc};
 use crate::declared::age;
 use crate::declared::value::{array, int_at, name, namespace, scalar, str_at};
 
@@ -57,9 +57,15 @@ pub(super) fn pod(d: &mut Doc, obj: &Value) {
     volumes(d, 0, obj.pointer("/spec").unwrap_or(&Value::Null));
 }
 
-/// A deployment's pod template: labels, containers (no status), volumes.
+/// A deployment's pod template: labels, annotations, containers (no
+/// status), volumes.
 pub(super) fn template(d: &mut Doc, template: &Value) {
     labels(d, 2, "Labels", template.pointer("/metadata/labels"));
+    // As kubectl: shown only when there are some.
+    let notes = annotation_lines(template.pointer("/metadata/annotations"));
+    if !notes.is_empty() {
+        d.list(2, "Annotations", notes);
+    }
     let inits = array(template, "/spec/initContainers");
     if !inits.is_empty() {
         d.text(2, "Init Containers:");
