@@ -82,9 +82,15 @@ pub fn deployment(
     let available =
         live.iter().filter(|p| super::rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, now)).count();
     let replicas = d.replicas as usize;
-    let complete = updated == replicas && live.len() == replicas && available >= replicas && mine.len() == live.len();
     let default_state = super::rollout::DeploymentState::default();
     let state = state.unwrap_or(&default_state);
+    // Complete once the reconciler has seen it so (and made it the revision
+    // a rollback returns to), so `rollout status` never runs ahead of it.
+    let complete = updated == replicas
+        && live.len() == replicas
+        && available >= replicas
+        && mine.len() == live.len()
+        && state.stable.as_deref() == Some(hash.as_str());
     let revision = state.current().map(|r| r.revision).unwrap_or(0);
     let (status, reason, message) = if let Some(rb) = &state.rolled_back {
         ("False", "RolledBack", format!("Rolled back to revision {}: {}", rb.to_revision, rb.reason))

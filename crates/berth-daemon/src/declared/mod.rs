@@ -194,7 +194,9 @@ impl Declared {
             let old = records::object(self.store.as_ref(), &kind, &store_key)?;
             let action = match &old {
                 None => "created",
-                Some(o) if o.object().ok().as_ref() == Some(&object) => "unchanged",
+                // As kubectl apply: the same document as last applied changes
+                // nothing, also what imperative commands changed since.
+                Some(o) if records::object_of(o.last_applied()).ok().as_ref() == Some(&object) => "unchanged",
                 Some(_) => "configured",
             };
             if let (Some(o), "configured") = (&old, action) {
@@ -243,8 +245,11 @@ impl Declared {
                 continue;
             }
             let stored = match old {
-                Some(o) => StoredObject { generation: o.generation + 1, manifest, ..o },
-                None => StoredObject { uid: uid(), created: now(), generation: 1, manifest },
+                Some(o) => {
+                    let live = carry_imperative(&o, &manifest);
+                    StoredObject { generation: o.generation + 1, manifest: live, applied: Some(manifest), ..o }
+                }
+                None => StoredObject { uid: uid(), created: now(), generation: 1, manifest, applied: None },
             };
             self.store.put_object(
                 &records::store_kind(&kind),
@@ -969,6 +974,38 @@ fn parse_files(files: &[ManifestFile]) -> Result<Vec<(Object, serde_json::Value)
     Ok(out)
 }
 
+/// The live document after applying `doc`: fields that imperative commands
+/// set (`scale`, `rollout pause`, `rollout restart`) and that neither `doc`
+/// nor the last applied document mention are kept, as kubectl's three-way
+/// merge keeps them.
+fn carry_imperative(old: &StoredObject, doc: &serde_json::Value) -> serde_json::Value {
+    const FIELDS: &[&[&str]] = &[
+        &["spec", "replicas"],
+        &["spec", "paused"],
+        &["spec", "template", "metadata", "annotations", "kubectl.kubernetes.io/restartedAt"],
+    ];
+    fn at<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a serde_json::Value> {
+        path.iter().try_fold(v, |v, k| v.get(*k)).filter(|v| !v.is_null())
+    }
+    let mut out = doc.clone();
+    for path in FIELDS {
+        if at(doc, path).is_some() || at(old.last_applied(), path).is_some() {
+            continue;
+        }
+        if let Some(v) = at(&old.manifest, path) {
+            let mut cursor = &mut out;
+            for k in &path[..path.len() - 1] {
+                if !cursor.get(*k).is_some_and(|c| c.is_object()) {
+                    cursor[*k] = serde_json::json!({});
+                }
+                cursor = &mut cursor[*k];
+            }
+            cursor[path[path.len() - 1]] = v.clone();
+        }
+    }
+    out
+}
+
 /// Changes Kubernetes refuses on update.
 fn check_update(old: &StoredObject, new: &Object) -> std::result::Result<(), String> {
     let Ok(old) = old.object() else { return Ok(()) };
@@ -992,5 +1029,34 @@ fn check_update(old: &StoredObject, new: &Object) -> std::result::Result<(), Str
             _ => Ok(()),
         },
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stored(manifest: serde_json::Value, applied: Option<serde_json::Value>) -> StoredObject {
+        StoredObject { uid: "u".into(), created: "t".into(), generation: 3, manifest, applied }
+    }
+
+    #[test]
+    fn apply_keeps_what_imperative_commands_set_and_the_documents_never_mention() {
+        let applied = json!({"spec": {"template": {"spec": {}}}});
+        let live = json!({"spec": {"replicas": 5, "paused": true, "template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "x"}}, "spec": {}}}});
+        let old = stored(live, Some(applied));
+        let doc = json!({"spec": {"template": {"spec": {"new": 1}}}});
+        let out = carry_imperative(&old, &doc);
+        assert_eq!(out["spec"]["replicas"], 5);
+        assert_eq!(out["spec"]["paused"], true);
+        assert_eq!(out["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"], "x");
+        assert_eq!(out["spec"]["template"]["spec"]["new"], 1);
+        // A field the new document sets wins; one the last applied document
+        // set and the new one dropped goes.
+        let doc = json!({"spec": {"replicas": 2, "template": {"spec": {}}}});
+        assert_eq!(carry_imperative(&old, &doc)["spec"]["replicas"], 2);
+        let old = stored(json!({"spec": {"replicas": 5}}), Some(json!({"spec": {"replicas": 5}})));
+        assert!(carry_imperative(&old, &json!({"spec": {}}))["spec"].get("replicas").is_none());
     }
 }

@@ -161,6 +161,8 @@ impl Worker {
                 tracing::warn!(pod = %self.key, error = %e, "cannot record the pod's state");
             }
             if pod.ready != before.ready {
+                // The Deployment's next step may wait on this pod.
+                self.d.wake.notify_one();
                 if let Err(e) = self.d.sync_services().await {
                     tracing::warn!(pod = %self.key, error = %e, "updating the pod's services failed");
                 }
@@ -399,6 +401,8 @@ impl Worker {
                         c.name
                     ),
                 );
+                // A crash-looping new revision is the Deployment's business.
+                self.d.wake.notify_one();
                 delay
             }
             plan::ContainerStep::Wait(d) => d,

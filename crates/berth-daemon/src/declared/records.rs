@@ -24,15 +24,32 @@ pub struct StoredObject {
     pub created: String,
     /// Goes up by one on every change of what was declared.
     pub generation: u64,
-    /// The document as applied (JSON form of the YAML).
+    /// The live document: as applied, with what imperative commands
+    /// (`scale`, `rollout pause|restart|undo`, an automatic rollback)
+    /// changed since.
     pub manifest: serde_json::Value,
+    /// The document as last applied; `None` means `manifest` is it.
+    #[serde(default)]
+    pub applied: Option<serde_json::Value>,
 }
 
 impl StoredObject {
+    /// The document as last applied.
+    pub fn last_applied(&self) -> &serde_json::Value {
+        self.applied.as_ref().unwrap_or(&self.manifest)
+    }
+
     /// The validated object. A stored document was valid when applied; a
     /// newer berth that refuses it reports a corrupt record.
     pub fn object(&self) -> Result<Object, StoreError> {
-        let text = serde_json::to_string(&self.manifest).unwrap_or_default();
+        object_of(&self.manifest)
+    }
+}
+
+/// The validated object of a stored document.
+pub fn object_of(manifest: &serde_json::Value) -> Result<Object, StoreError> {
+    {
+        let text = serde_json::to_string(manifest).unwrap_or_default();
         berth_manifest::load(&text)
             .map_err(|e| StoreError::Corrupt { what: "declared object", detail: e.to_string() })?
             .into_iter()

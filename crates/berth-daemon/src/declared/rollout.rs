@@ -90,9 +90,14 @@ pub fn record_revision(
         return false;
     }
     let next = state.revisions.iter().map(|r| r.revision).max().unwrap_or(0) + 1;
-    let created = match state.revisions.iter().position(|r| r.hash == hash) {
-        Some(i) => state.revisions.remove(i).created,
-        None => now.to_string(),
+    // A template seen before keeps when it was made and why, as the
+    // Kubernetes ReplicaSet it would have been does.
+    let (created, change_cause) = match state.revisions.iter().position(|r| r.hash == hash) {
+        Some(i) => {
+            let old = state.revisions.remove(i);
+            (old.created, old.change_cause)
+        }
+        None => (now.to_string(), change_cause),
     };
     state.revisions.push(Revision {
         revision: next,

@@ -32,7 +32,8 @@ fn pod(hash: &str, available: bool) -> PodProgress {
 }
 
 fn record(state: &mut DeploymentState, hash: &str, at: i64) -> bool {
-    record_revision(state, hash, &serde_json::json!({"h": hash}), None, vec![], &t(at).to_rfc3339(), 2)
+    let cause = Some(format!("cause {at}"));
+    record_revision(state, hash, &serde_json::json!({"h": hash}), cause, vec![], &t(at).to_rfc3339(), 2)
 }
 
 #[test]
@@ -49,6 +50,7 @@ fn revisions_are_numbered_and_a_rollback_target_moves_to_the_end() {
     let nums: Vec<(u64, &str)> = s.revisions.iter().map(|r| (r.revision, r.hash.as_str())).collect();
     assert_eq!(nums, vec![(2, "b"), (3, "c"), (4, "a")]);
     assert_eq!(s.current().unwrap().created, t(0).to_rfc3339());
+    assert_eq!(s.current().unwrap().change_cause.as_deref(), Some("cause 0"));
     // History limit 2: the current one and two older ones.
     record(&mut s, "d", 5);
     assert_eq!(s.revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), vec![3, 4, 5]);
