@@ -203,3 +203,52 @@ fn undo_pause_resume_and_restart() {
     });
     assert_eq!(versions(&d, 10), BTreeSet::from(["v4".to_string()]));
 }
+
+/// `hey` against the VIP for `secs` seconds at 200 requests per second,
+/// a new connection each; returns (successes, report).
+fn load(ip: &str, secs: u32) -> std::process::Child {
+    std::process::Command::new("hey")
+        .args([
+            "-z",
+            &format!("{secs}s"),
+            "-c",
+            "4",
+            "-q",
+            "50",
+            "-t",
+            "5",
+            "-disable-keepalive",
+            &format!("http://{ip}/"),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hey")
+}
+
+fn successes(report: &str) -> u64 {
+    report
+        .lines()
+        .skip_while(|l| !l.contains("Status code distribution"))
+        .find_map(|l| l.trim().strip_prefix("[200]").and_then(|r| r.split_whitespace().next()?.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_rolling_update_of_four_replicas_under_load_fails_no_request() {
+    let d = daemon();
+    let four = |v: &str| app(v, false).replace("replicas: 2", "replicas: 4");
+    apply(&d, &four("v1"));
+    assert_eq!(status(&d).0, 0);
+    let ip = d.json(&["get", "service", "app"])["spec"]["clusterIP"].as_str().unwrap().to_string();
+    let hey = load(&ip, 25);
+    std::thread::sleep(Duration::from_secs(3));
+    apply(&d, &four("v2"));
+    let (code, out) = status(&d);
+    assert_eq!(code, 0, "{out}");
+    let report = hey.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(!report.contains("Error distribution"), "{report}");
+    assert!(!report.lines().any(|l| l.trim().starts_with('[') && !l.trim().starts_with("[200]")), "{report}");
+    assert!(successes(&report) >= 4000, "{report}");
+    assert_eq!(versions(&d, 10), BTreeSet::from(["v2".to_string()]));
+}
