@@ -32,6 +32,8 @@ daemon=""
 podman_root=$work/podman-root
 podman_run=$runroot/podman
 tables_before=$(nft list tables)
+links_before=$(ip -o link show | awk -F': ' '{print $2}')
+cni_state_before=$([[ -d /var/lib/cni/networks/podman ]] && echo yes || echo no)
 P() { podman --root "$podman_root" --runroot "$podman_run" --storage-driver overlay --cgroup-manager cgroupfs --events-backend none "$@"; }
 cleanup() {
   set +e
@@ -43,13 +45,22 @@ cleanup() {
   fi
   P rm -af >/dev/null 2>&1
   P system reset -f >/dev/null 2>&1
-  # Podman's netavark leaves its iptables-nft tables behind; remove them
-  # only if this run created them and they hold nothing but its chains.
-  for t in nat filter; do
-    if ! grep -q "table ip $t\$" <<<"$tables_before" && nft list table ip "$t" >/dev/null 2>&1; then
-      if ! nft list table ip "$t" | grep -E '^\s*chain ' | grep -vqE 'chain (NETAVARK[-_A-Z]*|PREROUTING|POSTROUTING|OUTPUT|INPUT|FORWARD) '; then
-        nft delete table ip "$t"
-      fi
+  # Podman's network backend (CNI or netavark) leaves its iptables-nft
+  # tables and bridge behind; remove them only if this run created them and
+  # they hold nothing but its plumbing chains.
+  while read -r _ family table; do
+    [[ -n $table ]] || continue
+    grep -qx "table $family $table" <<<"$tables_before" && continue
+    [[ $table == nat || $table == filter ]] || continue
+    if ! nft list table "$family" "$table" 2>/dev/null | grep -E '^\s*chain ' |
+      grep -vqE 'chain ((NETAVARK|CNI)[-_A-Za-z0-9]*|PREROUTING|POSTROUTING|OUTPUT|INPUT|FORWARD) '; then
+      nft delete table "$family" "$table"
+    fi
+  done < <(nft list tables)
+  [[ $cni_state_before == no ]] && rm -rf /var/lib/cni/networks/podman
+  for link in cni-podman0 podman0; do
+    if ! grep -qx "$link" <<<"$links_before" && ip link show "$link" >/dev/null 2>&1; then
+      ip link delete "$link"
     fi
   done
   grep -o "\($work\|$runroot\)[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
@@ -106,8 +117,12 @@ spec:
 YAML
 }
 
-# Runs hey against $1 for SECS in the background; its summary goes to $2.
-load() { hey -z "${SECS}s" -c 4 -q 50 -t 5 -disable-keepalive "$1" >"$2" 2>&1 & echo $!; }
+# Runs hey against $1 for SECS in the background (its PID in $load_pid);
+# its summary goes to $2.
+load() {
+  hey -z "${SECS}s" -c 4 -q 50 -t 5 -disable-keepalive "$1" >"$2" 2>&1 &
+  load_pid=$!
+}
 
 # "failed p99_ms" from a hey summary.
 summarize() {
@@ -126,13 +141,13 @@ manifest v2 >"$work/v2.yaml"
 "$BERTH" apply -f "$work/v1.yaml" >/dev/null
 "$BERTH" rollout status deployment/web --timeout 120s >/dev/null
 vip=$("$BERTH" get service web -o json | jq -r .spec.clusterIP)
-pid=$(load "http://$vip/" "$work/berth.hey")
+load "http://$vip/" "$work/berth.hey"
 sleep 5
 t0=$(now)
 "$BERTH" apply -f "$work/v2.yaml" >/dev/null
 "$BERTH" rollout status deployment/web --timeout 120s >/dev/null
 berth_update=$(echo "$(now) - $t0" | bc -l)
-wait "$pid" || true
+wait "$load_pid" || true
 read -r berth_failed berth_p99 <<<"$(summarize "$work/berth.hey")"
 
 # 2. podman: stop the old container, run the new one on the same port.
@@ -143,7 +158,7 @@ run_podman() {
 }
 run_podman v1
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-pid=$(load "http://127.0.0.1:$port/" "$work/podman.hey")
+load "http://127.0.0.1:$port/" "$work/podman.hey"
 sleep 5
 t0=$(now)
 P stop -t 5 v1 >/dev/null
@@ -151,7 +166,7 @@ P rm v1 >/dev/null
 run_podman v2
 for _ in $(seq 200); do [[ $(curl -fs "http://127.0.0.1:$port/" 2>/dev/null) == v2 ]] && break; sleep 0.05; done
 podman_update=$(echo "$(now) - $t0" | bc -l)
-wait "$pid" || true
+wait "$load_pid" || true
 read -r podman_failed podman_p99 <<<"$(summarize "$work/podman.hey")"
 
 printf '\nupdate under 200 requests/s for %s s (new connection per request)\n\n' "$SECS"
@@ -160,3 +175,9 @@ printf '%-34s %16s %10s %12.2f\n' "berth rolling (4 replicas, VIP)" "$berth_fail
 printf '%-34s %16s %10s %12.2f\n' "podman stop old + run new" "$podman_failed" "$podman_p99" "$podman_update"
 printf '%-34s %16s %10s %12s\n' "berth canary" "-" "-" "not yet"
 printf '%-34s %16s %10s %12s\n' "berth blue-green" "-" "-" "not yet"
+for f in berth podman; do
+  if grep -q "Error distribution" "$work/$f.hey"; then
+    printf '\n%s errors:\n' "$f"
+    sed -n '/Error distribution:/,$p' "$work/$f.hey" | tail -n +2 | head -5
+  fi
+done
