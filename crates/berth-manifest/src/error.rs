@@ -8,6 +8,7 @@
 
 use std::fmt;
 
+use crate::model::ObjectKey;
 use crate::path::FieldPath;
 use crate::yaml::YamlError;
 
@@ -79,10 +80,17 @@ pub enum ManifestError {
 
     #[error("{object}: declared twice, in {} and {}; declare each object once", .first.position(), .doc.position())]
     Duplicate { doc: DocumentRef, line: usize, object: String, first: DocumentRef },
+
+    /// An object names another that is missing or does not fit it, found by
+    /// [`crate::validate::check_references`] over loaded objects (so
+    /// without a line).
+    #[error("{object}: {path}: {problem}; {fix}")]
+    Reference { object: ObjectKey, path: FieldPath, problem: String, fix: String },
 }
 
 impl ManifestError {
-    /// The line of the input this error is about (from 1).
+    /// The line of the input this error is about (from 1); 0 for
+    /// [`ManifestError::Reference`], which is about loaded objects.
     pub fn line(&self) -> usize {
         match self {
             ManifestError::Yaml(e) => e.line,
@@ -93,6 +101,7 @@ impl ManifestError {
             | ManifestError::Unsupported { line, .. }
             | ManifestError::Invalid { line, .. }
             | ManifestError::Duplicate { line, .. } => *line,
+            ManifestError::Reference { .. } => 0,
         }
     }
 
@@ -102,7 +111,8 @@ impl ManifestError {
             ManifestError::Decode { path, .. }
             | ManifestError::UnknownField { path, .. }
             | ManifestError::Unsupported { path, .. }
-            | ManifestError::Invalid { path, .. } => Some(path),
+            | ManifestError::Invalid { path, .. }
+            | ManifestError::Reference { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! What it is for: `berth apply -f` reads multi-document YAML holding
 //! `apps/v1 Deployment`, `v1 Service`, `v1 ConfigMap` and `v1 Secret`
-//! objects (also inside a `v1 List`). This crate turns that text into plain,
+//! objects, and Argo Rollouts' `argoproj.io/v1alpha1 Rollout` and
+//! `AnalysisTemplate` (also inside a `v1 List`). This crate turns that text into plain,
 //! validated values the reconcilers work from ([`model`]), or into every
 //! problem found, each naming the document, the field path and what to do:
 //!
@@ -13,16 +14,17 @@
 //!
 //! It also holds the pure logic around running those objects: label
 //! [`selector`]s (matching, canonical form, kubectl's `-l` syntax), resource
-//! [`quantity`] parsing, probe evaluation ([`health`]) and crash back-off
-//! ([`backoff`]), all on virtual time.
+//! [`quantity`] parsing, probe evaluation ([`health`]), crash back-off
+//! ([`backoff`]), all on virtual time, and the conditions of analysis
+//! metrics ([`expr`]).
 //!
 //! Design, in stages:
 //! 1. [`yaml`] reads the stream into trees that keep line and column, with
 //!    the scalar rules of Kubernetes' own YAML reader (go-yaml v2), duplicate
 //!    keys refused and aliases bounded.
 //! 2. [`mod@parse`] routes each document by `apiVersion` + `kind` and decodes it
-//!    into the `k8s-openapi` type, recording fields Kubernetes does not know
-//!    (Kubernetes' types ignore them silently).
+//!    into the `k8s-openapi` type (or berth's own [`argo`] types), recording
+//!    fields the type does not know (Kubernetes' types ignore them silently).
 //! 3. [`validate`] walks every field against the allow-list in [`schema`]
 //!    (the single source of truth for the supported subset; `SUPPORTED.md`
 //!    is generated from it and tested against it), then checks values as
@@ -30,7 +32,9 @@
 //!    defaults applied. Nothing is silently ignored: a field is supported,
 //!    or refused as unknown, or refused as unsupported.
 //!
-//! [`load`] runs all three. The same input always gives the same result,
+//! [`load`] runs all three. [`check_references`] checks what one object
+//! names in another (a Rollout's AnalysisTemplates) over a set of loaded
+//! objects. The same input always gives the same result,
 //! and [`model::PodTemplate::hash`] gives a template the same revision hash
 //! however it is spelled.
 //!
@@ -53,8 +57,10 @@
 // field path, line); boxing them would cost clarity and buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod argo;
 pub mod backoff;
 pub mod error;
+pub mod expr;
 pub mod health;
 pub mod model;
 pub mod names;
@@ -68,10 +74,11 @@ pub mod yaml;
 
 pub use backoff::{CrashBackoff, RestartTracker};
 pub use error::{DocumentRef, ManifestError, ManifestErrors};
+pub use expr::{Condition, EvalError, Vars};
 pub use health::{ContainerHealth, ProbeResult, ProbeState, ProbeTracker};
 pub use model::{Object, ObjectKey};
 pub use parse::{parse, Document, Manifest};
 pub use path::FieldPath;
 pub use quantity::Quantity;
 pub use selector::{Labels, Selector};
-pub use validate::{load, load_documents};
+pub use validate::{check_references, load, load_documents};

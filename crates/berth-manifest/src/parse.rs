@@ -10,13 +10,17 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use serde::de::DeserializeOwned;
 
+use crate::argo::{AnalysisTemplate, Rollout};
 use crate::error::{DocumentRef, ManifestError, ManifestErrors};
 use crate::path::FieldPath;
 use crate::schema::{self, TypeSchema};
 use crate::yaml::{self, Node, Value};
 
 /// What berth reads, for messages.
-pub const SUPPORTED_KINDS: &str = "apps/v1 Deployment, v1 Service, v1 ConfigMap and v1 Secret (also inside a v1 List)";
+pub const SUPPORTED_KINDS: &str = "apps/v1 Deployment, v1 Service, v1 ConfigMap, v1 Secret, argoproj.io/v1alpha1 Rollout and argoproj.io/v1alpha1 AnalysisTemplate (also inside a v1 List)";
+
+/// The apiVersion of Argo Rollouts' kinds.
+pub const ARGO_API_VERSION: &str = "argoproj.io/v1alpha1";
 
 /// A document decoded into its Kubernetes type.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +29,8 @@ pub enum Manifest {
     Service(Box<Service>),
     ConfigMap(Box<ConfigMap>),
     Secret(Box<Secret>),
+    Rollout(Box<Rollout>),
+    AnalysisTemplate(Box<AnalysisTemplate>),
 }
 
 /// One object of the input, with where it came from.
@@ -46,6 +52,8 @@ impl Manifest {
             Manifest::Service(_) => &schema::SERVICE,
             Manifest::ConfigMap(_) => &schema::CONFIG_MAP,
             Manifest::Secret(_) => &schema::SECRET,
+            Manifest::Rollout(_) => &schema::ROLLOUT,
+            Manifest::AnalysisTemplate(_) => &schema::ANALYSIS_TEMPLATE,
         }
     }
 }
@@ -153,12 +161,13 @@ fn decode_document(index: usize, item: Option<usize>, node: Node) -> Result<Docu
             doc: source,
             line: node.line,
             reason: "kind is missing".into(),
-            fix: "add kind: Deployment, Service, ConfigMap or Secret".into(),
+            fix: "add kind: Deployment, Service, ConfigMap, Secret, Rollout or AnalysisTemplate".into(),
         });
     };
     let expected = match kind {
         "Deployment" => Some("apps/v1"),
         "Service" | "ConfigMap" | "Secret" => Some("v1"),
+        "Rollout" | "AnalysisTemplate" => Some(ARGO_API_VERSION),
         _ => None,
     };
     let Some(api_version) = api_version else {
@@ -184,6 +193,13 @@ fn decode_document(index: usize, item: Option<usize>, node: Node) -> Result<Docu
         }
         ("v1", "Secret") => {
             decode::<Secret>(&node, &schema::SECRET, &source).map(|(s, u)| (Manifest::Secret(Box::new(s)), u))
+        }
+        (ARGO_API_VERSION, "Rollout") => {
+            decode::<Rollout>(&node, &schema::ROLLOUT, &source).map(|(r, u)| (Manifest::Rollout(Box::new(r)), u))
+        }
+        (ARGO_API_VERSION, "AnalysisTemplate") => {
+            decode::<AnalysisTemplate>(&node, &schema::ANALYSIS_TEMPLATE, &source)
+                .map(|(a, u)| (Manifest::AnalysisTemplate(Box::new(a)), u))
         }
         (v, k) => {
             let what = match expected {

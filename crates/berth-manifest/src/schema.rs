@@ -14,6 +14,10 @@
 
 use crate::path::{FieldPath, Segment};
 
+mod argo;
+
+pub use argo::*;
+
 /// The fields berth reads of one Kubernetes type.
 #[derive(Debug)]
 pub struct TypeSchema {
@@ -408,7 +412,7 @@ pub static SECRET: TypeSchema = TypeSchema {
 };
 
 /// The top-level types, in the order the table lists them.
-pub static ROOTS: [&TypeSchema; 4] = [&DEPLOYMENT, &SERVICE, &CONFIG_MAP, &SECRET];
+pub static ROOTS: [&TypeSchema; 6] = [&DEPLOYMENT, &SERVICE, &CONFIG_MAP, &SECRET, &ROLLOUT, &ANALYSIS_TEMPLATE];
 
 /// Rewrites map steps of a serde path (which cannot tell a field from a map
 /// key) into [`Segment::Key`] where the schema says the value is a map.
@@ -452,6 +456,9 @@ pub fn markdown_table() -> String {
             continue;
         }
         seen.push(t as *const _);
+        if t.fields.is_empty() {
+            out.push_str(&format!("| {} | (no fields) | write `{{}}` |\n", t.name));
+        }
         for f in t.fields {
             let shape = match f.shape {
                 Shape::Object(child) => {
@@ -509,6 +516,8 @@ mod tests {
         use k8s_openapi::api::apps::v1 as apps;
         use k8s_openapi::api::core::v1 as core;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+
+        use crate::argo;
         type Check = fn(serde_json::Value) -> Vec<String>;
         /// `apiVersion` and `kind` of top-level types, which must be right to decode.
         type Resource = Option<(&'static str, &'static str)>;
@@ -556,6 +565,31 @@ mod tests {
             (&SERVICE_PORT, unknown_fields_of::<core::ServicePort>, None),
             (&CONFIG_MAP, unknown_fields_of::<core::ConfigMap>, Some(("v1", "ConfigMap"))),
             (&SECRET, unknown_fields_of::<core::Secret>, Some(("v1", "Secret"))),
+            (&ROLLOUT, unknown_fields_of::<argo::Rollout>, Some(("argoproj.io/v1alpha1", "Rollout"))),
+            (&ROLLOUT_SPEC, unknown_fields_of::<argo::RolloutSpec>, None),
+            (&ROLLOUT_STRATEGY, unknown_fields_of::<argo::RolloutStrategy>, None),
+            (&CANARY_STRATEGY, unknown_fields_of::<argo::CanaryStrategy>, None),
+            (&CANARY_STEP, unknown_fields_of::<argo::CanaryStep>, None),
+            (&ROLLOUT_PAUSE, unknown_fields_of::<argo::RolloutPause>, None),
+            (&SET_CANARY_SCALE, unknown_fields_of::<argo::SetCanaryScale>, None),
+            (&ROLLOUT_ANALYSIS, unknown_fields_of::<argo::RolloutAnalysis>, None),
+            (&ROLLOUT_ANALYSIS_BACKGROUND, unknown_fields_of::<argo::BackgroundAnalysis>, None),
+            (&ANALYSIS_TEMPLATE_REF, unknown_fields_of::<argo::AnalysisTemplateRef>, None),
+            (&ANALYSIS_RUN_ARGUMENT, unknown_fields_of::<argo::AnalysisRunArgument>, None),
+            (&BLUE_GREEN_STRATEGY, unknown_fields_of::<argo::BlueGreenStrategy>, None),
+            (
+                &ANALYSIS_TEMPLATE,
+                unknown_fields_of::<argo::AnalysisTemplate>,
+                Some(("argoproj.io/v1alpha1", "AnalysisTemplate")),
+            ),
+            (&ANALYSIS_TEMPLATE_SPEC, unknown_fields_of::<argo::AnalysisTemplateSpec>, None),
+            (&ARGUMENT, unknown_fields_of::<argo::Argument>, None),
+            (&METRIC, unknown_fields_of::<argo::Metric>, None),
+            (&METRIC_PROVIDER, unknown_fields_of::<argo::MetricProvider>, None),
+            (&PROMETHEUS_METRIC, unknown_fields_of::<argo::PrometheusMetric>, None),
+            (&BERTH_METRIC, unknown_fields_of::<argo::BerthMetric>, None),
+            (&BERTH_HTTP_CHECK, unknown_fields_of::<argo::BerthHttpCheck>, None),
+            (&BERTH_RESTARTS, unknown_fields_of::<argo::BerthRestarts>, None),
         ];
         for (schema, check, kind) in &table {
             let mut object = serde_json::Map::new();

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use berth_manifest::load;
+use berth_manifest::{check_references, load};
 
 fn fixtures(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(dir);
@@ -24,8 +24,13 @@ fn fixtures(dir: &str) -> Vec<PathBuf> {
 fn valid_fixtures_load() {
     for file in fixtures("valid") {
         let text = fs::read_to_string(&file).unwrap();
-        if let Err(e) = load(&text) {
-            panic!("{} should load:\n{e}", file.display());
+        match load(&text) {
+            Err(e) => panic!("{} should load:\n{e}", file.display()),
+            // Each valid fixture is whole: what it names, it declares.
+            Ok(objects) => {
+                let problems = check_references(&objects);
+                assert!(problems.is_empty(), "{}: {problems:?}", file.display());
+            }
         }
     }
 }

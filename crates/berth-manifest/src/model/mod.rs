@@ -3,8 +3,10 @@
 //! reference resolved that can be resolved inside one object; they are
 //! built only by the validators, so a value that exists is valid.
 
+mod analysis;
 mod config;
 mod pod;
+mod rollout;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -12,11 +14,18 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use analysis::{
+    is_arg_name, placeholders, render_args, AnalysisTemplateSpec, ArgsError, Assessment, Measure, Metric, Placeholder,
+    Provider, TemplateArg,
+};
 pub use config::{ConfigMapSpec, SecretSpec, SecretType, SecretValue};
 pub use pod::{
     ContainerPort, ContainerSpec, EnvFrom, EnvSource, EnvVar, Handler, HttpGet, KeyRef, KeyToPath, Medium, ObjectRef,
     PodField, PodTemplate, ProbeHandler, ProbeKind, ProbeSpec, ProjectedKeys, Protocol, PullPolicy, Resources, Scheme,
     SecurityContext, TemplateHash, Volume, VolumeMount, VolumeSource,
+};
+pub use rollout::{
+    AnalysisRef, BackgroundAnalysis, BlueGreenSpec, CanaryScale, CanarySpec, CanaryStep, RolloutSpec, RolloutStrategy,
 };
 pub use workload::{
     ClusterIp, DeploymentSpec, IntOrPercent, ServicePort, ServiceSpec, ServiceType, Strategy, TargetPort,
@@ -41,6 +50,8 @@ pub enum Kind {
     Service,
     ConfigMap,
     Secret,
+    Rollout,
+    AnalysisTemplate,
 }
 
 impl fmt::Display for Kind {
@@ -50,6 +61,8 @@ impl fmt::Display for Kind {
             Kind::Service => "Service",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::Rollout => "Rollout",
+            Kind::AnalysisTemplate => "AnalysisTemplate",
         })
     }
 }
@@ -81,6 +94,8 @@ pub enum Object {
     Service(ServiceSpec),
     ConfigMap(ConfigMapSpec),
     Secret(SecretSpec),
+    Rollout(RolloutSpec),
+    AnalysisTemplate(AnalysisTemplateSpec),
 }
 
 impl Object {
@@ -90,6 +105,8 @@ impl Object {
             Object::Service(s) => &s.meta,
             Object::ConfigMap(c) => &c.meta,
             Object::Secret(s) => &s.meta,
+            Object::Rollout(r) => &r.meta,
+            Object::AnalysisTemplate(a) => &a.meta,
         }
     }
 
@@ -99,6 +116,8 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::ConfigMap(_) => Kind::ConfigMap,
             Object::Secret(_) => Kind::Secret,
+            Object::Rollout(_) => Kind::Rollout,
+            Object::AnalysisTemplate(_) => Kind::AnalysisTemplate,
         }
     }
 

@@ -70,3 +70,26 @@ fn one_bad_document_does_not_hide_the_others() {
     assert!(results[1].is_ok());
     assert!(parse_each("a: [\n").is_err());
 }
+
+#[test]
+fn routes_argo_kinds_and_tells_typos_from_unsupported_fields() {
+    let docs = parse("apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  strategy: {canary: {trafficRouting: {nginx: {}}, stepz: []}}\n---\napiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: a}\nspec: {metrics: [{name: m, provider: {datadog: {}, prometeus: {}}}]}\n").unwrap();
+    assert!(matches!(docs[0].manifest, Manifest::Rollout(_)));
+    assert!(matches!(docs[1].manifest, Manifest::AnalysisTemplate(_)));
+    let unknown: Vec<String> = docs.iter().flat_map(|d| &d.unknown_fields).map(ToString::to_string).collect();
+    assert_eq!(unknown, ["spec.strategy.canary.stepz", "spec.metrics[0].provider.prometeus"]);
+    let err =
+        parse("apiVersion: argoproj.io/v1alpha1\nkind: ClusterAnalysisTemplate\nmetadata: {name: c}\n").unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "clusteranalysistemplate/c: argoproj.io/v1alpha1 ClusterAnalysisTemplate is not a kind berth reads"
+        ),
+        "{err}"
+    );
+    let err = parse("apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec: {replicas: many}\n")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "rollout/r: spec.replicas: invalid type: string \"many\", expected i64; give a value of the type Kubernetes expects here"
+    );
+}

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::meta::{object_meta, NameRule};
 use super::{non_negative, pod, Report};
-use crate::model::{DeploymentSpec, IntOrPercent, Strategy};
+use crate::model::{DeploymentSpec, IntOrPercent, PodTemplate, Strategy};
 use crate::path::FieldPath;
 use crate::selector::{Operator, Requirement, Selector};
 
@@ -26,38 +26,74 @@ pub(super) fn deployment(d: &Deployment, report: &mut Report<'_>) -> Option<Depl
     let selector = label_selector(&path.field("selector"), &spec.selector, report);
     let template = pod::template(&path.field("template"), &spec.template, report);
     if let (Some(selector), Some(template)) = (&selector, &template) {
-        let labels_path = path.field("template").field("metadata").field("labels");
-        if selector.is_empty() {
-            report.invalid(
-                &path.field("selector"),
-                "the selector is empty, so it would match every pod",
-                "select the template's labels, e.g. matchLabels: {app: web}",
-            );
-        } else if template.labels.is_empty() {
-            report.invalid(
-                &labels_path,
-                "the pod template has no labels",
-                format!("add labels that match spec.selector ({selector})"),
-            );
-        } else if !selector.matches(&template.labels) {
-            let labels: Vec<String> = template.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            report.invalid(
-                &labels_path,
-                format!("the template labels ({}) do not match spec.selector ({selector})", labels.join(",")),
-                "make the template labels satisfy the selector",
-            );
-        }
+        selector_selects_template(&path, selector, template, report);
     }
     let strategy = strategy(&path.field("strategy"), spec.strategy.as_ref(), report);
-    let min_ready = non_negative(report, &path.field("minReadySeconds"), spec.min_ready_seconds.map(i64::from), 0, 0);
-    let progress_path = path.field("progressDeadlineSeconds");
-    let progress = non_negative(
+    let timing = timing(
+        &path,
+        [spec.min_ready_seconds, spec.progress_deadline_seconds, spec.revision_history_limit].map(|v| v.map(i64::from)),
         report,
-        &progress_path,
-        spec.progress_deadline_seconds.map(i64::from),
-        DEFAULT_PROGRESS_DEADLINE,
-        1,
     );
+    Some(DeploymentSpec {
+        meta,
+        replicas,
+        selector: selector?,
+        template: template?,
+        strategy,
+        min_ready: timing.min_ready,
+        progress_deadline: timing.progress_deadline,
+        revision_history_limit: timing.revision_history_limit,
+        paused: spec.paused.unwrap_or(false),
+    })
+}
+
+/// The selector must be non-empty and select the template's own labels.
+pub(super) fn selector_selects_template(
+    spec_path: &FieldPath,
+    selector: &Selector,
+    template: &PodTemplate,
+    report: &mut Report<'_>,
+) {
+    let labels_path = spec_path.field("template").field("metadata").field("labels");
+    if selector.is_empty() {
+        report.invalid(
+            &spec_path.field("selector"),
+            "the selector is empty, so it would match every pod",
+            "select the template's labels, e.g. matchLabels: {app: web}",
+        );
+    } else if template.labels.is_empty() {
+        report.invalid(
+            &labels_path,
+            "the pod template has no labels",
+            format!("add labels that match spec.selector ({selector})"),
+        );
+    } else if !selector.matches(&template.labels) {
+        let labels: Vec<String> = template.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        report.invalid(
+            &labels_path,
+            format!("the template labels ({}) do not match spec.selector ({selector})", labels.join(",")),
+            "make the template labels satisfy the selector",
+        );
+    }
+}
+
+/// `minReadySeconds`, `progressDeadlineSeconds` and `revisionHistoryLimit`
+/// with Kubernetes' defaults (Argo's are the same).
+pub(super) struct Timing {
+    pub min_ready: Duration,
+    pub progress_deadline: Duration,
+    pub revision_history_limit: u32,
+}
+
+/// Takes `[minReadySeconds, progressDeadlineSeconds, revisionHistoryLimit]`.
+pub(super) fn timing(
+    spec_path: &FieldPath,
+    [min_ready_seconds, progress_deadline_seconds, revision_history_limit]: [Option<i64>; 3],
+    report: &mut Report<'_>,
+) -> Timing {
+    let min_ready = non_negative(report, &spec_path.field("minReadySeconds"), min_ready_seconds, 0, 0);
+    let progress_path = spec_path.field("progressDeadlineSeconds");
+    let progress = non_negative(report, &progress_path, progress_deadline_seconds, DEFAULT_PROGRESS_DEADLINE, 1);
     if progress <= min_ready {
         report.invalid(
             &progress_path,
@@ -67,22 +103,16 @@ pub(super) fn deployment(d: &Deployment, report: &mut Report<'_>) -> Option<Depl
     }
     let history = non_negative(
         report,
-        &path.field("revisionHistoryLimit"),
-        spec.revision_history_limit.map(i64::from),
+        &spec_path.field("revisionHistoryLimit"),
+        revision_history_limit,
         DEFAULT_REVISION_HISTORY,
         0,
     );
-    Some(DeploymentSpec {
-        meta,
-        replicas,
-        selector: selector?,
-        template: template?,
-        strategy,
+    Timing {
         min_ready: Duration::from_secs(min_ready.into()),
         progress_deadline: Duration::from_secs(progress.into()),
         revision_history_limit: history,
-        paused: spec.paused.unwrap_or(false),
-    })
+    }
 }
 
 /// A Kubernetes LabelSelector as a [`Selector`]; `None` when invalid.
@@ -175,7 +205,7 @@ fn strategy(path: &FieldPath, s: Option<&DeploymentStrategy>, report: &mut Repor
     Strategy::RollingUpdate { max_surge: surge, max_unavailable: unavailable }
 }
 
-fn int_or_percent(
+pub(super) fn int_or_percent(
     path: &FieldPath,
     value: Option<&IntOrString>,
     max_percent: Option<u32>,

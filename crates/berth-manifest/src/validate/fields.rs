@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use super::Report;
 use crate::error::ManifestError;
 use crate::path::FieldPath;
-use crate::schema::{Shape, TypeSchema};
+use crate::schema::{self, Shape, TypeSchema};
 use crate::yaml::{Node, Value};
 
 pub(super) fn check(node: &Node, schema: &'static TypeSchema, unknown: &BTreeSet<FieldPath>, report: &mut Report<'_>) {
@@ -42,6 +42,7 @@ fn walk(
             None if unknown.contains(&child_path) => {
                 let hint = match suggestion(key, schema) {
                     Some(s) => format!("did you mean {s}?"),
+                    None if schema.fields.is_empty() => format!("{} takes no fields; write {{}}", schema.name),
                     None => format!(
                         "check the spelling; {} fields berth reads: {}",
                         schema.name,
@@ -60,7 +61,12 @@ fn walk(
                 doc: report.source.clone(),
                 line: child.line,
                 path: child_path,
-                hint: format!("remove it; {} fields berth reads: {}", schema.name, schema.field_names().join(", ")),
+                hint: match schema::unsupported_hint(schema, key) {
+                    Some(hint) => hint.to_string(),
+                    None => {
+                        format!("remove it; {} fields berth reads: {}", schema.name, schema.field_names().join(", "))
+                    }
+                },
             }),
         }
     }
@@ -97,7 +103,6 @@ fn distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
 
     #[test]
     fn suggests_close_field_names() {

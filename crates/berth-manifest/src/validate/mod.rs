@@ -7,6 +7,7 @@
 //! quantities, references inside the object) while building the
 //! [`crate::model`] value with defaults applied.
 
+mod analysis;
 mod config;
 mod container;
 mod deployment;
@@ -14,15 +15,20 @@ mod fields;
 mod meta;
 mod pod;
 mod probe;
+mod references;
+mod rollout;
 mod service;
+
+pub use analysis::parse_duration;
+pub use references::check_references;
 
 use std::collections::BTreeMap;
 
 use crate::error::{DocumentRef, ManifestError, ManifestErrors};
 use crate::model::Object;
 use crate::parse::{Document, Manifest};
-use crate::path::FieldPath;
-use crate::yaml::Node;
+use crate::path::{FieldPath, Segment};
+use crate::yaml::{Node, Value};
 
 /// Collects the problems of one document.
 pub(crate) struct Report<'a> {
@@ -51,6 +57,25 @@ impl<'a> Report<'a> {
         self.errors.push(error);
     }
 
+    /// Whether the document declares anything at `path` (a value that is
+    /// not null, `[]` or `{}`), i.e. whether the field walk has looked at
+    /// what is there.
+    fn declares(&self, path: &FieldPath) -> bool {
+        let mut node = self.node;
+        for segment in path.segments() {
+            let next = match (segment, &node.value) {
+                (Segment::Field(k) | Segment::Key(k), Value::Map(_)) => node.get(k),
+                (Segment::Index(i), Value::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => return false,
+            }
+        }
+        !node.is_empty_value()
+    }
+
     fn line(&self, path: &FieldPath) -> usize {
         self.node.locate(path).line
     }
@@ -69,6 +94,8 @@ pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
         Manifest::Service(s) => service::service(s, &mut report).map(Object::Service),
         Manifest::ConfigMap(c) => Some(Object::ConfigMap(config::config_map(c, &mut report))),
         Manifest::Secret(s) => Some(Object::Secret(config::secret(s, &mut report))),
+        Manifest::Rollout(r) => rollout::rollout(r, &mut report).map(Object::Rollout),
+        Manifest::AnalysisTemplate(a) => analysis::analysis_template(a, &mut report).map(Object::AnalysisTemplate),
     };
     match object {
         Some(object) if report.ok() => Ok(object),
@@ -83,7 +110,9 @@ pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
 
 /// Parses, checks and normalises a whole input: every object, or every
 /// problem found in it. Two documents declaring the same object are an
-/// error. Pure; the same text always gives the same answer.
+/// error. Pure; the same text always gives the same answer. References
+/// between objects (a Rollout's AnalysisTemplates) are not checked here,
+/// since they may have been applied before: see [`check_references`].
 pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
     Ok(load_documents(text)?.into_iter().map(|(object, _)| object).collect())
 }
