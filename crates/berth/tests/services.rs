@@ -435,6 +435,10 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: other}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      containers: [{name: c, image: busybox:test}]\n",
             "do not match spec.selector",
         ),
+        (
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  selector: {matchLabels: {app: r}}\n  template:\n    metadata: {labels: {app: r}}\n    spec:\n      containers: [{name: c, image: busybox:test}]\n  strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}]}}\n",
+            "not run yet",
+        ),
     ];
     for (text, expected) in cases {
         let path = write(&d, "bad.yaml", text);

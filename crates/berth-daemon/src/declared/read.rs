@@ -77,7 +77,9 @@ impl Declared {
                             kube::service(&stored, net.ok().flatten().as_ref())
                         }
                         Object::Secret(_) => kube::secret(&stored, q.show_secrets),
-                        Object::ConfigMap(_) => kube::stored(&stored),
+                        Object::ConfigMap(_) | Object::Rollout(_) | Object::AnalysisTemplate(_) => {
+                            kube::stored(&stored)
+                        }
                     })
                     .collect()
             }

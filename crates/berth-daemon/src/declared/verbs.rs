@@ -18,6 +18,23 @@ impl Declared {
     /// Parses and checks every file, then stores each object that changed.
     pub async fn apply(self: &Arc<Self>, req: ApplyRequest) -> Result<ApplyResponse> {
         let objects = parse_files(&req.files)?;
+        // Argo kinds are read and checked, but no reconciler runs them yet:
+        // refused rather than stored and silently ignored.
+        let not_run: Vec<String> = objects
+            .iter()
+            .filter(|(o, _)| matches!(o, Object::Rollout(_) | Object::AnalysisTemplate(_)))
+            .map(|(o, _)| {
+                format!(
+                    "{}: argoproj.io/v1alpha1 {} is checked by this version of berth but not run yet; use an apps/v1 \
+                     Deployment (rolling updates with automatic rollback) for now",
+                    o.key(),
+                    o.kind()
+                )
+            })
+            .collect();
+        if !not_run.is_empty() {
+            return Err(DeclaredError::Invalid(not_run.join("\n")));
+        }
         let _guard = self.lock.lock().await;
         let mut plan = Vec::new();
         let mut problems = Vec::new();
@@ -179,7 +196,7 @@ impl Declared {
                 }
             }
             Kind::Service => self.networks.remove_service(&store_key).await?,
-            Kind::ConfigMap | Kind::Secret => {}
+            Kind::ConfigMap | Kind::Secret | Kind::Rollout | Kind::AnalysisTemplate => {}
         }
         drop(_guard);
         self.wake.notify_one();
