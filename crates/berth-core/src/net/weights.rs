@@ -137,6 +137,35 @@ impl Weights {
         Self::try_new(backends)
     }
 
+    /// Splits 100 between two groups of targets, `canary` getting
+    /// `canary_share` percent (a canary's traffic weight) and `stable` the
+    /// rest, each group's share spread evenly over its members (the first
+    /// ones getting one percent more when it does not divide). A group with
+    /// no member gives its share to the other, so no share goes nowhere.
+    pub fn split(stable: &[SocketAddrV4], canary: &[SocketAddrV4], canary_share: u8) -> Result<Self, WeightsError> {
+        if stable.len() + canary.len() > usize::from(TOTAL_WEIGHT) {
+            return Err(WeightsError::TooMany { count: stable.len() + canary.len() });
+        }
+        let canary_share = canary_share.min(TOTAL_WEIGHT);
+        let (stable_share, canary_share) = match (stable.is_empty(), canary.is_empty()) {
+            (true, _) => (0, TOTAL_WEIGHT),
+            (_, true) => (TOTAL_WEIGHT, 0),
+            _ => (TOTAL_WEIGHT - canary_share, canary_share),
+        };
+        let spread = |targets: &[SocketAddrV4], share: u8| -> Vec<Backend> {
+            let n = targets.len().max(1);
+            let (base, extra) = (usize::from(share) / n, usize::from(share) % n);
+            targets
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Backend { addr: *t.ip(), port: t.port(), weight: (base + usize::from(i < extra)) as u8 })
+                .collect()
+        };
+        let mut backends = spread(stable, stable_share);
+        backends.extend(spread(canary, canary_share));
+        Self::try_new(backends)
+    }
+
     pub fn backends(&self) -> &[Backend] {
         &self.0
     }
@@ -184,6 +213,36 @@ impl From<Weights> for Vec<Backend> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn targets(n: u8, third: u8) -> Vec<SocketAddrV4> {
+        (0..n).map(|i| SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, third, i + 2), 80)).collect()
+    }
+
+    #[test]
+    fn a_split_gives_each_group_its_share_exactly() {
+        let w = Weights::split(&targets(3, 0), &targets(2, 1), 1).unwrap();
+        let weights: Vec<u8> = w.backends().iter().map(|b| b.weight).collect();
+        assert_eq!(weights, vec![33, 33, 33, 1, 0]);
+        let w = Weights::split(&targets(4, 0), &targets(1, 1), 20).unwrap();
+        assert_eq!(w.backends().iter().map(|b| b.weight).collect::<Vec<_>>(), vec![20, 20, 20, 20, 20]);
+        // No canary pod: everything stays on stable; no stable: all canary.
+        let w = Weights::split(&targets(2, 0), &[], 50).unwrap();
+        assert_eq!(w.backends().iter().map(|b| b.weight).collect::<Vec<_>>(), vec![50, 50]);
+        let w = Weights::split(&[], &targets(2, 1), 10).unwrap();
+        assert_eq!(w.backends().iter().map(|b| b.weight).collect::<Vec<_>>(), vec![50, 50]);
+        assert!(Weights::split(&[], &[], 10).unwrap().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn splits_always_sum_to_100_with_the_canary_share(stable in 1u8..20, canary in 1u8..20, share in 0u8..=100) {
+            let w = Weights::split(&targets(stable, 0), &targets(canary, 1), share).unwrap();
+            let total: u32 = w.backends().iter().map(|b| u32::from(b.weight)).sum();
+            prop_assert_eq!(total, 100);
+            let to_canary: u32 = w.backends()[usize::from(stable)..].iter().map(|b| u32::from(b.weight)).sum();
+            prop_assert_eq!(to_canary, u32::from(share));
+        }
+    }
 
     fn w(items: &[&str]) -> Result<Weights, WeightsError> {
         Weights::parse(items.iter().copied())
