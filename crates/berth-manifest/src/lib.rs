@@ -59,6 +59,7 @@
 
 pub mod argo;
 pub mod backoff;
+pub mod bluegreen;
 pub mod canary;
 pub mod error;
 pub mod expr;
