@@ -57,6 +57,7 @@
 // field path, line); boxing them would cost clarity and buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod analysis_run;
 pub mod argo;
 pub mod backoff;
 pub mod bluegreen;
