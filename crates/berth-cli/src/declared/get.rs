@@ -106,8 +106,8 @@ fn row(kind: Kind, obj: &Value, layout: Layout, now: DateTime<Utc>) -> Vec<Strin
         match kind {
             Kind::Pod => row.extend([
                 str_at(obj, "/status/podIP").filter(|s| !s.is_empty()).unwrap_or("<none>").to_string(),
-                str_at(obj, "/status/hostIP")
-                    .or_else(|| str_at(obj, "/spec/nodeName"))
+                str_at(obj, "/spec/nodeName")
+                    .or_else(|| str_at(obj, "/status/hostIP"))
                     .filter(|s| !s.is_empty())
                     .unwrap_or("<none>")
                     .to_string(),

@@ -10,7 +10,7 @@ use crate::declared::value::{array, int_at, name, namespace, scalar, str_at};
 pub(super) fn pod(d: &mut Doc, obj: &Value) {
     d.field(0, "Name", name(obj));
     d.field(0, "Namespace", namespace(obj));
-    d.field(0, "Node", str_at(obj, "/status/hostIP").or_else(|| str_at(obj, "/spec/nodeName")).unwrap_or("<none>"));
+    d.field(0, "Node", str_at(obj, "/spec/nodeName").or_else(|| str_at(obj, "/status/hostIP")).unwrap_or("<none>"));
     if let Some(t) = str_at(obj, "/status/startTime") {
         d.field(0, "Start Time", age::long(t));
     }
