@@ -104,6 +104,9 @@ pub struct Networks {
     lock: tokio::sync::Mutex<()>,
     /// The ruleset last applied, for repair after a flush.
     applied: Mutex<Option<Ruleset>>,
+    /// Set when the daemon stops: no rules are applied any more, so a
+    /// repair or sync racing the shutdown cannot bring the table back.
+    stopping: std::sync::atomic::AtomicBool,
     dns: dns::Dns,
 }
 
@@ -122,6 +125,7 @@ impl Networks {
             kernel,
             lock: tokio::sync::Mutex::new(()),
             applied: Mutex::new(None),
+            stopping: std::sync::atomic::AtomicBool::new(false),
             dns: dns::Dns::default(),
         })
     }
@@ -379,6 +383,9 @@ impl Networks {
     }
 
     async fn apply(&self, ruleset: Ruleset) -> Result<()> {
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
         let nft = Arc::clone(&self.kernel.nft);
         let r = ruleset.clone();
         tokio::task::spawn_blocking(move || nft.apply(&r))
@@ -393,6 +400,9 @@ impl Networks {
     /// returns whether it had to.
     pub async fn repair(&self) -> Result<bool> {
         let _guard = self.lock.lock().await;
+        if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
         let Some(applied) = self.applied.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return Ok(false) };
         let nft = Arc::clone(&self.kernel.nft);
         tokio::task::spawn_blocking(move || berth_net::ensure_applied(nft.as_ref(), &applied))
@@ -418,6 +428,9 @@ impl Networks {
     /// At daemon shutdown: the table and the VIP route go; bridges of
     /// networks with running containers stay (the containers keep running).
     pub async fn shutdown(&self) {
+        // No apply or repair after this; one in flight finishes first.
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _guard = self.lock.lock().await;
         self.dns.stop_all().await;
         let (nft, links) = (Arc::clone(&self.kernel.nft), Arc::clone(&self.kernel.links));
         let table = self.settings.prefix.clone();
