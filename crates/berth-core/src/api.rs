@@ -746,8 +746,17 @@ pub struct ScaleRequest {
 
 /// The resource names `GET /v1/objects/{resource}` serves, as kubectl
 /// spells them in plural.
-pub const OBJECT_RESOURCES: &[&str] =
-    &["pods", "deployments", "services", "endpoints", "configmaps", "secrets", "events"];
+pub const OBJECT_RESOURCES: &[&str] = &[
+    "pods",
+    "deployments",
+    "services",
+    "endpoints",
+    "configmaps",
+    "secrets",
+    "events",
+    "rollouts",
+    "analysistemplates",
+];
 
 // ---- Rollouts (`berth rollout ...`) ----
 
@@ -778,13 +787,17 @@ pub struct RevisionList {
     pub revisions: Vec<RevisionView>,
 }
 
-/// `POST /v1/objects/deployments/{namespace}/{name}/rollout`.
+/// `POST /v1/objects/{deployments|rollouts}/{namespace}/{name}/rollout`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutRequest {
-    /// `pause`, `resume`, `restart` or `undo`.
+    /// `pause`, `resume`, `restart` or `undo`; for Argo Rollouts also
+    /// `promote` and `abort`.
     pub action: String,
     /// `undo` only: the revision to go back to (default: the previous one).
     #[serde(default)]
     pub to_revision: Option<u64>,
+    /// `promote` only: skip every remaining step (and analysis).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full: bool,
 }

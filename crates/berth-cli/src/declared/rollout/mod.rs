@@ -160,7 +160,7 @@ async fn show_history(client: &Client, a: RolloutHistoryArgs) -> Result<()> {
 async fn act(client: &Client, t: &RolloutTarget, action: &str, to_revision: Option<u64>, done: &str) -> Result<()> {
     let name = target(&t.target)?;
     let path = format!("{}/rollout", deployment_path(t, &name));
-    let _: Value = client.post(&path, &RolloutRequest { action: action.into(), to_revision }).await?;
+    let _: Value = client.post(&path, &RolloutRequest { action: action.into(), to_revision, full: false }).await?;
     print_lines(&[format!("{}/{name} {done}", Kind::Deployment.qualified())]);
     Ok(())
 }
