@@ -17,6 +17,7 @@ PACKAGES=(
   procps          # ps, for berth top
   hey             # bounded HTTP load in the services tests and benchmarks
   openssl         # the token-auth test signs its own JWTs
+  prometheus      # a real Prometheus for rollout analysis tests (started by the test)
   jq curl bc ca-certificates
 )
 
@@ -31,7 +32,10 @@ if ((${#missing[@]})); then
 fi
 # The Debian package enables a registry service on :5000; Berth's tests and
 # demo start their own on free loopback ports, so it is not needed.
-if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
-  systemctl stop docker-registry || true
-fi
+# The same for Prometheus (:9090) and its node exporter.
+for unit in docker-registry prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$unit" 2>/dev/null; then
+    systemctl stop "$unit" || true
+  fi
+done
 echo "dependencies installed"

@@ -113,7 +113,7 @@ pub async fn revisions(
     State(d): State<S>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<berth_core::api::RevisionList>, ApiError> {
-    Ok(Json(d.declared.revisions(&namespace, &name)?))
+    Ok(Json(d.declared.revisions("Deployment", &namespace, &name)?))
 }
 
 /// Pauses, resumes, restarts or undoes a Deployment's rollout.
@@ -126,4 +126,29 @@ pub async fn rollout(
     JsonBody(req): JsonBody<berth_core::api::RolloutRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(d.declared.rollout(&namespace, &name, req).await?))
+}
+
+/// An Argo Rollout's revisions, oldest first.
+#[utoipa::path(get, path = "/v1/objects/rollouts/{namespace}/{name}/revisions", tag = "declared",
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = berth_core::api::RevisionList), (status = 404, body = ErrorBody)))]
+pub async fn rollout_revisions(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<berth_core::api::RevisionList>, ApiError> {
+    Ok(Json(d.declared.revisions("Rollout", &namespace, &name)?))
+}
+
+/// Pauses, resumes, promotes (`full`: past every remaining step), aborts,
+/// restarts or undoes an Argo Rollout. A blue-green promote has switched the
+/// active Service when this returns.
+#[utoipa::path(post, path = "/v1/objects/rollouts/{namespace}/{name}/rollout", tag = "declared", request_body = berth_core::api::RolloutRequest,
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rollout_action(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+    JsonBody(req): JsonBody<berth_core::api::RolloutRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(d.declared.rollout_argo(&namespace, &name, req).await?))
 }

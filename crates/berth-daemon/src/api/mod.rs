@@ -77,6 +77,8 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(declared::scale))
         .routes(routes!(declared::revisions))
         .routes(routes!(declared::rollout))
+        .routes(routes!(declared::rollout_revisions))
+        .routes(routes!(declared::rollout_action))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

@@ -351,6 +351,7 @@ pub fn events(
             "pod" => "Pod",
             "deployment" => "Deployment",
             "service" => "Service",
+            "rollout" => "Rollout",
             _ => continue,
         };
         let namespace = e.attributes.get("namespace").cloned().unwrap_or_else(|| "default".into());

@@ -16,6 +16,7 @@
 //! After a restart, running containers are adopted with the health they
 //! had; nothing healthy is restarted.
 
+mod argo;
 mod kube;
 mod plan;
 mod pod;
@@ -74,6 +75,13 @@ pub struct Declared {
     services_lock: tokio::sync::Mutex<()>,
     wake: tokio::sync::Notify,
     workers: Mutex<HashMap<String, Arc<tokio::sync::Notify>>>,
+    /// Analysis measurements under way, and those taken and not yet
+    /// counted (see [`argo`]).
+    measuring: Mutex<std::collections::HashSet<String>>,
+    measured: Mutex<Vec<argo::Measured>>,
+    /// Readiness probes per pod since the daemon started: (successes,
+    /// attempts), for the analysis provider `probe`.
+    probe_counts: Mutex<HashMap<String, (u64, u64)>>,
 }
 
 fn now() -> String {
@@ -103,6 +111,8 @@ fn resource_kind(resource: &str) -> Option<&'static str> {
         "pods" => "Pod",
         "endpoints" => "Endpoints",
         "events" => "Event",
+        "rollouts" => "Rollout",
+        "analysistemplates" => "AnalysisTemplate",
         _ => return None,
     })
 }
@@ -143,6 +153,9 @@ impl Declared {
             services_lock: tokio::sync::Mutex::new(()),
             wake: tokio::sync::Notify::new(),
             workers: Mutex::new(HashMap::new()),
+            measuring: Mutex::new(Default::default()),
+            measured: Mutex::new(Vec::new()),
+            probe_counts: Mutex::new(HashMap::new()),
         })
     }
 

@@ -103,20 +103,57 @@ pub struct Endpoint<'a> {
     pub ready: bool,
     pub terminating: bool,
     pub template: &'a PodTemplate,
+    /// The template hash the pod was made from.
+    pub hash: &'a str,
+}
+
+/// Which of its selected pods a Service sends to. A Service in front of an
+/// Argo Rollout sends by revision: its stable/canary split, or only one
+/// revision (the active or preview one of a blue-green rollout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// Every selected pod, weighted equally.
+    All,
+    /// Only pods of this template hash.
+    Only(&'a str),
+    /// `weight` % of new connections to the canary's pods, the rest to the
+    /// stable ones, whatever the pod counts.
+    Split { stable: &'a str, canary: &'a str, weight: u8 },
+}
+
+impl Route<'_> {
+    /// Whether a pod of `hash` is one of this route's endpoints.
+    pub fn admits(&self, hash: &str) -> bool {
+        match self {
+            Route::All => true,
+            Route::Only(h) => *h == hash,
+            Route::Split { stable, canary, .. } => *stable == hash || *canary == hash,
+        }
+    }
 }
 
 /// The backends of one Service port: every ready, not terminating pod with
-/// an address whose template resolves the target port, weighted equally.
-pub fn service_backends(svc: &ServiceSpec, port_index: usize, pods: &[Endpoint<'_>]) -> Vec<Backend> {
+/// an address whose template resolves the target port, weighted equally
+/// (or split between a rollout's revisions as `route` says).
+pub fn service_backends(svc: &ServiceSpec, port_index: usize, pods: &[Endpoint<'_>], route: Route<'_>) -> Vec<Backend> {
     let Some(port) = svc.ports.get(port_index) else { return Vec::new() };
-    let mut targets: Vec<SocketAddrV4> = pods
-        .iter()
-        .filter(|p| p.ready && !p.terminating)
-        .filter_map(|p| Some(SocketAddrV4::new(p.ip?, target_port(&port.target_port, port.protocol, p.template)?)))
-        .collect();
-    targets.sort();
-    targets.dedup();
-    Weights::equal(&targets).map(|w| w.backends().to_vec()).unwrap_or_default()
+    let targets = |hash: Option<&str>| -> Vec<SocketAddrV4> {
+        let mut t: Vec<SocketAddrV4> = pods
+            .iter()
+            .filter(|p| p.ready && !p.terminating && route.admits(p.hash) && hash.is_none_or(|h| h == p.hash))
+            .filter_map(|p| Some(SocketAddrV4::new(p.ip?, target_port(&port.target_port, port.protocol, p.template)?)))
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let weights = match route {
+        Route::Split { stable, canary, weight } if stable != canary => {
+            Weights::split(&targets(Some(stable)), &targets(Some(canary)), weight)
+        }
+        _ => Weights::equal(&targets(None)),
+    };
+    weights.map(|w| w.backends().to_vec()).unwrap_or_default()
 }
 
 /// The container port a Service's `targetPort` means in this pod.

@@ -574,6 +574,12 @@ impl Worker {
             let (result, detail) = crate::probes::run(&self.d.containers, &spec.handler, &target, spec.timeout).await;
             let at = self.origin.elapsed();
             let health = inst.health.observe(kind, result, at);
+            if kind == ProbeKind::Readiness {
+                let mut counts = self.d.probe_counts.lock().unwrap_or_else(|p| p.into_inner());
+                let c = counts.entry(pod.key()).or_default();
+                c.0 += u64::from(result == ProbeResult::Success);
+                c.1 += 1;
+            }
             if result != ProbeResult::Success {
                 let name = match kind {
                     ProbeKind::Startup => "Startup",
@@ -719,6 +725,7 @@ impl Worker {
             if let Err(e) = records::remove_pod(self.d.store.as_ref(), &self.key) {
                 tracing::warn!(pod = %self.key, error = %e, "forgetting the pod failed");
             }
+            self.d.probe_counts.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key);
         } else {
             // The next worker tries again.
             tokio::time::sleep(Duration::from_secs(2)).await;

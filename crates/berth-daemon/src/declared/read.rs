@@ -77,9 +77,12 @@ impl Declared {
                             kube::service(&stored, net.ok().flatten().as_ref())
                         }
                         Object::Secret(_) => kube::secret(&stored, q.show_secrets),
-                        Object::ConfigMap(_) | Object::Rollout(_) | Object::AnalysisTemplate(_) => {
-                            kube::stored(&stored)
+                        Object::Rollout(r) => {
+                            let key = format!("{}/{}", r.meta.namespace, r.meta.name);
+                            let state = super::argo::state::load(self.store.as_ref(), &key).ok().flatten();
+                            super::argo::kube_rollout(r, &stored, &pods, state.as_ref())
                         }
+                        Object::ConfigMap(_) | Object::AnalysisTemplate(_) => kube::stored(&stored),
                     })
                     .collect()
             }

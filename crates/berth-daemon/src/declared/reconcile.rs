@@ -26,16 +26,33 @@ impl Declared {
         {
             let _guard = self.lock.lock().await;
             let deployments = self.declared("Deployment")?;
+            let rollouts = self.declared("Rollout")?;
+            let templates: Vec<_> = self
+                .declared("AnalysisTemplate")?
+                .into_iter()
+                .filter_map(|(_, _, o)| match o {
+                    Object::AnalysisTemplate(t) => Some(t),
+                    _ => None,
+                })
+                .collect();
             let pods = records::pods(self.store.as_ref())?;
             for (_, stored, o) in &deployments {
                 let Object::Deployment(d) = o else { continue };
                 self.reconcile_deployment(d, stored, &pods)?;
             }
-            // Pods whose Deployment is gone go too.
+            for (_, stored, o) in &rollouts {
+                let Object::Rollout(r) = o else { continue };
+                if let Err(e) = self.reconcile_rollout(r, stored, &pods, &templates) {
+                    tracing::warn!(rollout = %r.meta.name, error = %e, "reconciling the rollout failed");
+                }
+            }
+            // Pods whose Deployment or Rollout is gone go too.
             for p in &pods {
                 let Some(owner) = &p.owner else { continue };
-                let exists =
-                    deployments.iter().any(|(_, _, o)| o.meta().namespace == p.namespace && o.meta().name == *owner);
+                let exists = deployments
+                    .iter()
+                    .chain(rollouts.iter())
+                    .any(|(_, _, o)| o.meta().namespace == p.namespace && o.meta().name == *owner);
                 if !exists && p.deleting.is_none() {
                     records::mark_deleting(self.store.as_ref(), &p.key(), &now())?;
                 }
@@ -165,39 +182,66 @@ impl Declared {
             return Ok(());
         }
         for name in &step.delete {
-            records::mark_deleting(self.store.as_ref(), &format!("{}/{name}", d.meta.namespace), &at)?;
-            self.event(
+            self.delete_pod(
+                &format!("{}/{name}", d.meta.namespace),
                 "deployment",
                 &d.meta.namespace,
                 &d.meta.name,
-                false,
-                "SuccessfulDelete",
-                format!("Deleted pod: {name}"),
-            );
+                &at,
+            )?;
         }
         for _ in 0..step.create {
-            let name = format!("{}-{}-{}", d.meta.name, hash, random_suffix(5));
-            let mut labels = d.template.labels.clone();
-            labels.insert("pod-template-hash".into(), hash.clone());
-            let manifest =
-                records::object(self.store.as_ref(), "Deployment", &format!("{}/{}", d.meta.namespace, d.meta.name))?
-                    .map(|o| o.manifest["spec"]["template"]["spec"].clone())
-                    .unwrap_or_default();
+            self.create_pod(
+                &d.meta.namespace,
+                &d.meta.name,
+                "deployment",
+                &d.template,
+                &stored.manifest["spec"]["template"]["spec"],
+                &hash,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Marks a pod of an owner for deletion (its worker drains and stops
+    /// it). Idempotent.
+    pub(super) fn delete_pod(&self, key: &str, owner_kind: &str, namespace: &str, owner: &str, at: &str) -> Result<()> {
+        records::mark_deleting(self.store.as_ref(), key, at)?;
+        let name = key.rsplit('/').next().unwrap_or(key);
+        self.event(owner_kind, namespace, owner, false, "SuccessfulDelete", format!("Deleted pod: {name}"));
+        self.wake_pod(key);
+        Ok(())
+    }
+
+    /// Records a new pod of `owner` made from `template` (whose hash is
+    /// `hash`); its worker starts at the next pass.
+    pub(super) fn create_pod(
+        &self,
+        namespace: &str,
+        owner: &str,
+        owner_kind: &str,
+        template: &berth_manifest::model::PodTemplate,
+        spec: &serde_json::Value,
+        hash: &str,
+    ) -> Result<()> {
+        {
+            let name = format!("{owner}-{hash}-{}", random_suffix(5));
+            let mut labels = template.labels.clone();
+            labels.insert("pod-template-hash".into(), hash.to_string());
             let p = PodRecord {
                 uid: uid(),
-                namespace: d.meta.namespace.clone(),
+                namespace: namespace.to_string(),
                 name: name.clone(),
-                owner: Some(d.meta.name.clone()),
-                hash: hash.clone(),
+                owner: Some(owner.to_string()),
+                hash: hash.to_string(),
                 labels,
-                template: d.template.clone(),
-                spec: manifest,
+                template: template.clone(),
+                spec: spec.clone(),
                 created: now(),
                 deleting: None,
                 ip: None,
                 started: None,
-                containers: d
-                    .template
+                containers: template
                     .all_containers()
                     .map(|c| {
                         (
@@ -213,14 +257,7 @@ impl Declared {
                 ready_since: None,
             };
             records::put_pod(self.store.as_ref(), &p)?;
-            self.event(
-                "deployment",
-                &d.meta.namespace,
-                &d.meta.name,
-                false,
-                "SuccessfulCreate",
-                format!("Created pod: {name}"),
-            );
+            self.event(owner_kind, namespace, owner, false, "SuccessfulCreate", format!("Created pod: {name}"));
             self.event(
                 "pod",
                 &p.namespace,
@@ -240,10 +277,15 @@ impl Declared {
         let _guard = self.services_lock.lock().await;
         let services = self.declared("Service")?;
         let pods = records::pods(self.store.as_ref())?;
+        let routes = self.rollout_routes()?;
         let mut owners = Vec::new();
         for (_, _, o) in &services {
             let Object::Service(s) = o else { continue };
             let owner = format!("{}/{}", s.meta.namespace, s.meta.name);
+            let route = routes
+                .iter()
+                .find_map(|r| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
+                .unwrap_or(plan::Route::All);
             let matched: Vec<&PodRecord> = pods
                 .iter()
                 .filter(|p| {
@@ -259,6 +301,7 @@ impl Declared {
                     ready: p.ready,
                     terminating: p.deleting.is_some(),
                     template: &p.template,
+                    hash: &p.hash,
                 })
                 .collect();
             let ip = match s.cluster_ip {
@@ -286,12 +329,15 @@ impl Declared {
                 ports.push(ServicePortNet {
                     port: p.port,
                     protocol,
-                    backends: plan::service_backends(s, i, &endpoints),
+                    backends: plan::service_backends(s, i, &endpoints, route),
                     node_port,
                 });
             }
-            let mut ready_ips: Vec<std::net::Ipv4Addr> =
-                endpoints.iter().filter(|e| e.ready && !e.terminating).filter_map(|e| e.ip).collect();
+            let mut ready_ips: Vec<std::net::Ipv4Addr> = endpoints
+                .iter()
+                .filter(|e| e.ready && !e.terminating && route.admits(e.hash))
+                .filter_map(|e| e.ip)
+                .collect();
             ready_ips.sort();
             let net = ServiceNet {
                 owner: owner.clone(),

@@ -18,23 +18,6 @@ impl Declared {
     /// Parses and checks every file, then stores each object that changed.
     pub async fn apply(self: &Arc<Self>, req: ApplyRequest) -> Result<ApplyResponse> {
         let objects = parse_files(&req.files)?;
-        // Argo kinds are read and checked, but no reconciler runs them yet:
-        // refused rather than stored and silently ignored.
-        let not_run: Vec<String> = objects
-            .iter()
-            .filter(|(o, _)| matches!(o, Object::Rollout(_) | Object::AnalysisTemplate(_)))
-            .map(|(o, _)| {
-                format!(
-                    "{}: argoproj.io/v1alpha1 {} is checked by this version of berth but not run yet; use an apps/v1 \
-                     Deployment (rolling updates with automatic rollback) for now",
-                    o.key(),
-                    o.kind()
-                )
-            })
-            .collect();
-        if !not_run.is_empty() {
-            return Err(DeclaredError::Invalid(not_run.join("\n")));
-        }
         let _guard = self.lock.lock().await;
         let mut plan = Vec::new();
         let mut problems = Vec::new();
@@ -81,6 +64,7 @@ impl Declared {
             }
             plan.push((key, kind, store_key, object, manifest, old, action));
         }
+        problems.extend(self.check_argo(&plan.iter().map(|p| &p.3).collect::<Vec<_>>())?);
         if !problems.is_empty() {
             return Err(DeclaredError::Invalid(problems.join("\n")));
         }
@@ -162,9 +146,11 @@ impl Declared {
             Some("Service") => Kind::Service,
             Some("ConfigMap") => Kind::ConfigMap,
             Some("Secret") => Kind::Secret,
+            Some("Rollout") => Kind::Rollout,
+            Some("AnalysisTemplate") => Kind::AnalysisTemplate,
             _ => {
                 return Err(DeclaredError::Invalid(format!(
-                    "cannot delete {resource:?}: use deployments, services, configmaps, secrets or pods"
+                    "cannot delete {resource:?}: use deployments, rollouts, services, configmaps, secrets, analysistemplates or pods"
                 )))
             }
         };
@@ -185,7 +171,10 @@ impl Declared {
             )));
         }
         match key.kind {
-            Kind::Deployment => {
+            Kind::Deployment | Kind::Rollout => {
+                if key.kind == Kind::Rollout {
+                    super::argo::state::remove(self.store.as_ref(), &store_key)?;
+                }
                 records::remove_deployment_state(self.store.as_ref(), &store_key)?;
                 let at = now();
                 for p in records::pods(self.store.as_ref())? {
@@ -196,11 +185,50 @@ impl Declared {
                 }
             }
             Kind::Service => self.networks.remove_service(&store_key).await?,
-            Kind::ConfigMap | Kind::Secret | Kind::Rollout | Kind::AnalysisTemplate => {}
+            Kind::ConfigMap | Kind::Secret | Kind::AnalysisTemplate => {}
         }
         drop(_guard);
         self.wake.notify_one();
         Ok(ObjectChange { kind, namespace: key.namespace.clone(), name: key.name.clone(), action: "deleted".into() })
+    }
+
+    /// What applying these objects would break among Argo kinds: a Rollout
+    /// naming an AnalysisTemplate that neither the files nor the store
+    /// hold, or taking the name of a Deployment (their pods would mix).
+    fn check_argo(&self, objects: &[&Object]) -> Result<Vec<String>> {
+        let mut all: Vec<Object> = objects.iter().map(|o| (*o).clone()).collect();
+        if all.iter().any(|o| matches!(o, Object::Rollout(_))) {
+            for (_, _, t) in self.declared("AnalysisTemplate")? {
+                if !all.iter().any(|o| o.key() == t.key()) {
+                    all.push(t);
+                }
+            }
+        }
+        let mut problems: Vec<String> = berth_manifest::check_references(&all).iter().map(|e| e.to_string()).collect();
+        let deployments = self.declared("Deployment")?;
+        let rollouts = self.declared("Rollout")?;
+        for o in objects {
+            let clash = match o {
+                Object::Rollout(_) => deployments
+                    .iter()
+                    .find(|(_, _, d)| d.meta().namespace == o.meta().namespace && d.meta().name == o.meta().name)
+                    .map(|_| "deployment"),
+                Object::Deployment(_) => rollouts
+                    .iter()
+                    .find(|(_, _, r)| r.meta().namespace == o.meta().namespace && r.meta().name == o.meta().name)
+                    .map(|_| "rollout"),
+                _ => None,
+            };
+            if let Some(other) = clash {
+                problems.push(format!(
+                    "{}: a {other} named {:?} already exists in namespace {}; pods are named after their owner, so give one of them another name",
+                    o.key(),
+                    o.meta().name,
+                    o.meta().namespace
+                ));
+            }
+        }
+        Ok(problems)
     }
 
     /// `berth scale`: changes the stored Deployment's `spec.replicas`.
@@ -231,12 +259,19 @@ impl Declared {
     // ---- rollouts ----
 
     /// A Deployment's revisions, oldest first.
-    pub fn revisions(&self, namespace: &str, name: &str) -> Result<berth_core::api::RevisionList> {
+    pub fn revisions(&self, kind: &str, namespace: &str, name: &str) -> Result<berth_core::api::RevisionList> {
         let key = format!("{namespace}/{name}");
-        if records::object(self.store.as_ref(), "Deployment", &key)?.is_none() {
-            return Err(DeclaredError::NotFound(format!("deployment {name:?} not found in namespace {namespace}")));
+        if records::object(self.store.as_ref(), kind, &key)?.is_none() {
+            return Err(DeclaredError::NotFound(format!(
+                "{} {name:?} not found in namespace {namespace}",
+                kind.to_ascii_lowercase()
+            )));
         }
-        let state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
+        let state = if kind == "Rollout" {
+            super::argo::state::load(self.store.as_ref(), &key)?.map(|s| s.revisions).unwrap_or_default()
+        } else {
+            records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default()
+        };
         let current = state.current().map(|r| r.revision);
         Ok(berth_core::api::RevisionList {
             revisions: state

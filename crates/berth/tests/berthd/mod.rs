@@ -237,10 +237,24 @@ impl Berthd {
         serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
+    /// POSTs a JSON body to the API; the answer, or Null.
+    #[allow(dead_code)]
+    pub fn api_post(&self, path: &str, body: &serde_json::Value) -> serde_json::Value {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "30", "-X", "POST", "-H", "content-type: application/json", "--data-binary"])
+            .arg(body.to_string())
+            .arg("--unix-socket")
+            .arg(&self.socket)
+            .arg(format!("http://berth{path}"))
+            .output()
+            .expect("run curl");
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
     /// Deletes every declared object and waits (bounded) for the pods to
     /// be gone, so their containers, sandboxes and rules go the normal way.
     fn delete_declared(&self) {
-        for resource in ["deployments", "services", "configmaps", "secrets"] {
+        for resource in ["deployments", "rollouts", "services", "configmaps", "secrets", "analysistemplates"] {
             let list = self.api("GET", &format!("/v1/objects/{resource}?all_namespaces=true"));
             for item in list["items"].as_array().cloned().unwrap_or_default() {
                 let (ns, name) = (&item["metadata"]["namespace"], &item["metadata"]["name"]);

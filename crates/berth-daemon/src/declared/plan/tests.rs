@@ -150,6 +150,7 @@ fn backends_are_the_ready_pods_weighted_equally() {
         ready,
         terminating,
         template: &d.template,
+        hash: "h1",
     };
     let pods = [
         ep("a", [10, 0, 0, 3], true, false),
@@ -158,12 +159,49 @@ fn backends_are_the_ready_pods_weighted_equally() {
         ep("d", [10, 0, 0, 5], true, true),
         ep("e", [10, 0, 0, 6], true, false),
     ];
-    let b = service_backends(&svc, 0, &pods);
+    let b = service_backends(&svc, 0, &pods, Route::All);
     let got: Vec<(String, u16, u8)> = b.iter().map(|b| (b.addr.to_string(), b.port, b.weight)).collect();
     assert_eq!(got, vec![("10.0.0.2".into(), 8080, 34), ("10.0.0.3".into(), 8080, 33), ("10.0.0.6".into(), 8080, 33)]);
-    assert!(service_backends(&svc, 1, &pods).iter().all(|b| b.port == 9000));
-    assert!(service_backends(&svc, 0, &[]).is_empty());
-    assert!(service_backends(&svc, 7, &pods).is_empty());
+    assert!(service_backends(&svc, 1, &pods, Route::All).iter().all(|b| b.port == 9000));
+    assert!(service_backends(&svc, 0, &[], Route::All).is_empty());
+    assert!(service_backends(&svc, 7, &pods, Route::All).is_empty());
+}
+
+#[test]
+fn a_rollout_route_splits_by_revision_whatever_the_pod_counts() {
+    let d = rolling(3);
+    let svc = service("apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80, targetPort: 8080}]}\n");
+    let ep = |name: &'static str, ip: u8, hash: &'static str, ready: bool| Endpoint {
+        name,
+        ip: Some(Ipv4Addr::new(10, 0, 0, ip)),
+        ready,
+        terminating: false,
+        template: &d.template,
+        hash,
+    };
+    let pods = [
+        ep("s1", 2, "old", true),
+        ep("s2", 3, "old", true),
+        ep("s3", 4, "old", true),
+        ep("s4", 5, "old", true),
+        ep("c1", 6, "new", true),
+        ep("c2", 7, "new", false),
+        ep("x1", 8, "other", true),
+    ];
+    let weight_of = |b: &[berth_core::net::Backend], hash_ips: &[u8]| -> u32 {
+        b.iter().filter(|b| hash_ips.contains(&b.addr.octets()[3])).map(|b| u32::from(b.weight)).sum()
+    };
+    for w in [0u8, 1, 20, 50, 99, 100] {
+        let b = service_backends(&svc, 0, &pods, Route::Split { stable: "old", canary: "new", weight: w });
+        assert_eq!(weight_of(&b, &[6]), u32::from(w), "weight {w}");
+        assert_eq!(weight_of(&b, &[2, 3, 4, 5]), 100 - u32::from(w), "weight {w}");
+        assert!(b.iter().all(|b| ![7, 8].contains(&b.addr.octets()[3])), "unready and foreign pods stay out");
+    }
+    // A canary with no ready pod gets nothing, whatever its weight.
+    let stable_only = service_backends(&svc, 0, &pods[..4], Route::Split { stable: "old", canary: "new", weight: 50 });
+    assert_eq!(weight_of(&stable_only, &[2, 3, 4, 5]), 100);
+    let only = service_backends(&svc, 0, &pods, Route::Only("new"));
+    assert_eq!(only.iter().map(|b| (b.addr.octets()[3], b.weight)).collect::<Vec<_>>(), vec![(6, 100)]);
 }
 
 #[test]
