@@ -264,6 +264,14 @@ spec:
 fn a_broken_canary_is_aborted_by_its_analysis_and_a_good_one_passes() {
     let d = daemon();
     let app = |v: &str, broken: bool| rollout(v, broken, 2, ANALYZED) + SUCCESS_RATE;
+    // A Rollout naming a template nobody applied is refused whole.
+    let path = d.dir().join("alone.yaml");
+    std::fs::write(&path, rollout("v1", false, 2, ANALYZED)).unwrap();
+    let (code, err) = d.fails(&["apply", "-f", &path.display().to_string()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no AnalysisTemplate \"success-rate\""), "{err}");
+    assert_eq!(get(&d)["kind"], "not_found", "nothing was applied");
+    assert!(d.json(&["get", "services"])["items"].as_array().unwrap().is_empty());
     apply(&d, &app("v1", false));
     healthy(&d, 90);
     let ip = vip(&d, "app");
@@ -392,4 +400,159 @@ fn a_daemon_killed_mid_canary_keeps_the_split_and_finishes_the_rollout() {
     act(&d, "promote", false);
     healthy(&d, 90);
     assert_eq!(sample(&ip, 50), BTreeMap::from([("v2".to_string(), 50)]));
+}
+
+/// A test exporter on loopback: `/metrics` answers `app_error_ratio` with
+/// the value in `ratio` (thousandths). Serves until `stop` is set.
+fn exporter(
+    ratio: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, std::thread::JoinHandle<()>) {
+    use std::sync::atomic::Ordering;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let thread = std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((mut s, _)) => {
+                    s.set_nonblocking(false).ok();
+                    s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf);
+                    let body = format!(
+                        "# TYPE app_error_ratio gauge\napp_error_ratio {}\n",
+                        f64::from(ratio.load(Ordering::Relaxed)) / 1000.0
+                    );
+                    let _ = write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    (port, thread)
+}
+
+/// Debian's Prometheus on a free loopback port, scraping `target` every
+/// second; killed by PID when dropped.
+struct Prometheus {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start(dir: &std::path::Path, target: u16) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\nscrape_configs:\n  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{target}']}}]\n"
+            ),
+        )
+        .unwrap();
+        let child = std::process::Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
+            .spawn()
+            .expect("run prometheus (Debian package prometheus)");
+        let p = Prometheus { child, port };
+        wait_for("Prometheus to be ready and to have scraped the exporter", 60, || {
+            let out = std::process::Command::new("curl")
+                .args(["-s", "-m", "2", &format!("http://127.0.0.1:{port}/api/v1/query?query=app_error_ratio")])
+                .output()
+                .ok()?;
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (!v["data"]["result"].as_array()?.is_empty()).then_some(())
+        });
+        p
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn prometheus_analysis_passes_a_good_canary_aborts_a_bad_one_and_an_unreachable_server_is_an_error() {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let d = daemon();
+    let ratio = std::sync::Arc::new(AtomicU32::new(0));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let (target, thread) = exporter(ratio.clone(), stop.clone());
+    struct Stop(std::sync::Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+            if let Some(t) = self.1.take() {
+                let _ = t.join();
+            }
+        }
+    }
+    let _stop = Stop(stop, Some(thread));
+    let prometheus = Prometheus::start(d.dir(), target);
+
+    let steps = "    canary:\n      steps:\n        - setWeight: 50\n        - analysis: {templates: [{templateName: errors}], args: [{name: server, value: \"SERVER\"}]}";
+    let template = |server: &str| {
+        format!(
+            r#"---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {{name: errors}}
+spec:
+  args: [{{name: server}}]
+  metrics:
+    - name: error-ratio
+      interval: 1s
+      count: 2
+      failureCondition: result > 0.1
+      failureLimit: 0
+      consecutiveErrorLimit: 1
+      provider:
+        prometheus: {{address: "{{{{args.server}}}}", query: "max(app_error_ratio)"}}
+"#
+        )
+        .replace("SERVER", server)
+    };
+    let server = format!("http://127.0.0.1:{}", prometheus.port);
+    let app = |v: &str, server: &str| rollout(v, false, 2, steps).replace("SERVER", server) + &template(server);
+    apply(&d, &app("v1", &server));
+    healthy(&d, 90);
+
+    // The query says 0 errors: the canary passes.
+    apply(&d, &app("v2", &server));
+    let r = healthy(&d, 90);
+    let runs = r["status"]["analysisRuns"].as_array().unwrap();
+    assert!(runs.iter().any(|run| run["phase"] == "Successful" && run["metrics"][0]["lastValue"] == "0"), "{runs:?}");
+
+    // Half the requests fail: aborted, all traffic back on v2.
+    ratio.store(500, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(3));
+    apply(&d, &app("v3", &server));
+    let r = wait_status(&d, "the abort", 90, |s| s["abort"] == true);
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(message.contains("error-ratio") && message.contains("failed"), "{message}");
+    assert_eq!(sample(&vip(&d, "app"), 50), BTreeMap::from([("v2".to_string(), 50)]));
+
+    // A server that cannot be reached is an error, never a success: two in
+    // a row pass the limit of one and fail the run.
+    ratio.store(0, Ordering::Relaxed);
+    let nowhere = "http://127.0.0.1:1";
+    apply(&d, &app("v4", nowhere));
+    let r = wait_status(&d, "the abort", 90, |s| {
+        s["abort"] == true && s["currentPodHash"] != r["status"]["currentPodHash"]
+    });
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(message.contains("consecutive errors") && message.contains("cannot be reached"), "{message}");
+    assert_eq!(sample(&vip(&d, "app"), 50), BTreeMap::from([("v2".to_string(), 50)]));
 }

@@ -323,3 +323,6 @@ impl RolloutRoute {
         selects.then(|| self.default.borrow())
     }
 }
+
+#[cfg(test)]
+mod tests;
