@@ -503,14 +503,12 @@ fn prometheus_analysis_passes_a_good_canary_aborts_a_bad_one_and_an_unreachable_
     let prometheus = Prometheus::start(d.dir(), target);
 
     let steps = "    canary:\n      steps:\n        - setWeight: 50\n        - analysis: {templates: [{templateName: errors}], args: [{name: server, value: \"SERVER\"}]}";
-    let template = |server: &str| {
-        format!(
-            r#"---
+    let template = r#"---
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
-metadata: {{name: errors}}
+metadata: {name: errors}
 spec:
-  args: [{{name: server}}]
+  args: [{name: server}]
   metrics:
     - name: error-ratio
       interval: 1s
@@ -519,13 +517,10 @@ spec:
       failureLimit: 0
       consecutiveErrorLimit: 1
       provider:
-        prometheus: {{address: "{{{{args.server}}}}", query: "max(app_error_ratio)"}}
-"#
-        )
-        .replace("SERVER", server)
-    };
+        prometheus: {address: "{{args.server}}", query: "max(app_error_ratio)"}
+"#;
     let server = format!("http://127.0.0.1:{}", prometheus.port);
-    let app = |v: &str, server: &str| rollout(v, false, 2, steps).replace("SERVER", server) + &template(server);
+    let app = |v: &str, server: &str| rollout(v, false, 2, steps).replace("SERVER", server) + template;
     apply(&d, &app("v1", &server));
     healthy(&d, 90);
 
