@@ -12,8 +12,12 @@
 # the window, and the update time (from the update command until the new
 # version is fully rolled out).
 #
-# Canary and blue-green rows come with the Argo Rollout support (issue "Hot
-# updates"); until then they are reported as not available.
+# The same 4-replica service is then updated as an Argo Rollout: canary
+# (20 % for 3 s, 50 % for 3 s, then all) and blue-green (green comes up
+# behind the preview Service; promote switches the active one). For
+# blue-green the switch time is printed too: from the promote command to the
+# first request answered by green, seen by a client sending a request (new
+# connection each) every few hundred microseconds.
 # Needs root; builds berth in release mode; installs podman and hey if
 # missing. Cleans up everything it started, also on failure.
 set -euo pipefail
@@ -38,7 +42,7 @@ P() { podman --root "$podman_root" --runroot "$podman_run" --storage-driver over
 cleanup() {
   set +e
   if [[ -n $daemon ]]; then
-    "$BERTH" delete -f "$work/v1.yaml" --ignore-not-found >/dev/null 2>&1
+    for f in v1 canary-v1 bg-v1; do "$BERTH" delete -f "$work/$f.yaml" --ignore-not-found >/dev/null 2>&1; done
     for _ in $(seq 100); do [[ -z $("$BERTH" get pods -o name 2>/dev/null) ]] && break; sleep 0.2; done
     for id in $("$BERTH" ps -a -q 2>/dev/null); do "$BERTH" rm -f "$id" >/dev/null 2>&1; done
     kill "$daemon" 2>/dev/null; wait "$daemon" 2>/dev/null
@@ -169,13 +173,113 @@ podman_update=$(echo "$(now) - $t0" | bc -l)
 wait "$load_pid" || true
 read -r podman_failed podman_p99 <<<"$(summarize "$work/podman.hey")"
 
+# Argo Rollouts through the API (curl on the daemon's socket).
+api() { curl -s --unix-socket "$BERTH_SOCKET" "$@"; }
+rollout_manifest() { # name version strategy-yaml
+  cat <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: $1}
+spec:
+  replicas: 4
+  selector: {matchLabels: {app: $1}}
+  template:
+    metadata: {labels: {app: $1}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: web
+          image: bench/busybox:1
+          command: [sh, -c, "$(serve "$2")"]
+          ports: [{containerPort: 8080, name: http}]
+          readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+  strategy:
+$3
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $1}
+spec:
+  selector: {app: $1}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: $1-preview}
+spec:
+  selector: {app: $1}
+  ports: [{port: 80, targetPort: http}]
+YAML
+}
+phase() { api "http://berth/v1/objects/rollouts/default/$1" | jq -r '.status.phase // ""'; }
+wait_phase() { # name phase
+  for _ in $(seq 1200); do [[ $(phase "$1") == "$2" ]] && return 0; sleep 0.1; done
+  echo "bench/rollout.sh: rollout $1 never reached $2" >&2; return 1
+}
+rollout_case() { # name strategy-yaml -> "failed p99 update"
+  rollout_manifest "$1" v1 "$2" >"$work/$3-v1.yaml"
+  rollout_manifest "$1" v2 "$2" >"$work/$3-v2.yaml"
+  "$BERTH" apply -f "$work/$3-v1.yaml" >/dev/null
+  wait_phase "$1" Healthy
+  sleep 2
+  local ip
+  ip=$("$BERTH" get service "$1" -o json | jq -r .spec.clusterIP)
+  load "http://$ip/" "$work/$3.hey"
+  sleep 5
+  t0=$(now)
+  "$BERTH" apply -f "$work/$3-v2.yaml" >/dev/null
+}
+
+# 3. berth canary.
+rollout_case webc "    canary:
+      steps: [{setWeight: 20}, {pause: {duration: 3s}}, {setWeight: 50}, {pause: {duration: 3s}}]" canary
+sleep 1
+wait_phase webc Healthy
+canary_update=$(echo "$(now) - $t0" | bc -l)
+wait "$load_pid" || true
+read -r canary_failed canary_p99 <<<"$(summarize "$work/canary.hey")"
+
+# 4. berth blue-green, promoted by hand once the preview is ready.
+rollout_case webbg "    blueGreen: {activeService: webbg, previewService: webbg-preview, autoPromotionEnabled: false, scaleDownDelaySeconds: 3}" bg
+wait_phase webbg Paused
+bg_ip=$("$BERTH" get service webbg -o json | jq -r .spec.clusterIP)
+python3 - "$bg_ip" >"$work/switch.txt" <<'PY' &
+import socket, sys, time
+ip, deadline = sys.argv[1], time.time() + 20
+while time.time() < deadline:
+    try:
+        s = socket.create_connection((ip, 80), timeout=1)
+        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(4096):
+            data += chunk
+        s.close()
+        if data.rstrip().endswith(b"v2"):
+            print(f"{time.time():.6f}")
+            break
+    except OSError:
+        pass
+    time.sleep(0.0002)
+PY
+probe_pid=$!
+sleep 1
+t_switch=$(now)
+api -X POST -H 'content-type: application/json' -d '{"action":"promote"}' "http://berth/v1/objects/rollouts/default/webbg/rollout" >/dev/null
+wait "$probe_pid" || true
+switch_ms=$(echo "($(cat "$work/switch.txt") - $t_switch) * 1000" | bc -l)
+wait_phase webbg Healthy
+bg_update=$(echo "$(now) - $t0" | bc -l)
+wait "$load_pid" || true
+read -r bg_failed bg_p99 <<<"$(summarize "$work/bg.hey")"
+
 printf '\nupdate under 200 requests/s for %s s (new connection per request)\n\n' "$SECS"
 printf '%-34s %16s %10s %12s\n' "strategy" "failed requests" "p99 (ms)" "update (s)"
 printf '%-34s %16s %10s %12.2f\n' "berth rolling (4 replicas, VIP)" "$berth_failed" "$berth_p99" "$berth_update"
 printf '%-34s %16s %10s %12.2f\n' "podman stop old + run new" "$podman_failed" "$podman_p99" "$podman_update"
-printf '%-34s %16s %10s %12s\n' "berth canary" "-" "-" "not yet"
-printf '%-34s %16s %10s %12s\n' "berth blue-green" "-" "-" "not yet"
-for f in berth podman; do
+printf '%-34s %16s %10s %12.2f\n' "berth canary 20/50/100 %" "$canary_failed" "$canary_p99" "$canary_update"
+printf '%-34s %16s %10s %12.2f\n' "berth blue-green (manual promote)" "$bg_failed" "$bg_p99" "$bg_update"
+printf '\nblue-green switch, promote to first answer from green: %.1f ms\n' "$switch_ms"
+for f in berth podman canary bg; do
   if grep -q "Error distribution" "$work/$f.hey"; then
     printf '\n%s errors:\n' "$f"
     sed -n '/Error distribution:/,$p' "$work/$f.hey" | tail -n +2 | head -5
