@@ -79,7 +79,14 @@ impl Declared {
                         Object::Secret(_) => kube::secret(&stored, q.show_secrets),
                         Object::Rollout(r) => {
                             let key = format!("{}/{}", r.meta.namespace, r.meta.name);
-                            let state = super::argo::state::load(self.store.as_ref(), &key).ok().flatten();
+                            let mut state = super::argo::state::load(self.store.as_ref(), &key).ok().flatten();
+                            // Report the split traffic has, not one decided
+                            // a moment ago and not in the kernel yet.
+                            if let (Some(s), Ok(Some(routed))) =
+                                (state.as_mut(), super::argo::state::routed(self.store.as_ref(), &key))
+                            {
+                                s.strategy = Some(routed);
+                            }
                             super::argo::kube_rollout(r, &stored, &pods, state.as_ref())
                         }
                         Object::ConfigMap(_) | Object::AnalysisTemplate(_) => kube::stored(&stored),

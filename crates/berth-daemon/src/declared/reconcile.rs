@@ -40,11 +40,17 @@ impl Declared {
                 let Object::Deployment(d) = o else { continue };
                 self.reconcile_deployment(d, stored, &pods)?;
             }
+            let mut rerouted = false;
             for (_, stored, o) in &rollouts {
                 let Object::Rollout(r) = o else { continue };
-                if let Err(e) = self.reconcile_rollout(r, stored, &pods, &templates) {
-                    tracing::warn!(rollout = %r.meta.name, error = %e, "reconciling the rollout failed");
+                match self.reconcile_rollout(r, stored, &pods, &templates) {
+                    Ok(changed) => rerouted |= changed,
+                    Err(e) => tracing::warn!(rollout = %r.meta.name, error = %e, "reconciling the rollout failed"),
                 }
+            }
+            // A rollout's new split goes to the kernel before anything else.
+            if rerouted {
+                self.sync_services().await?;
             }
             // Pods whose Deployment or Rollout is gone go too.
             for p in &pods {
@@ -279,12 +285,13 @@ impl Declared {
         let pods = records::pods(self.store.as_ref())?;
         let routes = self.rollout_routes()?;
         let mut owners = Vec::new();
+        let mut nets = Vec::new();
         for (_, _, o) in &services {
             let Object::Service(s) = o else { continue };
             let owner = format!("{}/{}", s.meta.namespace, s.meta.name);
             let route = routes
                 .iter()
-                .find_map(|r| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
+                .find_map(|(_, _, r)| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
                 .unwrap_or(plan::Route::All);
             let matched: Vec<&PodRecord> = pods
                 .iter()
@@ -306,8 +313,8 @@ impl Declared {
                 .collect();
             let ip = match s.cluster_ip {
                 ClusterIp::Headless => None,
-                ClusterIp::Auto => Some(self.networks.service_ip(&owner, None)?),
-                ClusterIp::Fixed(ip) => Some(self.networks.service_ip(&owner, Some(ip))?),
+                ClusterIp::Auto => Some(self.networks.service_ip_besides(&owner, None, &nets)?),
+                ClusterIp::Fixed(ip) => Some(self.networks.service_ip_besides(&owner, Some(ip), &nets)?),
             };
             let existing = self.networks.service(&owner)?;
             let mut ports = Vec::new();
@@ -322,7 +329,15 @@ impl Declared {
                             .and_then(|q| q.node_port);
                         Some(match p.node_port.or(kept) {
                             Some(n) => n,
-                            None => self.free_node_port(&owner, protocol, &ports)?,
+                            None => {
+                                // Ports chosen in this pass are not stored yet.
+                                let pending: Vec<ServicePortNet> = nets
+                                    .iter()
+                                    .flat_map(|n: &ServiceNet| n.ports.clone())
+                                    .chain(ports.clone())
+                                    .collect();
+                                self.free_node_port(&owner, protocol, &pending)?
+                            }
                         })
                     }
                 };
@@ -346,8 +361,13 @@ impl Declared {
                 ports,
                 endpoints: ready_ips,
             };
-            self.networks.set_service(net).await?;
+            nets.push(net);
             owners.push(owner);
+        }
+        // Every changed VIP in one atomic rule change.
+        self.networks.set_services(nets).await?;
+        for (key, status, _) in &routes {
+            super::argo::state::set_routed(self.store.as_ref(), key, status)?;
         }
         for stale in self.networks.services()? {
             if !owners.contains(&stale.owner) {

@@ -95,7 +95,22 @@ impl Networks {
     /// A free address of the service range for `owner`: its current one,
     /// `wanted` if free and in range, else the lowest free one.
     pub fn service_ip(&self, owner: &str, wanted: Option<Ipv4Addr>) -> Result<Ipv4Addr> {
-        let services = self.service_records()?;
+        self.service_ip_besides(owner, wanted, &[])
+    }
+
+    /// [`Self::service_ip`], also keeping clear of `pending`: services
+    /// being set in the same batch, not stored yet.
+    pub fn service_ip_besides(
+        &self,
+        owner: &str,
+        wanted: Option<Ipv4Addr>,
+        pending: &[ServiceNet],
+    ) -> Result<Ipv4Addr> {
+        let mut services = self.service_records()?;
+        for p in pending {
+            services.retain(|s| s.owner != p.owner);
+            services.push(p.clone());
+        }
         let range = self.settings.service_cidr;
         let taken: Vec<(Ipv4Addr, String)> = services
             .iter()
@@ -128,21 +143,39 @@ impl Networks {
     /// unchanged service touches nothing). When it returns, the new rules
     /// are in the kernel.
     pub async fn set_service(&self, svc: ServiceNet) -> Result<bool> {
+        self.set_services(vec![svc]).await
+    }
+
+    /// Sets several services' network state with one rule change: every
+    /// VIP that changed switches in the same atomic batch (a blue-green
+    /// switch moves the active and the preview Service together). Returns
+    /// whether anything changed; on failure nothing did.
+    pub async fn set_services(&self, services: Vec<ServiceNet>) -> Result<bool> {
         let _guard = self.lock.lock().await;
-        let old = self.service(&svc.owner)?;
-        if old.as_ref() == Some(&svc) {
+        let mut olds = Vec::new();
+        for svc in services {
+            let old = self.service(&svc.owner)?;
+            if old.as_ref() != Some(&svc) {
+                olds.push((svc, old));
+            }
+        }
+        if olds.is_empty() {
             return Ok(false);
         }
-        self.store.put_object(KIND, &svc.owner, &serde_json::to_value(&svc).expect("serialises"))?;
+        for (svc, _) in &olds {
+            self.store.put_object(KIND, &svc.owner, &serde_json::to_value(svc).expect("serialises"))?;
+        }
         let applied = match self.desired_with(None, None) {
             Ok(desired) => self.apply(berth_net::compile(&desired)).await,
             Err(e) => Err(e),
         };
         if let Err(e) = applied {
-            match &old {
-                Some(o) => self.store.put_object(KIND, &o.owner, &serde_json::to_value(o).expect("serialises"))?,
-                None => {
-                    self.store.delete_object(KIND, &svc.owner)?;
+            for (svc, old) in &olds {
+                match old {
+                    Some(o) => self.store.put_object(KIND, &o.owner, &serde_json::to_value(o).expect("serialises"))?,
+                    None => {
+                        self.store.delete_object(KIND, &svc.owner)?;
+                    }
                 }
             }
             return Err(e);

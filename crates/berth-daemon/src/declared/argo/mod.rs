@@ -62,7 +62,7 @@ impl Declared {
         stored: &StoredObject,
         pods: &[PodRecord],
         templates: &[AnalysisTemplateSpec],
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let key = format!("{}/{}", r.meta.namespace, r.meta.name);
         let hash = r.template.hash().to_string();
         let now_v = epoch_now();
@@ -189,6 +189,7 @@ impl Declared {
             state.paused_since = None;
         }
         self.status_events(r, old_status.as_ref(), &status);
+        let rerouted = state::routed(self.store.as_ref(), &key)?.as_ref() != Some(&status);
         state.strategy = Some(status);
         if state != before {
             state::save(self.store.as_ref(), &key, &state)?;
@@ -196,7 +197,7 @@ impl Declared {
 
         self.scale_revisions(r, stored, &mine, &plan)?;
         self.spawn_measurements(&key, &state, &mine);
-        Ok(())
+        Ok(rerouted)
     }
 
     fn finish_run(&self, state: &mut RolloutState, run: RunRecord, namespace: &str, name: &str) {
@@ -426,13 +427,15 @@ impl Declared {
         self.get("rollouts", namespace, name, false)
     }
 
-    /// How a Service in front of a rollout routes: by the rollouts' states.
-    pub(super) fn rollout_routes(&self) -> Result<Vec<machine::RolloutRoute>> {
+    /// How Services in front of rollouts route, by the rollouts' states;
+    /// with each rollout's key and the status the routes come from.
+    pub(super) fn rollout_routes(&self) -> Result<Vec<(String, StrategyStatus, machine::RolloutRoute)>> {
         let mut out = Vec::new();
         for (key, _, o) in self.declared("Rollout")? {
             let Object::Rollout(r) = o else { continue };
             let Some(status) = state::load(self.store.as_ref(), &key)?.and_then(|s| s.strategy) else { continue };
-            out.push(machine::RolloutRoute::of(&r, &status));
+            let route = machine::RolloutRoute::of(&r, &status);
+            out.push((key, status, route));
         }
         Ok(out)
     }

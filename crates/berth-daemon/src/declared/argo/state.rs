@@ -125,5 +125,29 @@ pub fn save(store: &dyn Store, key: &str, state: &RolloutState) -> Result<(), St
 }
 
 pub fn remove(store: &dyn Store, key: &str) -> Result<(), StoreError> {
+    store.delete_object(ROUTED, key)?;
     store.delete_object(ROLLOUT_STATE, key).map(|_| ())
+}
+
+/// The status whose traffic split is in the kernel: written by the Service
+/// reconciler once the VIPs carry it, so what a reader is told ("healthy",
+/// "weight 20 %") is what traffic does. A record of its own, so it never
+/// races the reconciler's writes of [`RolloutState`].
+const ROUTED: &str = "k8s/RolloutRouted";
+
+pub fn routed(store: &dyn Store, key: &str) -> Result<Option<StrategyStatus>, StoreError> {
+    store
+        .get_object(ROUTED, key)?
+        .map(|v| {
+            serde_json::from_value(v)
+                .map_err(|e| StoreError::Corrupt { what: "rollout routing", detail: e.to_string() })
+        })
+        .transpose()
+}
+
+pub fn set_routed(store: &dyn Store, key: &str, status: &StrategyStatus) -> Result<(), StoreError> {
+    if routed(store, key)?.as_ref() == Some(status) {
+        return Ok(());
+    }
+    store.put_object(ROUTED, key, &serde_json::to_value(status).expect("rollout status serialises"))
 }
