@@ -719,8 +719,9 @@ pub enum RolloutCommand {
     ///
     /// Prints a line each time the progress changes, then exits 0 when every
     /// replica runs the new revision and is available, or 1 when the rollout
-    /// failed (its progress deadline passed, or berth rolled it back). A
-    /// paused deployment is reported once and waited for.
+    /// failed (a deployment's progress deadline passed or berth rolled it
+    /// back; an Argo Rollout was aborted). A paused rollout is reported once
+    /// and waited for.
     Status(RolloutStatusArgs),
     /// List a deployment's revisions, or show one revision's pod template.
     History(RolloutHistoryArgs),
@@ -735,13 +736,27 @@ pub enum RolloutCommand {
     /// The revision's template is rolled out as a new revision, as in
     /// Kubernetes.
     Undo(RolloutUndoArgs),
+    /// Argo Rollouts: go on past the pause (or inconclusive analysis) the
+    /// rollout waits at; a blue-green rollout switches its active Service.
+    ///
+    /// With --full, skip every remaining step and analysis: the new revision
+    /// takes all traffic as soon as its pods are available. Refused when
+    /// the rollout is not paused (use --full to skip steps anyway).
+    Promote(RolloutPromoteArgs),
+    /// Argo Rollouts: stop the update and send all traffic back to the
+    /// stable revision in one step; the new revision's pods go.
+    ///
+    /// The rollout stays aborted (status exits 1) until a new template is
+    /// applied or 'berth rollout resume' retries it.
+    Abort(RolloutTarget),
 }
 
-/// The deployment a rollout command acts on.
+/// The deployment or Argo Rollout a rollout command acts on.
 #[derive(Debug, Args)]
 pub struct RolloutTarget {
-    /// deploy/NAME, or deploy NAME (deployment and deployments work too).
-    #[arg(required = true, num_args = 1..=2, value_name = "deploy/NAME")]
+    /// deploy/NAME or rollout/NAME, or KIND NAME (deployment, rollout, ro
+    /// and the plurals work too).
+    #[arg(required = true, num_args = 1..=2, value_name = "KIND/NAME")]
     pub target: Vec<String>,
     #[command(flatten)]
     pub namespace: NamespaceArg,
@@ -772,6 +787,15 @@ pub struct RolloutHistoryArgs {
     /// Print the revisions (or the one revision) as JSON or YAML.
     #[arg(short, long, value_enum)]
     pub output: Option<DataOutput>,
+}
+
+#[derive(Debug, Args)]
+pub struct RolloutPromoteArgs {
+    #[command(flatten)]
+    pub target: RolloutTarget,
+    /// Skip every remaining step and analysis.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Args)]

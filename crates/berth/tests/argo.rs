@@ -100,8 +100,8 @@ fn get(d: &Berthd) -> Value {
     d.api("GET", "/v1/objects/rollouts/default/app")
 }
 
-fn act(d: &Berthd, action: &str, full: bool) -> Value {
-    d.api_post("/v1/objects/rollouts/default/app/rollout", &json!({"action": action, "full": full}))
+fn promote(d: &Berthd) -> Value {
+    d.api_post("/v1/objects/rollouts/default/app/rollout", &json!({"action": "promote"}))
 }
 
 /// Waits until the rollout's status satisfies `f`; returns the rollout.
@@ -221,8 +221,8 @@ fn a_canary_moves_through_its_weights_under_load_without_a_failed_request() {
     // A pause without a duration waits for promote.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(get(&d)["status"]["currentStepIndex"], 1);
-    let promoted = act(&d, "promote", false);
-    assert_eq!(promoted["kind"], "Rollout", "{promoted}");
+    let out = d.ok(&["rollout", "promote", "rollout/app"]);
+    assert!(out.contains("rollout.argoproj.io/app promoted"), "{out}");
     for weight in [20, 50] {
         wait_status(&d, &format!("weight {weight}"), 60, |s| s["canary"]["weights"]["canary"]["weight"] == weight);
         let seen = sample(&ip, 1000);
@@ -343,7 +343,7 @@ fn blue_green_previews_then_switches_at_once_under_load() {
 
     // The switch: green serves the first request after promote returns.
     let asked = Instant::now();
-    let r = act(&d, "promote", false);
+    let r = promote(&d);
     let returned = asked.elapsed();
     assert_eq!(r["status"]["blueGreen"]["activeSelector"], r["status"]["currentPodHash"], "{}", r["status"]);
     assert_eq!(sample(&active, 50), BTreeMap::from([("v2".to_string(), 50)]));
@@ -361,8 +361,11 @@ fn blue_green_previews_then_switches_at_once_under_load() {
     assert!(codes.keys().all(|c| *c == 200), "{text}");
     assert!(codes.get(&200).copied().unwrap_or(0) >= 5_000, "{text}");
     // Promoting what is not paused is refused and changes nothing.
-    let refused = act(&d, "promote", false);
-    assert!(refused["error"].as_str().unwrap_or("").contains("no rollout in progress"), "{refused}");
+    let (code, err) = d.fails(&["rollout", "promote", "rollout/app"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no rollout in progress"), "{err}");
+    let out = d.ok(&["rollout", "status", "rollout/app", "--timeout", "10s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
 }
 
 #[test]
@@ -398,9 +401,24 @@ fn a_daemon_killed_mid_canary_keeps_the_split_and_finishes_the_rollout() {
     assert_eq!(r["status"]["canary"]["weights"]["canary"]["weight"], 30);
     assert_eq!(names(&d.json(&["get", "pods"])), names(&pods_before), "no pod was replaced");
 
-    act(&d, "promote", false);
-    healthy(&d, 90);
+    // Abort from the CLI: all traffic back on v1 at once; status fails.
+    d.ok(&["rollout", "abort", "rollout/app"]);
+    wait_status(&d, "the abort", 30, |s| s["abort"] == true);
+    assert_eq!(sample(&ip, 100), BTreeMap::from([("v1".to_string(), 100)]));
+    let (code, err) = d.fails(&["rollout", "status", "rollout/app", "--timeout", "10s"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("aborted by the user"), "{err}");
+    // Resume retries from the first step; promote finishes it.
+    d.ok(&["rollout", "resume", "rollout/app"]);
+    wait_status(&d, "the pause at 30 % again", 60, |s| s["phase"] == "Paused" && s["currentStepIndex"] == 1);
+    d.ok(&["rollout", "promote", "rollout/app"]);
+    let out = d.ok(&["rollout", "status", "rollout/app", "--timeout", "90s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
     assert_eq!(sample(&ip, 50), BTreeMap::from([("v2".to_string(), 50)]));
+    let history = d.json(&["rollout", "history", "rollout/app"]);
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 2, "{history}");
+    let table = d.ok(&["get", "rollouts", "-o", "wide"]);
+    assert!(table.contains("Canary") && table.contains("Healthy"), "{table}");
 }
 
 /// A test exporter on loopback: `/metrics` answers `app_error_ratio` with

@@ -435,6 +435,7 @@ async fn container_of(
         }
         Target::Pod(pod) => client.get::<Value>(&object_path(Kind::Pod, ns, &pod)).await?,
         Target::Deployment(owner) => pod_of(client, Kind::Deployment, ns, &owner).await?,
+        Target::Rollout(owner) => pod_of(client, Kind::Rollout, ns, &owner).await?,
         Target::Service(owner) => pod_of(client, Kind::Service, ns, &owner).await?,
     };
     let picked = resolve::pick_container(&pod, wanted)?;

@@ -42,6 +42,12 @@ pub fn table(kind: Kind, items: &[Value], layout: Layout, now: DateTime<Utc>) ->
         Kind::ConfigMap => (vec!["NAME", "DATA", "AGE"], vec![]),
         Kind::Secret => (vec!["NAME", "TYPE", "DATA", "AGE"], vec![]),
         Kind::Event => (vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], vec!["FIRST SEEN", "COUNT"]),
+        // Argo's printer columns, then where the rollout stands.
+        Kind::Rollout => (
+            vec!["NAME", "DESIRED", "CURRENT", "UP-TO-DATE", "AVAILABLE", "AGE"],
+            vec!["STRATEGY", "STATUS", "STEP", "SET-WEIGHT", "ACTIVE"],
+        ),
+        Kind::AnalysisTemplate => (vec!["NAME", "METRICS", "AGE"], vec!["PROVIDERS"]),
     };
     if layout.wide {
         header.extend(wide_header);
@@ -94,6 +100,18 @@ fn row(kind: Kind, obj: &Value, layout: Layout, now: DateTime<Utc>) -> Vec<Strin
         Kind::Secret => {
             vec![n, str_at(obj, "/type").unwrap_or("Opaque").to_string(), data_count(obj).to_string(), created()]
         }
+        Kind::Rollout => {
+            let status = |f: &str| int_at(obj, &format!("/status/{f}")).unwrap_or(0);
+            vec![
+                n,
+                int_at(obj, "/spec/replicas").unwrap_or(1).to_string(),
+                status("replicas").to_string(),
+                status("updatedReplicas").to_string(),
+                status("availableReplicas").to_string(),
+                created(),
+            ]
+        }
+        Kind::AnalysisTemplate => vec![n, array(obj, "/spec/metrics").len().to_string(), created()],
         Kind::Event => vec![
             age::since(event_last_seen(obj), now),
             str_at(obj, "/type").unwrap_or_default().to_string(),
@@ -126,10 +144,39 @@ fn row(kind: Kind, obj: &Value, layout: Layout, now: DateTime<Utc>) -> Vec<Strin
                 age::since(str_at(obj, "/firstTimestamp").or_else(|| event_last_seen(obj)), now),
                 int_at(obj, "/count").unwrap_or(1).to_string(),
             ]),
+            Kind::Rollout => row.extend(rollout_wide(obj)),
+            Kind::AnalysisTemplate => {
+                let mut providers: Vec<String> = array(obj, "/spec/metrics")
+                    .iter()
+                    .filter_map(|m| m.get("provider")?.as_object()?.keys().next().cloned())
+                    .collect();
+                providers.sort();
+                providers.dedup();
+                row.push(if providers.is_empty() { "<none>".into() } else { providers.join(",") });
+            }
             Kind::Endpoints | Kind::ConfigMap | Kind::Secret => {}
         }
     }
     row
+}
+
+/// A rollout's STRATEGY, STATUS, STEP, SET-WEIGHT and ACTIVE columns.
+fn rollout_wide(obj: &Value) -> [String; 5] {
+    let canary = obj.pointer("/spec/strategy/canary").is_some();
+    let dash = || "-".to_string();
+    let phase = str_at(obj, "/status/phase").unwrap_or("Progressing").to_string();
+    if canary {
+        let steps = array(obj, "/spec/strategy/canary/steps").len();
+        let step = match int_at(obj, "/status/currentStepIndex") {
+            Some(i) => format!("{i}/{steps}"),
+            None => dash(),
+        };
+        let weight = int_at(obj, "/status/canary/weights/canary/weight").map(|w| w.to_string()).unwrap_or_else(dash);
+        ["Canary".into(), phase, step, weight, dash()]
+    } else {
+        let active = str_at(obj, "/status/blueGreen/activeSelector").map(String::from).unwrap_or_else(dash);
+        ["BlueGreen".into(), phase, dash(), dash(), active]
+    }
 }
 
 /// When an event was last seen: `lastTimestamp`, else the newer

@@ -13,11 +13,24 @@ pub enum Kind {
     ConfigMap,
     Secret,
     Event,
+    /// Argo Rollouts' `Rollout`.
+    Rollout,
+    /// Argo Rollouts' `AnalysisTemplate`.
+    AnalysisTemplate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Pod, Kind::Deployment, Kind::Service, Kind::Endpoints, Kind::ConfigMap, Kind::Secret, Kind::Event];
+    pub const ALL: [Kind; 9] = [
+        Kind::Pod,
+        Kind::Deployment,
+        Kind::Service,
+        Kind::Endpoints,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::Event,
+        Kind::Rollout,
+        Kind::AnalysisTemplate,
+    ];
 
     /// The plural, as the API path spells it (one of
     /// `berth_core::api::OBJECT_RESOURCES`).
@@ -30,6 +43,8 @@ impl Kind {
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
             Kind::Event => "events",
+            Kind::Rollout => "rollouts",
+            Kind::AnalysisTemplate => "analysistemplates",
         }
     }
 
@@ -43,6 +58,8 @@ impl Kind {
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
             Kind::Event => "Event",
+            Kind::Rollout => "Rollout",
+            Kind::AnalysisTemplate => "AnalysisTemplate",
         }
     }
 
@@ -58,6 +75,8 @@ impl Kind {
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
             Kind::Event => "event",
+            Kind::Rollout => "rollout.argoproj.io",
+            Kind::AnalysisTemplate => "analysistemplate.argoproj.io",
         }
     }
 
@@ -65,6 +84,8 @@ impl Kind {
     pub fn plural_qualified(self) -> &'static str {
         match self {
             Kind::Deployment => "deployments.apps",
+            Kind::Rollout => "rollouts.argoproj.io",
+            Kind::AnalysisTemplate => "analysistemplates.argoproj.io",
             other => other.resource(),
         }
     }
@@ -79,6 +100,8 @@ impl Kind {
             Kind::ConfigMap => Some("cm"),
             Kind::Secret => None,
             Kind::Event => Some("ev"),
+            Kind::Rollout => Some("ro"),
+            Kind::AnalysisTemplate => None,
         }
     }
 
@@ -86,7 +109,15 @@ impl Kind {
     /// name or `kind.group`, any case.
     pub fn parse(s: &str) -> Result<Kind> {
         let lower = s.to_ascii_lowercase();
-        let bare = lower.strip_suffix(".apps").filter(|_| lower.starts_with("deploy")).unwrap_or(&lower);
+        let bare = lower
+            .strip_suffix(".apps")
+            .filter(|_| lower.starts_with("deploy"))
+            .or_else(|| {
+                lower
+                    .strip_suffix(".argoproj.io")
+                    .filter(|b| b.starts_with("rollout") || b.starts_with("analysistemplate"))
+            })
+            .unwrap_or(&lower);
         Kind::ALL
             .into_iter()
             .find(|k| {
@@ -130,7 +161,6 @@ pub fn qualified_kind(kind: &str) -> String {
         "ReplicaSet" | "StatefulSet" | "DaemonSet" => format!("{lower}.apps"),
         "NetworkPolicy" => format!("{lower}.networking.k8s.io"),
         "GlobalNetworkPolicy" => format!("{lower}.projectcalico.org"),
-        "Rollout" => format!("{lower}.argoproj.io"),
         _ => lower,
     }
 }
@@ -215,6 +245,12 @@ mod tests {
             ("ev", Kind::Event),
             ("event", Kind::Event),
             ("events", Kind::Event),
+            ("ro", Kind::Rollout),
+            ("rollout", Kind::Rollout),
+            ("rollouts", Kind::Rollout),
+            ("rollouts.argoproj.io", Kind::Rollout),
+            ("analysistemplate", Kind::AnalysisTemplate),
+            ("AnalysisTemplates", Kind::AnalysisTemplate),
         ] {
             assert_eq!(Kind::parse(typed).unwrap(), kind, "{typed}");
         }
@@ -227,7 +263,7 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "the server doesn't have a resource type \"foo\"; berth serves pods (po), deployments (deploy), \
-             services (svc), endpoints (ep), configmaps (cm), secrets, events (ev)"
+             services (svc), endpoints (ep), configmaps (cm), secrets, events (ev), rollouts (ro), analysistemplates"
         );
         assert!(Kind::parse("pods.apps").is_err());
     }

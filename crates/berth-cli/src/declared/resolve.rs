@@ -17,6 +17,7 @@ pub enum Target {
     Pod(String),
     Deployment(String),
     Service(String),
+    Rollout(String),
 }
 
 /// `web` → a container; `pod/web-abc`, `po/...`, `deploy/web`,
@@ -25,7 +26,7 @@ pub fn parse_target(arg: &str) -> Result<Target> {
     let Some((kind, obj)) = arg.split_once('/') else { return Ok(Target::Container(arg.to_string())) };
     let usage = || {
         CliError::Usage(format!(
-            "{arg:?}: give a container, pod/NAME, deploy/NAME or svc/NAME (a pod of the deployment or service is picked)"
+            "{arg:?}: give a container, pod/NAME, deploy/NAME, rollout/NAME or svc/NAME (a pod of it is picked)"
         ))
     };
     if obj.is_empty() || obj.contains('/') {
@@ -35,7 +36,8 @@ pub fn parse_target(arg: &str) -> Result<Target> {
         Kind::Pod => Ok(Target::Pod(obj.into())),
         Kind::Deployment => Ok(Target::Deployment(obj.into())),
         Kind::Service => Ok(Target::Service(obj.into())),
-        Kind::Endpoints | Kind::ConfigMap | Kind::Secret | Kind::Event => Err(usage()),
+        Kind::Rollout => Ok(Target::Rollout(obj.into())),
+        Kind::Endpoints | Kind::ConfigMap | Kind::Secret | Kind::Event | Kind::AnalysisTemplate => Err(usage()),
     }
 }
 
@@ -166,6 +168,7 @@ mod tests {
         assert_eq!(parse_target("po/web-abc").unwrap(), Target::Pod("web-abc".into()));
         assert_eq!(parse_target("deploy/web").unwrap(), Target::Deployment("web".into()));
         assert_eq!(parse_target("deployment/web").unwrap(), Target::Deployment("web".into()));
+        assert_eq!(parse_target("ro/web").unwrap(), Target::Rollout("web".into()));
         assert_eq!(parse_target("svc/web").unwrap(), Target::Service("web".into()));
         for bad in ["cm/app", "foo/x", "pod/", "pod/a/b"] {
             assert!(parse_target(bad).unwrap_err().to_string().contains("give a container, pod/NAME"), "{bad}");

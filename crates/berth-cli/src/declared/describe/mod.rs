@@ -2,6 +2,7 @@
 //! to it, laid out as kubectl's. Pure: the object, the related objects the
 //! caller fetched, and the time in; text out.
 
+mod argo;
 mod doc;
 mod pod;
 
@@ -35,6 +36,8 @@ pub fn render(kind: Kind, obj: &Value, related: &Related, now: DateTime<Utc>) ->
         Kind::ConfigMap => config_map(&mut d, obj),
         Kind::Secret => secret(&mut d, obj),
         Kind::Event => event(&mut d, obj),
+        Kind::Rollout => argo::rollout(&mut d, obj),
+        Kind::AnalysisTemplate => argo::analysis_template(&mut d, obj),
     }
     if let Some(events) = &related.events {
         events_section(&mut d, events, now);

@@ -222,3 +222,38 @@ fn probe_summaries() {
         "grpc <pod>:9090 <service> delay=0s timeout=1s period=10s #success=1 #failure=3"
     );
 }
+
+#[test]
+fn describe_rollout_shows_the_step_weights_and_analysis() {
+    let ro = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "default", "creationTimestamp": "2026-03-01T11:50:00Z"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "strategy": {"canary": {"steps": [{"setWeight": 20}, {"analysis": {}}]}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "web", "image": "busybox"}]}}},
+        "status": {"phase": "Degraded", "abort": true, "message": "rollout aborted: analysis of step 1 failed",
+                   "currentStepIndex": 1, "replicas": 2, "availableReplicas": 2,
+                   "canary": {"weights": {"canary": {"podTemplateHash": "new", "weight": 0},
+                                          "stable": {"podTemplateHash": "old", "weight": 100}}},
+                   "analysisRuns": [{"name": "step-1", "revision": "new", "phase": "Failed", "message": "metric ok: 1 failed",
+                                     "metrics": [{"name": "ok", "phase": "Failed", "measured": 1, "failed": 1, "lastValue": "0"}]}]}
+    });
+    let text = render(Kind::Rollout, &ro, &Related::default(), now());
+    for want in [
+        "Status:",
+        "Degraded: rollout aborted: analysis of step 1 failed",
+        "Strategy:",
+        "Canary",
+        "1/2",
+        "100% (revision old)",
+        "0% (revision new)",
+        "step-1:",
+        "Failed (revision new)",
+        "metric ok: 1 failed",
+        "Pod Template:",
+    ] {
+        assert!(text.contains(want), "no {want:?} in:\n{text}");
+    }
+    let last = text.lines().find(|l| l.trim_start().starts_with("ok ")).unwrap_or_default();
+    assert!(last.contains("Failed") && last.trim_end().ends_with('0'), "{text}");
+}

@@ -180,3 +180,48 @@ fn names_and_lists() {
     assert_eq!(l["kind"], "List");
     assert_eq!(l["items"].as_array().unwrap().len(), 1);
 }
+
+fn canary_rollout() -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "default", "creationTimestamp": "2026-03-01T11:50:00Z"},
+        "spec": {"replicas": 4, "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}, {"setWeight": 50}]}}},
+        "status": {"phase": "Paused", "currentStepIndex": 1, "replicas": 5, "updatedReplicas": 1, "availableReplicas": 5,
+                   "canary": {"weights": {"canary": {"podTemplateHash": "new", "weight": 20},
+                                          "stable": {"podTemplateHash": "old", "weight": 80}}}}
+    })
+}
+
+#[test]
+fn rollouts_table_with_argo_columns_and_where_each_stands() {
+    let blue_green = json!({
+        "kind": "Rollout",
+        "metadata": {"name": "api", "namespace": "default", "creationTimestamp": "2026-03-01T11:00:00Z"},
+        "spec": {"replicas": 2, "strategy": {"blueGreen": {"activeService": "api"}}},
+        "status": {"phase": "Healthy", "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2,
+                   "blueGreen": {"activeSelector": "abc", "previewSelector": "abc"}}
+    });
+    let lines = render(Kind::Rollout, &[canary_rollout(), blue_green.clone()], Layout::default());
+    assert_eq!(
+        lines,
+        [
+            "NAME   DESIRED   CURRENT   UP-TO-DATE   AVAILABLE   AGE",
+            "web    4         5         1            5           10m",
+            "api    2         2         2            2           60m",
+        ]
+    );
+    let wide = render(Kind::Rollout, &[canary_rollout(), blue_green], Layout { wide: true, ..Layout::default() });
+    assert!(wide[1].ends_with("Canary      Paused    1/3    20           -"), "{}", wide[1]);
+    assert!(wide[2].ends_with("BlueGreen   Healthy   -      -            abc"), "{}", wide[2]);
+    // A rollout with no status yet still renders.
+    let bare = json!({"kind": "Rollout", "metadata": {"name": "new"}, "spec": {"strategy": {"canary": {}}}});
+    assert_eq!(render(Kind::Rollout, &[bare], Layout { wide: true, ..Layout::default() }).len(), 2);
+}
+
+#[test]
+fn analysis_templates_table() {
+    let t = json!({"kind": "AnalysisTemplate", "metadata": {"name": "success", "creationTimestamp": "2026-03-01T11:59:00Z"},
+                   "spec": {"metrics": [{"name": "a", "provider": {"berth": {}}}, {"name": "b", "provider": {"prometheus": {}}}]}});
+    let lines = render(Kind::AnalysisTemplate, &[t], Layout { wide: true, ..Layout::default() });
+    assert_eq!(lines, ["NAME      METRICS   AGE   PROVIDERS", "success   2         60s   berth,prometheus"]);
+}

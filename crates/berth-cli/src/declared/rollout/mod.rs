@@ -1,5 +1,6 @@
-//! `berth rollout`: follow a deployment's rollout (`status`), list its
-//! revisions (`history`), and `pause`, `resume`, `restart` or `undo` it.
+//! `berth rollout`: follow a deployment's or an Argo Rollout's rollout
+//! (`status`), list its revisions (`history`), and `pause`, `resume`,
+//! `restart` or `undo` it; `promote` and `abort` an Argo Rollout.
 //!
 //! The decisions are pure and tested on hand-written objects: where a
 //! rollout stands ([`status`]), how history prints ([`history`]), which
@@ -18,7 +19,8 @@ use serde_json::Value;
 use super::commands::object_path;
 use super::kind::Kind;
 use crate::args::{
-    DataOutput, Output, RolloutCommand, RolloutHistoryArgs, RolloutStatusArgs, RolloutTarget, RolloutUndoArgs,
+    DataOutput, Output, RolloutCommand, RolloutHistoryArgs, RolloutPromoteArgs, RolloutStatusArgs, RolloutTarget,
+    RolloutUndoArgs,
 };
 use crate::client::{CliError, Client, Result};
 use crate::output::{print_lines, structured};
@@ -32,58 +34,80 @@ pub async fn rollout(client: &Client, cmd: RolloutCommand) -> Result<()> {
     match cmd {
         RolloutCommand::Status(a) => watch_status(client, a).await,
         RolloutCommand::History(a) => show_history(client, a).await,
-        RolloutCommand::Pause(t) => act(client, &t, "pause", None, "paused").await,
-        RolloutCommand::Resume(t) => act(client, &t, "resume", None, "resumed").await,
-        RolloutCommand::Restart(t) => act(client, &t, "restart", None, "restarted").await,
+        RolloutCommand::Pause(t) => act(client, &t, "pause", None, false, "paused").await,
+        RolloutCommand::Resume(t) => act(client, &t, "resume", None, false, "resumed").await,
+        RolloutCommand::Restart(t) => act(client, &t, "restart", None, false, "restarted").await,
         RolloutCommand::Undo(RolloutUndoArgs { target, to_revision }) => {
             // As kubectl: --to-revision=0 means the previous revision.
-            act(client, &target, "undo", to_revision.filter(|n| *n != 0), "rolled back").await
+            act(client, &target, "undo", to_revision.filter(|n| *n != 0), false, "rolled back").await
+        }
+        RolloutCommand::Promote(RolloutPromoteArgs { target, full }) => {
+            argo_only(&target, "promote")?;
+            act(client, &target, "promote", None, full, if full { "fully promoted" } else { "promoted" }).await
+        }
+        RolloutCommand::Abort(t) => {
+            argo_only(&t, "abort")?;
+            act(client, &t, "abort", None, false, "aborted").await
         }
     }
 }
 
-/// The deployment named by `deploy/NAME` or `deploy NAME`. Rollouts exist
-/// for deployments only, so any other type is a usage error.
-pub fn target(args: &[String]) -> Result<String> {
+/// `promote` and `abort` are steps of Argo Rollouts; a Deployment has none.
+fn argo_only(t: &RolloutTarget, verb: &str) -> Result<()> {
+    match target(&t.target)? {
+        (Kind::Rollout, _) => Ok(()),
+        (_, name) => Err(CliError::Usage(format!(
+            "deployments have no steps to {verb}; {verb} works on Argo Rollouts (rollout/NAME), not deploy/{name}"
+        ))),
+    }
+}
+
+/// The deployment or Argo Rollout named by `deploy/NAME`, `rollout/NAME`
+/// or `KIND NAME`. Only those two types have rollouts, so any other type
+/// is a usage error.
+pub fn target(args: &[String]) -> Result<(Kind, String)> {
     let (kind, name) = match args {
         [one] => match one.split_once('/') {
             Some((kind, name)) => (kind, name),
             None => {
                 return Err(CliError::Usage(format!(
-                    "name the deployment: 'deploy/{one}' or 'deploy {one}'; only deployments have rollouts for now"
+                    "name the object: 'deploy/{one}' or 'rollout/{one}' (or 'deploy {one}')"
                 )))
             }
         },
         [kind, name] if !kind.contains('/') && !name.contains('/') => (kind.as_str(), name.as_str()),
         _ => {
             return Err(CliError::Usage(format!(
-                "give one deployment as deploy/NAME or deploy NAME, not {:?}",
+                "give one deployment or rollout as deploy/NAME, rollout/NAME or KIND NAME, not {:?}",
                 args.join(" ")
             )))
         }
     };
     if kind.is_empty() || name.is_empty() || name.contains('/') {
-        return Err(CliError::Usage(format!("{:?} is not deploy/NAME, e.g. deploy/web", args.join(" "))));
-    }
-    if Kind::parse(kind).ok() != Some(Kind::Deployment) {
         return Err(CliError::Usage(format!(
-            "{kind:?} has no rollouts: only deployments (deploy/NAME) support rollouts for now"
+            "{:?} is not deploy/NAME or rollout/NAME, e.g. deploy/web",
+            args.join(" ")
         )));
     }
-    Ok(name.to_string())
+    match Kind::parse(kind).ok() {
+        Some(k @ (Kind::Deployment | Kind::Rollout)) => Ok((k, name.to_string())),
+        _ => Err(CliError::Usage(format!(
+            "{kind:?} has no rollouts: only deployments (deploy/NAME) and Argo Rollouts (rollout/NAME) do"
+        ))),
+    }
 }
 
-fn deployment_path(t: &RolloutTarget, name: &str) -> String {
-    object_path(Kind::Deployment, &t.namespace.namespace, name)
+fn object_of(t: &RolloutTarget, kind: Kind, name: &str) -> String {
+    object_path(kind, &t.namespace.namespace, name)
 }
 
 /// `rollout status`: once, or until done, failed or timed out.
 async fn watch_status(client: &Client, a: RolloutStatusArgs) -> Result<()> {
-    let name = target(&a.target.target)?;
-    let path = deployment_path(&a.target, &name);
+    let (kind, name) = target(&a.target.target)?;
+    let path = object_of(&a.target, kind, &name);
     if !a.watch {
         let deploy: Value = client.get(&path).await?;
-        return match status::status(&deploy) {
+        return match status::of(&deploy) {
             Status::Failed(m) => Err(CliError::Other(m)),
             // As kubectl: a rollout still under way is not an error.
             s => {
@@ -116,7 +140,7 @@ where
 {
     let mut last: Option<String> = None;
     loop {
-        let s = status::status(&fetch().await?);
+        let s = status::of(&fetch().await?);
         if let Status::Failed(m) = s {
             return Err(CliError::Other(m));
         }
@@ -133,8 +157,8 @@ where
 
 /// `rollout history`: the list, or one revision's template.
 async fn show_history(client: &Client, a: RolloutHistoryArgs) -> Result<()> {
-    let name = target(&a.target.target)?;
-    let list: RevisionList = client.get(&format!("{}/revisions", deployment_path(&a.target, &name))).await?;
+    let (kind, name) = target(&a.target.target)?;
+    let list: RevisionList = client.get(&format!("{}/revisions", object_of(&a.target, kind, &name))).await?;
     let format = a.output.map(|o| match o {
         DataOutput::Json => Output::Json,
         DataOutput::Yaml => Output::Yaml,
@@ -156,12 +180,20 @@ async fn show_history(client: &Client, a: RolloutHistoryArgs) -> Result<()> {
     Ok(())
 }
 
-/// `rollout pause|resume|restart|undo`: one request, one line.
-async fn act(client: &Client, t: &RolloutTarget, action: &str, to_revision: Option<u64>, done: &str) -> Result<()> {
-    let name = target(&t.target)?;
-    let path = format!("{}/rollout", deployment_path(t, &name));
-    let _: Value = client.post(&path, &RolloutRequest { action: action.into(), to_revision, full: false }).await?;
-    print_lines(&[format!("{}/{name} {done}", Kind::Deployment.qualified())]);
+/// `rollout pause|resume|restart|undo|promote|abort`: one request, one
+/// line.
+async fn act(
+    client: &Client,
+    t: &RolloutTarget,
+    action: &str,
+    to_revision: Option<u64>,
+    full: bool,
+    done: &str,
+) -> Result<()> {
+    let (kind, name) = target(&t.target)?;
+    let path = format!("{}/rollout", object_of(t, kind, &name));
+    let _: Value = client.post(&path, &RolloutRequest { action: action.into(), to_revision, full }).await?;
+    print_lines(&[format!("{}/{name} {done}", kind.qualified())]);
     Ok(())
 }
 
@@ -264,7 +296,10 @@ mod tests {
             &["deployment", "web"],
             &["deployments", "web"],
         ] {
-            assert_eq!(target(&args(ok)).unwrap(), "web", "{ok:?}");
+            assert_eq!(target(&args(ok)).unwrap(), (Kind::Deployment, "web".to_string()), "{ok:?}");
+        }
+        for ok in [&["rollout/web"][..], &["ro/web"], &["rollouts.argoproj.io/web"], &["rollout", "web"]] {
+            assert_eq!(target(&args(ok)).unwrap(), (Kind::Rollout, "web".to_string()), "{ok:?}");
         }
     }
 
@@ -274,7 +309,10 @@ mod tests {
             let e = target(&args(bad)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}");
             let text = e.to_string();
-            assert!(text.contains("only deployments (deploy/NAME) support rollouts for now"), "{bad:?}: {text}");
+            assert!(
+                text.contains("only deployments (deploy/NAME) and Argo Rollouts (rollout/NAME) do"),
+                "{bad:?}: {text}"
+            );
             assert!(!text.contains('\n'), "one line: {text}");
         }
     }
@@ -282,20 +320,20 @@ mod tests {
     #[test]
     fn malformed_targets() {
         let e = target(&args(&["web"])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "name the deployment: 'deploy/web' or 'deploy web'; only deployments have rollouts for now"
-        );
+        assert_eq!(e.to_string(), "name the object: 'deploy/web' or 'rollout/web' (or 'deploy web')");
         for bad in [&["deploy/"][..], &["deploy/a/b"], &["/web"]] {
             assert_eq!(
                 target(&args(bad)).unwrap_err().to_string(),
-                format!("{:?} is not deploy/NAME, e.g. deploy/web", bad[0])
+                format!("{:?} is not deploy/NAME or rollout/NAME, e.g. deploy/web", bad[0])
             );
         }
         for bad in [&["deploy/web", "other"][..], &["deploy", "a/b"], &[]] {
             let e = target(&args(bad)).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}");
-            assert!(e.to_string().starts_with("give one deployment as deploy/NAME or deploy NAME"), "{e}");
+            assert!(
+                e.to_string().starts_with("give one deployment or rollout as deploy/NAME, rollout/NAME or KIND NAME"),
+                "{e}"
+            );
         }
     }
 }

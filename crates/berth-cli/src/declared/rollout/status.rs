@@ -34,6 +34,40 @@ const DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
 /// one; the condition's message says why and to which.
 const ROLLED_BACK: &str = "RolledBack";
 
+/// A Deployment's or an Argo Rollout's status, by the object's kind.
+pub fn of(obj: &Value) -> Status {
+    if str_at(obj, "/kind") == Some("Rollout") {
+        rollout(obj)
+    } else {
+        status(obj)
+    }
+}
+
+/// Reads an Argo Rollout: aborted (exit 1), healthy with every replica
+/// of the newest revision available (done), paused (for a promote, a
+/// person after an inconclusive analysis, or `rollout pause`), or on its
+/// way, with the daemon's own words for where it stands.
+pub fn rollout(ro: &Value) -> Status {
+    let ro_name = name(ro);
+    if int_at(ro, "/metadata/generation").unwrap_or(0) > int_at(ro, "/status/observedGeneration").unwrap_or(0) {
+        return Status::Waiting("Waiting for rollout spec update to be observed...".into());
+    }
+    let message = str_at(ro, "/status/message").filter(|m| !m.is_empty()).unwrap_or("no details yet");
+    let phase = str_at(ro, "/status/phase").unwrap_or("Progressing");
+    if ro.pointer("/status/abort").and_then(Value::as_bool) == Some(true) || phase == "Degraded" {
+        return Status::Failed(format!("rollout {ro_name:?} was aborted: {message}"));
+    }
+    let count = |f: &str| int_at(ro, &format!("/status/{f}")).unwrap_or(0);
+    let desired = int_at(ro, "/spec/replicas").unwrap_or(1);
+    match phase {
+        "Healthy" if count("updatedReplicas") >= desired && count("availableReplicas") >= desired => {
+            Status::Done(format!("rollout {ro_name:?} successfully rolled out"))
+        }
+        "Paused" => Status::Paused(format!("Paused: {message}")),
+        _ => Status::Waiting(format!("Progressing: {message}")),
+    }
+}
+
 /// Reads a Deployment as kubectl's status viewer does: first whether the
 /// controller has seen the latest spec, then failure conditions, then
 /// replica counts from the newest to the oldest concern.
@@ -94,6 +128,32 @@ fn replicas_pending(deploy: &Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn argo_rollouts_read_by_phase() {
+        use serde_json::json;
+        let ro = |phase: &str, abort: bool, updated: i64| {
+            json!({"kind": "Rollout", "metadata": {"name": "web", "generation": 2},
+                   "spec": {"replicas": 2},
+                   "status": {"observedGeneration": 2, "phase": phase, "abort": abort, "message": "step 1/3",
+                              "updatedReplicas": updated, "availableReplicas": 2}})
+        };
+        assert_eq!(
+            super::of(&ro("Healthy", false, 2)),
+            super::Status::Done("rollout \"web\" successfully rolled out".into())
+        );
+        assert!(matches!(super::of(&ro("Healthy", false, 1)), super::Status::Waiting(_)));
+        assert_eq!(super::of(&ro("Paused", false, 1)), super::Status::Paused("Paused: step 1/3".into()));
+        assert_eq!(super::of(&ro("Progressing", false, 1)), super::Status::Waiting("Progressing: step 1/3".into()));
+        assert_eq!(
+            super::of(&ro("Degraded", true, 1)),
+            super::Status::Failed("rollout \"web\" was aborted: step 1/3".into())
+        );
+        let mut unseen = ro("Healthy", false, 2);
+        unseen["metadata"]["generation"] = json!(3);
+        assert!(matches!(super::of(&unseen), super::Status::Waiting(m) if m.contains("observed")));
+        assert!(matches!(super::of(&json!({"kind": "Rollout", "metadata": {"name": "x"}})), super::Status::Waiting(_)));
+    }
+
     use serde_json::json;
 
     use super::*;
