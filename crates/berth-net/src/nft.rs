@@ -31,6 +31,13 @@ pub trait Nftables {
     /// Applies a batch in one transaction. Idempotent for batches from
     /// [`compile`](crate::compile).
     fn apply(&self, ruleset: &Ruleset) -> Result<(), NftError>;
+    /// Makes the table `full` describes, given that the kernel holds the one
+    /// `changes` was computed from ([`changes`](crate::ruleset::changes)):
+    /// sends only `changes`, in one transaction. The default sends `full`.
+    fn apply_changes(&self, changes: &Ruleset, full: &Ruleset) -> Result<(), NftError> {
+        let _ = changes;
+        self.apply(full)
+    }
     /// Checks a batch against the kernel without changing anything (`nft -c`).
     fn check(&self, ruleset: &Ruleset) -> Result<(), NftError>;
     /// Deletes table `ip <table>`; a table that does not exist is not an error.
@@ -120,6 +127,11 @@ impl Nftables for NftCli {
     fn apply(&self, ruleset: &Ruleset) -> Result<(), NftError> {
         let table = ruleset.table().ok_or(NftError::NoTable)?;
         self.load(&format!("apply table ip {table}"), &ruleset.to_json(), false)
+    }
+
+    fn apply_changes(&self, changes: &Ruleset, full: &Ruleset) -> Result<(), NftError> {
+        let table = full.table().ok_or(NftError::NoTable)?;
+        self.load(&format!("change table ip {table}"), &changes.to_json(), false)
     }
 
     fn check(&self, ruleset: &Ruleset) -> Result<(), NftError> {
@@ -224,7 +236,7 @@ fn listing_of(rs: &Ruleset) -> Value {
         .iter()
         .filter_map(|c| match c {
             Command::Add(obj) => serde_json::to_value(obj).ok(),
-            Command::Delete(_) => None,
+            Command::Delete(_) | Command::Flush(_) => None,
         })
         .collect();
     json!({ "nftables": items })

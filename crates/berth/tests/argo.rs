@@ -258,6 +258,11 @@ spec:
       successCondition: result >= 0.95
       failureLimit: 0
       provider: {berth: {httpCheck: {path: /, port: 8080}}}
+    - name: ready-ratio
+      interval: 2s
+      count: 2
+      successCondition: result >= 0.9
+      provider: {berth: {probe: readiness}}
 "#;
 
 #[test]
@@ -301,7 +306,10 @@ fn a_broken_canary_is_aborted_by_its_analysis_and_a_good_one_passes() {
     apply(&d, &app("v3", false));
     let r = healthy(&d, 90);
     let runs = r["status"]["analysisRuns"].as_array().unwrap();
-    assert!(runs.iter().any(|run| run["name"] == "step-1" && run["phase"] == "Successful"), "{runs:?}");
+    let passed = runs.iter().find(|run| run["name"] == "step-1" && run["phase"] == "Successful");
+    let passed = passed.unwrap_or_else(|| panic!("no successful run in {runs:?}"));
+    assert_eq!(passed["metrics"][0]["lastValue"], "1", "{passed}");
+    assert_eq!(passed["metrics"][1]["lastValue"], "1", "every readiness probe passed: {passed}");
     assert_eq!(sample(&ip, 50), BTreeMap::from([("v3".to_string(), 50)]));
 
     // Only the broken canary's share could fail, and only while it had it.
@@ -569,4 +577,37 @@ spec:
     let message = r["status"]["message"].as_str().unwrap();
     assert!(message.contains("consecutive errors") && message.contains("cannot be reached"), "{message}");
     assert_eq!(sample(&vip(&d, "app"), 50), BTreeMap::from([("v2".to_string(), 50)]));
+}
+
+#[test]
+fn a_crash_looping_canary_is_aborted_by_its_restarts_analysis() {
+    let d = daemon();
+    let strategy = "    canary:\n      analysis: {templates: [{templateName: restarts}]}\n      steps:\n        - setWeight: 50\n        - pause: {}";
+    let template = r#"---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: restarts}
+spec:
+  metrics:
+    - name: restarts
+      interval: 3s
+      failureCondition: result > 0
+      failureLimit: 0
+      provider: {berth: {restarts: {}}}
+"#;
+    apply(&d, &(rollout("v1", false, 2, strategy) + template));
+    healthy(&d, 90);
+    let ip = vip(&d, "app");
+    // v2 exits at once: its pod never becomes ready, so it never gets
+    // traffic, and its restarts fail the background analysis.
+    let crashing = rollout("v2", false, 2, strategy).replace(&serve("v2", false), "exit 1");
+    assert!(crashing.contains("exit 1"));
+    apply(&d, &(crashing + template));
+    let r = wait_status(&d, "the abort", 90, |s| s["abort"] == true);
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(message.contains("background analysis failed") && message.contains("restarts"), "{message}");
+    assert_eq!(sample(&ip, 100), BTreeMap::from([("v1".to_string(), 100)]));
+    wait_for("the canary's pod to go", 30, || {
+        (d.json(&["get", "pods"])["items"].as_array().unwrap().len() == 2).then_some(())
+    });
 }

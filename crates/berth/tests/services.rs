@@ -436,8 +436,8 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
             "do not match spec.selector",
         ),
         (
-            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  selector: {matchLabels: {app: r}}\n  template:\n    metadata: {labels: {app: r}}\n    spec:\n      containers: [{name: c, image: busybox:test}]\n  strategy: {canary: {steps: [{setWeight: 20}, {pause: {}}]}}\n",
-            "not run yet",
+            "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n  selector: {matchLabels: {app: r}}\n  template:\n    metadata: {labels: {app: r}}\n    spec:\n      containers: [{name: c, image: busybox:test}]\n  strategy: {canary: {steps: [{setWeight: 120}, {pause: {duration: -5s}}]}}\n",
+            "setWeight",
         ),
     ];
     for (text, expected) in cases {

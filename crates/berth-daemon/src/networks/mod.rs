@@ -388,10 +388,18 @@ impl Networks {
         }
         let nft = Arc::clone(&self.kernel.nft);
         let r = ruleset.clone();
-        tokio::task::spawn_blocking(move || nft.apply(&r))
-            .await
-            .map_err(|e| NetworkError::Kernel(e.to_string()))?
-            .map_err(|e| NetworkError::Kernel(e.to_string()))?;
+        // Only the chains that changed when that is all that did (new
+        // backends or weights); the whole table otherwise, or when the
+        // kernel's table is not the one last applied (someone flushed it).
+        let previous = self.applied.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let changes = previous.as_ref().and_then(|old| berth_net::ruleset::changes(old, &ruleset));
+        tokio::task::spawn_blocking(move || match changes {
+            Some(c) => nft.apply_changes(&c, &r).or_else(|_| nft.apply(&r)),
+            None => nft.apply(&r),
+        })
+        .await
+        .map_err(|e| NetworkError::Kernel(e.to_string()))?
+        .map_err(|e| NetworkError::Kernel(e.to_string()))?;
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(ruleset);
         Ok(())
     }

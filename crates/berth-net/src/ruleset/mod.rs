@@ -47,11 +47,13 @@
 //! why replacing the batch never breaks established connections.
 
 mod compile;
+mod diff;
 pub(crate) mod expr;
 mod names;
 mod shape;
 
 pub use compile::{compile, MASQUERADE_MARK};
+pub use diff::changes;
 pub use names::{endpoint_chain, vip_chain};
 pub use shape::Shape;
 
@@ -77,6 +79,8 @@ pub struct Ruleset {
 pub enum Command {
     Add(Object),
     Delete(Object),
+    /// Empties a chain (its rules go, the chain stays).
+    Flush(Object),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

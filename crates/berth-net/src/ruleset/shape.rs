@@ -40,7 +40,13 @@ impl Shape {
                 }
                 Command::Add(Object::Table(_)) => {}
                 Command::Delete(Object::Table(_)) => shape = Shape::default(),
-                Command::Delete(_) => {}
+                Command::Delete(Object::Chain(c)) => {
+                    shape.chains.remove(&c.name);
+                }
+                Command::Flush(Object::Chain(c)) => {
+                    shape.chains.insert(c.name.clone(), 0);
+                }
+                Command::Delete(_) | Command::Flush(_) => {}
             }
         }
         shape

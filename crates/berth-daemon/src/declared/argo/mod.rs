@@ -224,7 +224,15 @@ impl Declared {
         now_v: Duration,
     ) -> RunRecord {
         match metrics_of(&w.analysis, templates, &r.meta.namespace) {
-            Ok(metrics) => {
+            Ok(mut metrics) => {
+                // A figure counted over an interval (restarts, probe
+                // results) has nothing to count at the start: its first
+                // measurement comes one interval in.
+                for m in &mut metrics {
+                    if matches!(m.provider, Provider::Restarts | Provider::Probe(_)) && m.initial_delay.is_zero() {
+                        m.initial_delay = m.interval.unwrap_or(Duration::from_secs(1));
+                    }
+                }
                 let mut run = RunRecord::new(w.name.clone(), w.canary.clone(), w.stable.clone(), metrics, now_v);
                 for (i, m) in run.metrics.iter().enumerate() {
                     run.baselines[i] = Some(self.counter(&m.provider, &w.canary, mine));
