@@ -3,7 +3,8 @@
 # installs the packages, builds berth, starts the daemon on its embedded
 # defaults (/var/lib/berth, /run/berth), builds a test image, pushes it to
 # a local registry, pulls it back, runs containers from it, and applies a
-# Kubernetes Deployment with a Service. Needs root.
+# Kubernetes Deployment with a Service, and a canary update of an Argo
+# Rollout. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,6 +97,58 @@ berth get services
 vip=$(berth get service demo-web -o json | jq -r '.spec.clusterIP')
 for _ in 1 2 3 4; do curl -fs "http://$vip/"; done
 berth delete -f "$work/web.yaml"
+set +x
+
+# A hot update: an Argo Rollout moved from v1 to v2 as a canary, 25 % of
+# new connections first (an exact weight on the VIP), then all of it after
+# 'berth rollout promote'.
+rollout() {
+  cat <<YAML
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: demo-canary}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: demo-canary}}
+  template:
+    metadata: {labels: {app: demo-canary}}
+    spec:
+      terminationGracePeriodSeconds: 5
+      containers:
+        - name: httpd
+          image: $ref
+          command: [sh, -c, 'mkdir -p /w && echo "$1" > /w/index.html && exec httpd -f -p 8080 -h /w']
+          ports: [{containerPort: 8080, name: http}]
+          readinessProbe: {tcpSocket: {port: http}, periodSeconds: 1}
+  strategy:
+    canary:
+      steps: [{setWeight: 25}, {pause: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: demo-canary}
+spec:
+  selector: {app: demo-canary}
+  ports: [{port: 80, targetPort: http}]
+YAML
+}
+rollout v1 >"$work/canary-v1.yaml"
+rollout v2 >"$work/canary-v2.yaml"
+# N requests to the VIP, a new connection each: which version answered.
+hits() { for _ in $(seq "$2"); do curl -fs "http://$1/"; done | sort | uniq -c; }
+paused() { for _ in $(seq 150); do [[ $(berth get rollout "$1" -o json | jq -r '.status.phase') == Paused ]] && return; sleep 0.2; done; }
+set -x
+berth apply -f "$work/canary-v1.yaml"
+berth rollout status rollout/demo-canary --timeout 60s
+berth apply -f "$work/canary-v2.yaml"
+{ paused demo-canary; } 2>/dev/null
+berth get rollouts -o wide
+vip=$(berth get service demo-canary -o json | jq -r '.spec.clusterIP')
+{ hits "$vip" 200; } 2>/dev/null
+berth rollout promote rollout/demo-canary
+berth rollout status rollout/demo-canary --timeout 60s
+{ hits "$vip" 20; } 2>/dev/null
+berth delete -f "$work/canary-v2.yaml"
 berth system df -v
 set +x
 echo

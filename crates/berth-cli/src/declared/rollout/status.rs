@@ -63,6 +63,10 @@ pub fn rollout(ro: &Value) -> Status {
         "Healthy" if count("updatedReplicas") >= desired && count("availableReplicas") >= desired => {
             Status::Done(format!("rollout {ro_name:?} successfully rolled out"))
         }
+        "Healthy" => Status::Waiting(format!(
+            "Waiting for rollout {ro_name:?} to finish: {} of {desired} updated replicas are available...",
+            count("availableReplicas").min(count("updatedReplicas"))
+        )),
         "Paused" => Status::Paused(format!("Paused: {message}")),
         _ => Status::Waiting(format!("Progressing: {message}")),
     }
@@ -141,7 +145,12 @@ mod tests {
             super::of(&ro("Healthy", false, 2)),
             super::Status::Done("rollout \"web\" successfully rolled out".into())
         );
-        assert!(matches!(super::of(&ro("Healthy", false, 1)), super::Status::Waiting(_)));
+        assert_eq!(
+            super::of(&ro("Healthy", false, 1)),
+            super::Status::Waiting(
+                "Waiting for rollout \"web\" to finish: 1 of 2 updated replicas are available...".into()
+            )
+        );
         assert_eq!(super::of(&ro("Paused", false, 1)), super::Status::Paused("Paused: step 1/3".into()));
         assert_eq!(super::of(&ro("Progressing", false, 1)), super::Status::Waiting("Progressing: step 1/3".into()));
         assert_eq!(
