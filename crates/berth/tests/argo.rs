@@ -611,3 +611,41 @@ spec:
         (d.json(&["get", "pods"])["items"].as_array().unwrap().len() == 2).then_some(())
     });
 }
+
+#[test]
+fn a_canary_that_makes_no_progress_is_aborted_at_its_deadline_unless_turned_off() {
+    let d = daemon();
+    let steps = "    canary:\n      steps:\n        - setWeight: 50\n        - pause: {}";
+    let app = |v: &str, crashing: bool| {
+        let text = rollout(v, false, 2, steps)
+            .replace("spec:\n  replicas: 2", "spec:\n  progressDeadlineSeconds: 6\n  replicas: 2");
+        if crashing {
+            text.replace(&serve(v, false), "exit 1")
+        } else {
+            text
+        }
+    };
+    apply(&d, &app("v1", false));
+    healthy(&d, 90);
+    let ip = vip(&d, "app");
+    apply(&d, &app("v2", true));
+    let started = Instant::now();
+    let r = wait_status(&d, "the abort at the deadline", 60, |s| s["abort"] == true);
+    assert!(started.elapsed() >= Duration::from_secs(5), "aborted before the deadline: {}", r["status"]);
+    let message = r["status"]["message"].as_str().unwrap();
+    assert!(message.contains("progressDeadlineSeconds (6 s)"), "{message}");
+    assert_eq!(sample(&ip, 50), BTreeMap::from([("v1".to_string(), 50)]));
+
+    // Turned off: the rollout only waits.
+    let off = app("v3", true).replace(
+        "metadata:\n  name: app\n",
+        "metadata:\n  name: app\n  annotations: {berth.dev/auto-rollback: \"false\"}\n",
+    );
+    assert!(off.contains("auto-rollback"));
+    apply(&d, &off);
+    std::thread::sleep(Duration::from_secs(12));
+    let r = get(&d);
+    assert_eq!(r["status"]["abort"], false, "{}", r["status"]);
+    assert_eq!(r["status"]["phase"], "Progressing", "{}", r["status"]);
+    assert_eq!(sample(&ip, 50), BTreeMap::from([("v1".to_string(), 50)]));
+}

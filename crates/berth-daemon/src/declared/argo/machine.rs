@@ -90,6 +90,15 @@ pub fn pausing(r: &RolloutSpec, status: &StrategyStatus) -> bool {
     }
 }
 
+/// Waiting for a blocking analysis (a canary step's, or a blue-green
+/// pre- or post-promotion one).
+pub fn analysing(status: &StrategyStatus) -> bool {
+    match status {
+        StrategyStatus::Canary(c) => c.analysis_step.is_some(),
+        StrategyStatus::BlueGreen(b) => b.analysis.is_some(),
+    }
+}
+
 /// One transition of whichever machine the rollout's strategy uses.
 pub fn next(
     r: &RolloutSpec,

@@ -154,8 +154,35 @@ impl Declared {
             }
         }
         let target = status.target().to_string();
-        let (status_now, plan) = machine::next(r, &status, Ev::Observe { available: available_of(&target) }, now_v)
-            .expect("observing is always legal");
+        let available = available_of(&target);
+        let (mut status_now, mut plan) =
+            machine::next(r, &status, Ev::Observe { available }, now_v).expect("observing is always legal");
+        // No progress (no step, no newly available pod) within
+        // progressDeadlineSeconds while not waiting for a person: aborted,
+        // as berth rolls a stuck Deployment back, unless turned off.
+        let mark = format!("{}|{available}", serde_json::to_string(&status_now).unwrap_or_default());
+        if state.progress_mark.as_deref() != Some(mark.as_str()) {
+            state.progress_mark = Some(mark);
+            state.progress_at = Some(now_v);
+        }
+        // A pause, a hold or a blocking analysis is waiting, not stalling;
+        // the deadline counts again from when it ends (the status changes).
+        let waiting = machine::held(&status_now) || machine::pausing(r, &status_now) || machine::analysing(&status_now);
+        let auto = r.meta.annotations.get(rollout::AUTO_ROLLBACK).is_none_or(|v| v != "false");
+        let stalled = !waiting
+            && status_now.target() != status_now.stable()
+            && status_now.aborted().is_none()
+            && state.progress_at.is_some_and(|at| now_v.saturating_sub(at) > r.progress_deadline);
+        if stalled && auto {
+            let why = format!(
+                "revision {target} made no progress within progressDeadlineSeconds ({} s)",
+                r.progress_deadline.as_secs()
+            );
+            if let Ok((s, _)) = machine::next(r, &status_now, Ev::Abort(why), now_v) {
+                (status_now, plan) =
+                    machine::next(r, &s, Ev::Observe { available }, now_v).expect("observing is always legal");
+            }
+        }
         let old_status = before.strategy.clone();
         status = status_now;
 

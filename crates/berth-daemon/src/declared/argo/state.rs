@@ -109,6 +109,12 @@ pub struct RolloutState {
     /// When the current pause or hold began (RFC 3339), for the status.
     pub paused_since: Option<String>,
     pub observed_generation: u64,
+    /// The last progress seen (status and available pods), and when: the
+    /// progress deadline counts from there.
+    #[serde(default)]
+    pub progress_mark: Option<String>,
+    #[serde(default)]
+    pub progress_at: Option<Duration>,
 }
 
 pub fn load(store: &dyn Store, key: &str) -> Result<Option<RolloutState>, StoreError> {
