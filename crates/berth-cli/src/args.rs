@@ -703,7 +703,7 @@ pub struct DeleteArgs {
 
 #[derive(Debug, Args)]
 pub struct ScaleArgs {
-    /// deploy/NAME..., or deploy NAME...
+    /// deploy/NAME... or rollout/NAME..., or KIND NAME...
     #[arg(required = true, value_name = "deploy/NAME")]
     pub targets: Vec<String>,
     /// The number of pods to run.

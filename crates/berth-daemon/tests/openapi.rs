@@ -105,6 +105,7 @@ async fn the_served_document_matches_the_routes() {
         ("POST", "/v1/objects/deployments/{namespace}/{name}/rollout"),
         ("GET", "/v1/objects/rollouts/{namespace}/{name}/revisions"),
         ("POST", "/v1/objects/rollouts/{namespace}/{name}/rollout"),
+        ("POST", "/v1/objects/rollouts/{namespace}/{name}/scale"),
         ("GET", "/v1/events"),
         ("GET", "/v1/audit"),
     ]

@@ -374,6 +374,11 @@ fn blue_green_previews_then_switches_at_once_under_load() {
     assert!(err.contains("no rollout in progress"), "{err}");
     let out = d.ok(&["rollout", "status", "rollout/app", "--timeout", "10s"]);
     assert!(out.contains("successfully rolled out"), "{out}");
+    // Scaled like a Deployment.
+    let out = d.ok(&["scale", "rollout/app", "--replicas", "2"]);
+    assert!(out.contains("rollout.argoproj.io/app scaled"), "{out}");
+    wait_for("two pods", 30, || (d.json(&["get", "pods"])["items"].as_array().unwrap().len() == 2).then_some(()));
+    assert_eq!(d.json(&["get", "rollout", "app"])["spec"]["replicas"], 2);
 }
 
 #[test]

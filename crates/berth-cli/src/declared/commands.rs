@@ -375,19 +375,22 @@ async fn related(client: &Client, kind: Kind, obj: &Value) -> Result<Related> {
     Ok(related)
 }
 
-/// `berth scale deploy/NAME --replicas N`.
+/// `berth scale deploy/NAME --replicas N` (or `rollout/NAME`).
 pub async fn scale(client: &Client, a: ScaleArgs) -> Result<()> {
     let ns = a.namespace.namespace.as_str();
     let Selection::Named(named) = parse_selection(&a.targets)? else {
         return Err(CliError::Usage("name the deployment: berth scale deploy/NAME --replicas N".into()));
     };
-    if let Some((kind, _)) = named.iter().find(|(k, _)| *k != Kind::Deployment) {
-        return Err(CliError::Usage(format!("berth scales deployments (deploy/NAME), not {}", kind.resource())));
+    if let Some((kind, _)) = named.iter().find(|(k, _)| !matches!(k, Kind::Deployment | Kind::Rollout)) {
+        return Err(CliError::Usage(format!(
+            "berth scales deployments (deploy/NAME) and rollouts (rollout/NAME), not {}",
+            kind.resource()
+        )));
     }
-    for (_, obj) in named {
-        let path = format!("{}/scale", object_path(Kind::Deployment, ns, &obj));
+    for (kind, obj) in named {
+        let path = format!("{}/scale", object_path(kind, ns, &obj));
         let _: Value = client.post(&path, &ScaleRequest { replicas: a.replicas }).await?;
-        print_lines(&[format!("{}/{obj} scaled", Kind::Deployment.qualified())]);
+        print_lines(&[format!("{}/{obj} scaled", kind.qualified())]);
     }
     Ok(())
 }

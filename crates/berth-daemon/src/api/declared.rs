@@ -102,7 +102,7 @@ pub async fn scale(
     Path((namespace, name)): Path<(String, String)>,
     JsonBody(req): JsonBody<ScaleRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(d.declared.scale(&namespace, &name, req.replicas).await?))
+    Ok(Json(d.declared.scale("Deployment", &namespace, &name, req.replicas).await?))
 }
 
 /// A Deployment's revisions, oldest first.
@@ -151,4 +151,16 @@ pub async fn rollout_action(
     JsonBody(req): JsonBody<berth_core::api::RolloutRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(d.declared.rollout_argo(&namespace, &name, req).await?))
+}
+
+/// Sets an Argo Rollout's replica count.
+#[utoipa::path(post, path = "/v1/objects/rollouts/{namespace}/{name}/scale", tag = "declared", request_body = ScaleRequest,
+    params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn rollout_scale(
+    State(d): State<S>,
+    Path((namespace, name)): Path<(String, String)>,
+    JsonBody(req): JsonBody<ScaleRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(d.declared.scale("Rollout", &namespace, &name, req.replicas).await?))
 }

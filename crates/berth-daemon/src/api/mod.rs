@@ -79,6 +79,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
         .routes(routes!(declared::rollout))
         .routes(routes!(declared::rollout_revisions))
         .routes(routes!(declared::rollout_action))
+        .routes(routes!(declared::rollout_scale))
         .routes(routes!(events::events))
         .routes(routes!(events::audit))
         .with_state(daemon)

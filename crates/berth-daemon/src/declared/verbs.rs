@@ -232,11 +232,20 @@ impl Declared {
     }
 
     /// `berth scale`: changes the stored Deployment's `spec.replicas`.
-    pub async fn scale(self: &Arc<Self>, namespace: &str, name: &str, replicas: u32) -> Result<serde_json::Value> {
+    pub async fn scale(
+        self: &Arc<Self>,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        replicas: u32,
+    ) -> Result<serde_json::Value> {
         let store_key = format!("{namespace}/{name}");
         let _guard = self.lock.lock().await;
-        let mut stored = records::object(self.store.as_ref(), "Deployment", &store_key)?.ok_or_else(|| {
-            DeclaredError::NotFound(format!("deployment {name:?} not found in namespace {namespace}"))
+        let mut stored = records::object(self.store.as_ref(), kind, &store_key)?.ok_or_else(|| {
+            DeclaredError::NotFound(format!(
+                "{} {name:?} not found in namespace {namespace}",
+                kind.to_ascii_lowercase()
+            ))
         })?;
         if replicas > 1000 {
             return Err(DeclaredError::Invalid(format!(
@@ -247,13 +256,14 @@ impl Declared {
         stored.object()?;
         stored.generation += 1;
         self.store.put_object(
-            &records::store_kind("Deployment"),
+            &records::store_kind(kind),
             &store_key,
             &serde_json::to_value(&stored).expect("serialises"),
         )?;
         drop(_guard);
         self.wake.notify_one();
-        self.get("deployments", namespace, name, false)
+        let resource = if kind == "Rollout" { "rollouts" } else { "deployments" };
+        self.get(resource, namespace, name, false)
     }
 
     // ---- rollouts ----
