@@ -576,8 +576,9 @@ spec:
     ratio.store(0, Ordering::Relaxed);
     let nowhere = "http://127.0.0.1:1";
     apply(&d, &app("v4", nowhere));
+    // (Until the reconciler sees v4, the status still tells of v3's abort.)
     let r = wait_status(&d, "the abort", 90, |s| {
-        s["abort"] == true && s["currentPodHash"] != r["status"]["currentPodHash"]
+        s["abort"] == true && s["message"].as_str().is_some_and(|m| m.contains("consecutive errors"))
     });
     let message = r["status"]["message"].as_str().unwrap();
     assert!(message.contains("consecutive errors") && message.contains("cannot be reached"), "{message}");
