@@ -177,7 +177,7 @@ pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, 
             Some(sub) => dir.join(sub),
             None => dir,
         };
-        let mode = if m.read_only { "ro" } else { "rw" };
+        let mode = if m.read_only || is_projected(i.template, &m.name) { "ro" } else { "rw" };
         volumes.push(format!("{}:{}:{mode}", source.display(), m.mount_path));
     }
     let user = match (c.security.run_as_user, c.security.run_as_group) {
@@ -217,6 +217,16 @@ pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, 
         stop_timeout: Some(i.template.termination_grace_period.as_secs().min(u64::from(u32::MAX)) as u32),
         ..Default::default()
     })
+}
+
+/// ConfigMap and Secret volumes are always mounted read-only, as
+/// Kubernetes does, whatever the mount's `readOnly` says: a container must
+/// not change what the next container of the pod (or a restart) reads.
+fn is_projected(template: &PodTemplate, volume: &str) -> bool {
+    template
+        .volumes
+        .iter()
+        .any(|v| v.name == volume && matches!(v.source, VolumeSource::ConfigMap(_) | VolumeSource::Secret(_)))
 }
 
 /// The files of a ConfigMap or Secret volume: relative path, bytes, mode.
@@ -311,5 +321,29 @@ mod tests {
         src.secrets.clear();
         let err = environment(&d.template.containers[0], &pod, &src).unwrap_err();
         assert_eq!(err.to_string(), "secret \"db\" not found");
+    }
+
+    #[test]
+    fn configmap_and_secret_volumes_are_always_read_only() {
+        let objs = load(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: busybox\n          volumeMounts:\n            - {name: cfg, mountPath: /cfg}\n            - {name: sec, mountPath: /sec, readOnly: false}\n            - {name: scratch, mountPath: /scratch}\n            - {name: frozen, mountPath: /frozen, readOnly: true}\n      volumes:\n        - {name: cfg, configMap: {name: cfg}}\n        - {name: sec, secret: {secretName: db}}\n        - {name: scratch, emptyDir: {}}\n        - {name: frozen, emptyDir: {}}\n",
+        );
+        let Some(berth_manifest::Object::Deployment(d)) = objs.into_iter().next() else { panic!("a deployment") };
+        let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
+        let req = container_request(RequestInput {
+            pod: &pod,
+            template: &d.template,
+            container: &d.template.containers[0],
+            env: Vec::new(),
+            name: "web".into(),
+            disk: Path::new("/d"),
+            memory: Path::new("/m"),
+            labels: BTreeMap::new(),
+        })
+        .unwrap();
+        assert_eq!(
+            req.volumes,
+            vec!["/m/cfg:/cfg:ro", "/m/sec:/sec:ro", "/d/scratch:/scratch:rw", "/d/frozen:/frozen:ro"]
+        );
     }
 }
