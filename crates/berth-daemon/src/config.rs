@@ -21,8 +21,46 @@ pub struct DaemonConfig {
     pub services: ServicesConfig,
     pub log: LogConfig,
     /// Also serve `/metrics` (only that) on this TCP address, e.g.
-    /// `127.0.0.1:9323`.
+    /// `127.0.0.1:9323`. It has no authentication, so it must be a
+    /// loopback address unless `metrics_allow_remote` says otherwise.
     pub metrics_address: Option<String>,
+    /// Allows a `metrics_address` that is not loopback: anyone who reaches
+    /// it reads the metrics (container names, images, counts), without
+    /// authentication.
+    pub metrics_allow_remote: bool,
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`: how much of the audit log is kept. The oldest entries go
+/// first, at start and every hour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Entries kept at most (0: no limit by count).
+    pub max_entries: u64,
+    /// Entries older than this are removed (0: no limit by age).
+    pub max_age_days: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { max_entries: 100_000, max_age_days: 90 }
+    }
+}
+
+/// Checks `metrics_address`: an address, and loopback unless remote
+/// access was asked for explicitly.
+fn check_metrics_address(address: &str, allow_remote: bool) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr =
+        address.parse().map_err(|_| format!("metrics_address {address:?} is not an address like 127.0.0.1:9323"))?;
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(format!(
+            "metrics_address {address:?} is not a loopback address, and /metrics has no authentication: \
+             use 127.0.0.1:PORT or [::1]:PORT (and a proxy with authentication in front), \
+             or set metrics_allow_remote = true to expose the metrics to anyone who can reach that address"
+        ));
+    }
+    Ok(addr)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,7 +255,13 @@ impl DaemonConfig {
         cfg.image_config().validate()?;
         cfg.network.validate()?;
         cfg.services.settings()?;
+        cfg.metrics_socket_address()?;
         Ok(cfg)
+    }
+
+    /// The TCP address for `/metrics`, checked (see [`DaemonConfig::metrics_allow_remote`]).
+    pub fn metrics_socket_address(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.metrics_address.as_deref().map(|a| check_metrics_address(a, self.metrics_allow_remote)).transpose()
     }
 
     pub fn image_config(&self) -> ImageConfig {
@@ -261,6 +305,33 @@ mod tests {
         let e = DaemonConfig::parse("[log]\nformat = \"xml\"").unwrap_err();
         assert!(e.contains("log.format"), "{e}");
         assert!(DaemonConfig::parse("").is_ok());
+    }
+
+    #[test]
+    fn metrics_address_must_be_loopback_unless_allowed() {
+        for ok in ["127.0.0.1:9323", "[::1]:9323", "127.0.0.2:1"] {
+            let cfg = DaemonConfig::parse(&format!("metrics_address = \"{ok}\"")).unwrap();
+            assert_eq!(cfg.metrics_socket_address().unwrap(), Some(ok.parse().unwrap()));
+        }
+        for remote in ["0.0.0.0:9323", "[::]:9323", "192.168.1.4:9323"] {
+            let e = DaemonConfig::parse(&format!("metrics_address = \"{remote}\"")).unwrap_err();
+            assert!(e.contains("metrics_address") && e.contains("metrics_allow_remote = true"), "{e}");
+            let cfg =
+                DaemonConfig::parse(&format!("metrics_address = \"{remote}\"\nmetrics_allow_remote = true")).unwrap();
+            assert!(cfg.metrics_socket_address().unwrap().is_some());
+        }
+        let e = DaemonConfig::parse("metrics_address = \"localhost:9323\"").unwrap_err();
+        assert!(e.contains("not an address like 127.0.0.1:9323"), "{e}");
+        assert_eq!(DaemonConfig::parse("").unwrap().metrics_socket_address().unwrap(), None);
+    }
+
+    #[test]
+    fn audit_retention_defaults_and_overrides() {
+        let d = DaemonConfig::parse("").unwrap().audit;
+        assert_eq!((d.max_entries, d.max_age_days), (100_000, 90));
+        let a = DaemonConfig::parse("[audit]\nmax_entries = 10\nmax_age_days = 0").unwrap().audit;
+        assert_eq!((a.max_entries, a.max_age_days), (10, 0));
+        assert!(DaemonConfig::parse("[audit]\nmax_rows = 1").unwrap_err().contains("max_rows"));
     }
 
     #[test]

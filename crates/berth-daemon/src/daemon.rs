@@ -105,13 +105,7 @@ impl Daemon {
             &opts.run_root,
             service_settings,
         );
-        let metrics_address = match &opts.config.metrics_address {
-            Some(a) => Some(
-                a.parse()
-                    .map_err(|_| anyhow::anyhow!("metrics_address {a:?} is not an address like 127.0.0.1:9323"))?,
-            ),
-            None => None,
-        };
+        let metrics_address = opts.config.metrics_socket_address().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(Self {
             metrics_address,
             images,

@@ -153,6 +153,8 @@ fn container(id: &str, name: &str) -> ContainerRecord {
         finished_at: None,
         pid: None,
         shim_pid: None,
+        shim_start_time: None,
+        shim_boot_id: None,
         exit_code: None,
         exit_signal: None,
         oom_killed: false,
@@ -202,6 +204,34 @@ fn contract_logs(store: &dyn Store) {
 fn logs_keep_the_contract() {
     contract_logs(&FakeStore::new());
     contract_logs(&SqliteStore::open_in_memory().unwrap());
+}
+
+fn contract_log_retention(store: &dyn Store) {
+    for n in 1..=10 {
+        store.append(Log::Audit, &format!("2026-01-01T00:00:{n:02}Z"), &serde_json::json!({"n": n})).unwrap();
+    }
+    store.append(Log::Events, "2026-01-01T00:00:01Z", &serde_json::json!({"n": 0})).unwrap();
+    let ns = |rows: Vec<(i64, serde_json::Value)>| rows.iter().map(|(_, r)| r["n"].as_i64().unwrap()).collect::<Vec<_>>();
+    // Newest first, the latest ones whatever the length.
+    assert_eq!(ns(store.read_log_newest(Log::Audit, None, 3).unwrap()), vec![10, 9, 8]);
+    assert_eq!(ns(store.read_log_newest(Log::Audit, Some("2026-01-01T00:00:09Z"), 100).unwrap()), vec![10, 9]);
+    // By age, then by count; other logs untouched.
+    assert_eq!(store.prune_log(Log::Audit, None, Some("2026-01-01T00:00:03Z")).unwrap(), 2);
+    assert_eq!(store.prune_log(Log::Audit, Some(5), None).unwrap(), 3);
+    assert_eq!(ns(store.read_log(Log::Audit, None, 100).unwrap()), vec![6, 7, 8, 9, 10]);
+    assert_eq!(store.prune_log(Log::Audit, Some(5), Some("2026-01-01T00:00:01Z")).unwrap(), 0);
+    assert_eq!(store.read_log(Log::Events, None, 100).unwrap().len(), 1);
+    assert_eq!(store.prune_log(Log::Audit, Some(0), None).unwrap(), 5);
+    assert!(store.read_log(Log::Audit, None, 100).unwrap().is_empty());
+    // Sequence numbers are never reused.
+    let seq = store.append(Log::Audit, "2026-01-01T00:01:00Z", &serde_json::json!({"n": 11})).unwrap();
+    assert!(seq > 10, "{seq}");
+}
+
+#[test]
+fn log_retention_keeps_the_contract() {
+    contract_log_retention(&FakeStore::new());
+    contract_log_retention(&SqliteStore::open_in_memory().unwrap());
 }
 
 fn contract_objects_and_addresses(store: &dyn Store) {

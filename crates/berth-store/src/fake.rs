@@ -14,6 +14,8 @@ struct State {
     layers: BTreeMap<Digest, LayerRecord>,
     containers: BTreeMap<String, ContainerRecord>,
     logs: std::collections::HashMap<Log, Vec<(i64, String, serde_json::Value)>>,
+    /// The last sequence number handed out per log (never reused).
+    log_seq: std::collections::HashMap<Log, i64>,
     objects: BTreeMap<(String, String), serde_json::Value>,
     /// (network, ip) → owner.
     addresses: BTreeMap<(String, String), String>,
@@ -233,8 +235,9 @@ impl Store for FakeStore {
 
     fn append(&self, log: Log, time: &str, record: &serde_json::Value) -> Result<i64> {
         self.with(|s| {
+            let seq = s.log_seq.get(&log).copied().unwrap_or(0) + 1;
+            s.log_seq.insert(log, seq);
             let entries = s.logs.entry(log).or_default();
-            let seq = entries.len() as i64 + 1;
             entries.push((seq, time.to_string(), record.clone()));
             Ok(seq)
         })
@@ -252,6 +255,37 @@ impl Store for FakeStore {
                         .collect()
                 })
                 .unwrap_or_default())
+        })
+    }
+
+    fn read_log_newest(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        self.with(|s| {
+            Ok(s.logs
+                .get(&log)
+                .map(|v| {
+                    v.iter()
+                        .rev()
+                        .filter(|(_, t, _)| since.is_none_or(|since| t.as_str() >= since))
+                        .take(limit)
+                        .map(|(seq, _, r)| (*seq, r.clone()))
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    fn prune_log(&self, log: Log, keep: Option<u64>, before: Option<&str>) -> Result<u64> {
+        self.with(|s| {
+            let Some(entries) = s.logs.get_mut(&log) else { return Ok(0) };
+            let was = entries.len();
+            if let Some(before) = before {
+                entries.retain(|(_, t, _)| t.as_str() >= before);
+            }
+            if let Some(keep) = keep {
+                let excess = entries.len().saturating_sub(usize::try_from(keep).unwrap_or(usize::MAX));
+                entries.drain(..excess);
+            }
+            Ok((was - entries.len()) as u64)
         })
     }
 }

@@ -115,6 +115,13 @@ pub trait Store: Send + Sync + 'static {
     /// Records with `time >= since` (all when `None`), oldest first, at most
     /// `limit`, as `(seq, record)`.
     fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
+    /// Records with `time >= since` (all when `None`), newest first, at
+    /// most `limit`: the latest ones, however long the log is.
+    fn read_log_newest(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>>;
+    /// Removes the records with `time < before` (when given) and all but
+    /// the newest `keep` (when given); returns how many went. Sequence
+    /// numbers are never reused. Idempotent.
+    fn prune_log(&self, log: Log, keep: Option<u64>, before: Option<&str>) -> Result<u64>;
 }
 
 /// One address held in a network.

@@ -575,4 +575,53 @@ impl Store for SqliteStore {
             .collect()
         })
     }
+
+    fn read_log_newest(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT seq, record FROM {} WHERE time >= ?1 ORDER BY seq DESC LIMIT ?2",
+                    log.table()
+                ))
+                .map_err(sql("reading a log"))?;
+            let rows = stmt
+                .query_map(params![since.unwrap_or(""), limit.min(i64::MAX as usize) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("reading a log"))?;
+            rows.map(|row| {
+                let (seq, json) = row.map_err(sql("reading a log"))?;
+                let v = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt { what: "log record", detail: e.to_string() })?;
+                Ok((seq, v))
+            })
+            .collect()
+        })
+    }
+
+    fn prune_log(&self, log: Log, keep: Option<u64>, before: Option<&str>) -> Result<u64> {
+        self.with(|c| {
+            let tx = c.transaction().map_err(sql("pruning a log"))?;
+            let mut removed = 0;
+            if let Some(before) = before {
+                removed += tx
+                    .execute(&format!("DELETE FROM {} WHERE time < ?1", log.table()), params![before])
+                    .map_err(sql("pruning a log"))?;
+            }
+            if let Some(keep) = keep {
+                // Everything at or below the seq of the newest entry not kept.
+                removed += tx
+                    .execute(
+                        &format!(
+                            "DELETE FROM {t} WHERE seq <= (SELECT seq FROM {t} ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+                            t = log.table()
+                        ),
+                        params![keep.min(i64::MAX as u64) as i64],
+                    )
+                    .map_err(sql("pruning a log"))?;
+            }
+            tx.commit().map_err(sql("pruning a log"))?;
+            Ok(removed as u64)
+        })
+    }
 }
