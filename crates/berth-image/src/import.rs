@@ -18,6 +18,7 @@ use crate::blobs::copy_into;
 use crate::error::{classify_io, io_err, ImageError, Result};
 use crate::manifest::{self, Desc, Parsed};
 use crate::store::{ImageStore, NewImage, PinGuard};
+use crate::tarstream::{FrameError, HeaderLimits, TarReader};
 use crate::unpack::decompressor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +59,20 @@ pub fn detect(path: &Path) -> Result<Format> {
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io_err(path))?;
     let compression = sniff_compression(&head[..n]);
     let file = File::open(path).map_err(io_err(path))?;
-    let mut archive = tar::Archive::new(decompressor(BufReader::new(file), compression));
-    let entries = archive.entries().map_err(|e| import_err(path, format!("not a tar archive or directory: {e}")))?;
+    let mut archive = TarReader::new(decompressor(BufReader::new(file), compression), HeaderLimits::DEFAULT);
     let mut format = Format::RootfsTar;
-    for (i, entry) in entries.enumerate() {
-        let entry = entry.map_err(|e| import_err(path, format!("not a readable tar archive: {e}")))?;
-        let name = entry.path().map(|p| p.to_string_lossy().trim_start_matches("./").to_string()).unwrap_or_default();
+    let mut seen = 0;
+    let refused = |e: FrameError| match e {
+        FrameError::TooLarge { .. } | FrameError::Sparse { .. } => {
+            import_err(path, format!("{e}; the archive is malformed or hostile — do not use it"))
+        }
+        FrameError::Read { .. } | FrameError::Corrupt { .. } => {
+            import_err(path, format!("not a tar archive or directory: {e}"))
+        }
+    };
+    while let Some(entry) = archive.next_entry().map_err(refused)? {
+        let name = String::from_utf8_lossy(entry.path_bytes());
+        let name = name.trim_start_matches("./");
         if name == "oci-layout" {
             format = Format::OciArchive;
             break;
@@ -73,7 +82,8 @@ pub fn detect(path: &Path) -> Result<Format> {
             break;
         }
         // Layout markers sit near the top; a rootfs needs no full scan.
-        if i > 4096 {
+        seen += 1;
+        if seen > 4096 {
             break;
         }
     }
@@ -579,7 +589,8 @@ fn extract_archive(path: &Path, dest: &Path, max_bytes: u64, max_entries: u64) -
     let mut head = [0u8; 8];
     let n = File::open(path).and_then(|mut f| f.read(&mut head)).map_err(io_err(path))?;
     let file = File::open(path).map_err(io_err(path))?;
-    let mut archive = tar::Archive::new(decompressor(BufReader::new(file), sniff_compression(&head[..n])));
+    let reader = decompressor(BufReader::new(file), sniff_compression(&head[..n]));
+    let mut archive = TarReader::new(reader, HeaderLimits::DEFAULT);
     let (mut bytes, mut entries) = (0u64, 0u64);
     let mut links = Vec::new();
     let too_large = || {
@@ -588,23 +599,23 @@ fn extract_archive(path: &Path, dest: &Path, max_bytes: u64, max_entries: u64) -
             format!("the archive holds more than {max_bytes} bytes or {max_entries} entries (images.max_layer_bytes / max_layer_entries)"),
         )
     };
-    for entry in archive.entries().map_err(|e| import_err(path, e.to_string()))? {
-        let mut entry = entry.map_err(|e| import_err(path, e.to_string()))?;
+    while let Some(mut entry) = archive.next_entry().map_err(|e| import_err(path, e.to_string()))? {
         entries += 1;
         if entries > max_entries {
             return Err(too_large());
         }
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).to_string();
+        let raw = String::from_utf8_lossy(entry.path_bytes()).to_string();
         let rel = match sanitize(&raw) {
             Ok(r) => r,
             Err(berth_core::layerpath::PathError::Empty { .. }) => continue,
             Err(e) => return Err(import_err(path, e.to_string())),
         };
         let target = dest.join(&rel);
-        match entry.header().entry_type() {
+        match entry.entry_type() {
+            tar::EntryType::XGlobalHeader => {}
             tar::EntryType::Directory => fs::create_dir_all(&target).map_err(io_err(&target))?,
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                bytes = bytes.saturating_add(entry.header().size().unwrap_or(u64::MAX));
+                bytes = bytes.saturating_add(entry.size());
                 if bytes > max_bytes {
                     return Err(too_large());
                 }
@@ -615,8 +626,7 @@ fn extract_archive(path: &Path, dest: &Path, max_bytes: u64, max_entries: u64) -
                 io::copy(&mut (&mut entry).take(max_bytes), &mut out).map_err(|e| classify_io(&target, e))?;
             }
             tar::EntryType::Symlink => {
-                let link =
-                    entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
+                let link = entry.link_name_bytes().map(|l| String::from_utf8_lossy(l).into_owned()).unwrap_or_default();
                 let resolved = resolve_link(&rel, &link)
                     .ok_or_else(|| import_err(path, format!("symlink {raw} -> {link} points outside the archive")))?;
                 links.push((target, dest.join(resolved), raw));

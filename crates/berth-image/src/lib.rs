@@ -31,6 +31,7 @@ mod registry;
 mod rootfs;
 pub mod snapshot;
 pub mod store;
+pub mod tarstream;
 pub mod unpack;
 
 pub use config::ImageConfig;

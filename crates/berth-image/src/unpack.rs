@@ -28,6 +28,8 @@ use nix::sys::time::TimeSpec;
 use sha2::{Digest as _, Sha256};
 use tar::EntryType;
 
+use crate::tarstream::{Entry, FrameError, HeaderLimits, TarReader};
+
 /// The xattr overlayfs reads to hide a lower directory's contents.
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
@@ -115,6 +117,8 @@ pub enum UnpackError {
     Read { position: String, source: io::Error },
     #[error("layer entry refused: {source}; the layer is malformed or hostile — do not use this image")]
     UnsafePath { source: PathError },
+    #[error("{source}; the layer is malformed or hostile — do not use this image")]
+    Header { source: FrameError },
     #[error("layer entry {entry:?} has a name that is not valid UTF-8; berth only unpacks UTF-8 names — rebuild the image with UTF-8 file names")]
     NonUtf8Name { entry: String },
     #[error("layer entry {entry:?} would be written through symlink {symlink:?}; berth never follows a layer's symlinks on the host — the layer is malformed or hostile, do not use this image")]
@@ -139,6 +143,15 @@ pub enum UnpackError {
     Io { entry: String, op: &'static str, path: PathBuf, source: io::Error },
     #[error("{cause}; removing the partial layer also failed at {path:?}: {source} — remove the contents of that directory by hand")]
     Cleanup { cause: Box<UnpackError>, path: PathBuf, source: io::Error },
+}
+
+impl From<FrameError> for UnpackError {
+    fn from(e: FrameError) -> Self {
+        match e {
+            FrameError::Read { position, source } => UnpackError::Read { position, source },
+            other => UnpackError::Header { source: other },
+        }
+    }
 }
 
 /// Wraps a compressed layer stream in the matching decompressor.
@@ -343,33 +356,28 @@ impl<'a> Unpacker<'a> {
     }
 
     fn run<R: Read>(&mut self, reader: R) -> Result<(), UnpackError> {
-        let mut archive = tar::Archive::new(reader);
-        let read_err = |position: String| move |source| UnpackError::Read { position, source };
-        let entries = archive.entries().map_err(read_err("at its start".into()))?;
-        let mut last: Option<String> = None;
-        for entry in entries {
-            let position = last.as_ref().map_or_else(|| "at its start".into(), |n| format!("after entry {n:?}"));
-            let mut entry = entry.map_err(read_err(position))?;
+        let mut archive = TarReader::new(reader, HeaderLimits::DEFAULT);
+        while let Some(mut entry) = archive.next_entry().map_err(UnpackError::from)? {
             self.entries += 1;
             if self.entries > self.limits.max_entries {
                 return Err(UnpackError::LayerTooLarge { limit: self.limits.max_entries, kind: LimitKind::Entries });
             }
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let name = String::from_utf8_lossy(entry.path_bytes()).into_owned();
             self.entry(&mut entry, &name)?;
-            last = Some(name);
         }
         // The diff_id covers the whole stream, end-of-archive blocks and
         // record padding included.
         let mut rest = archive.into_inner();
-        io::copy(&mut rest, &mut io::sink()).map_err(read_err("after the end of the archive".into()))?;
+        io::copy(&mut rest, &mut io::sink())
+            .map_err(|source| UnpackError::Read { position: "after the end of the archive".into(), source })?;
         self.apply_dir_times()
     }
 
-    fn entry<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str) -> Result<(), UnpackError> {
+    fn entry<R: Read>(&mut self, entry: &mut Entry<'_, R>, name: &str) -> Result<(), UnpackError> {
         if entry.header().entry_type() == EntryType::XGlobalHeader {
             return Ok(()); // archive-wide PAX defaults; nothing berth applies
         }
-        if std::str::from_utf8(&entry.path_bytes()).is_err() {
+        if std::str::from_utf8(entry.path_bytes()).is_err() {
             return Err(UnpackError::NonUtf8Name { entry: name.to_string() });
         }
         match layerpath::classify(name).map_err(|source| UnpackError::UnsafePath { source })? {
@@ -380,7 +388,7 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    fn normal<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, name: &str, path: &Path) -> Result<(), UnpackError> {
+    fn normal<R: Read>(&mut self, entry: &mut Entry<'_, R>, name: &str, path: &Path) -> Result<(), UnpackError> {
         let kind = entry.header().entry_type();
         let meta = read_meta(entry, name)?;
         let full = self.dest.join(path);
@@ -451,7 +459,7 @@ impl<'a> Unpacker<'a> {
 
     fn hardlink<R: Read>(
         &mut self,
-        entry: &tar::Entry<'_, R>,
+        entry: &Entry<'_, R>,
         name: &str,
         path: &Path,
         full: &Path,
@@ -580,12 +588,7 @@ impl<'a> Unpacker<'a> {
         Ok(())
     }
 
-    fn write_file<R: Read>(
-        &mut self,
-        entry: &mut tar::Entry<'_, R>,
-        name: &str,
-        full: &Path,
-    ) -> Result<(), UnpackError> {
+    fn write_file<R: Read>(&mut self, entry: &mut Entry<'_, R>, name: &str, full: &Path) -> Result<(), UnpackError> {
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -673,7 +676,7 @@ fn io_err<'p>(entry: &str, op: &'static str, path: &'p Path) -> impl FnOnce(io::
     move |source| UnpackError::Io { entry, op, path: path.to_path_buf(), source }
 }
 
-fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta, UnpackError> {
+fn read_meta<R: Read>(entry: &mut Entry<'_, R>, name: &str) -> Result<Meta, UnpackError> {
     let bad = |field: &'static str, detail: String| UnpackError::BadHeader { entry: name.to_string(), field, detail };
     let header = entry.header();
     let mode = header.mode().map_err(|e| bad("mode", e.to_string()))? & 0o7777;
@@ -684,20 +687,18 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, name: &str) -> Result<Meta,
     let mtime = header.mtime().map_err(|e| bad("mtime", e.to_string()))?;
     let mtime = i64::try_from(mtime).map_err(|_| bad("mtime", format!("{mtime} is out of range")))?;
     let mut xattrs = Vec::new();
-    if let Some(pax) = entry.pax_extensions().map_err(|e| bad("PAX header", e.to_string()))? {
-        for ext in pax {
-            let ext = ext.map_err(|e| bad("PAX header", e.to_string()))?;
-            if let Some(key) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
-                xattrs.push((key.to_string(), ext.value_bytes().to_vec()));
-            }
+    for (key, value) in entry.pax_records() {
+        let key = std::str::from_utf8(key).ok().and_then(|k| k.strip_prefix("SCHILY.xattr."));
+        if let Some(key) = key {
+            xattrs.push((key.to_string(), value.to_vec()));
         }
     }
     Ok(Meta { mode, uid, gid, mtime, xattrs })
 }
 
-fn link_name<R: Read>(entry: &tar::Entry<'_, R>, name: &str) -> Result<Vec<u8>, UnpackError> {
+fn link_name<R: Read>(entry: &Entry<'_, R>, name: &str) -> Result<Vec<u8>, UnpackError> {
     match entry.link_name_bytes() {
-        Some(target) if !target.is_empty() => Ok(target.into_owned()),
+        Some(target) if !target.is_empty() => Ok(target.to_vec()),
         _ => {
             Err(UnpackError::BadHeader { entry: name.to_string(), field: "link target", detail: "it is empty".into() })
         }

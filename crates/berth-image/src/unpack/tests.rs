@@ -398,6 +398,45 @@ fn refuses_archive_bombs() {
     assert!(matches!(e, UnpackError::LayerTooLarge { kind: LimitKind::Stream, .. }), "{e:?}");
 }
 
+/// A gzip layer whose first entry is a PAX header declaring 3 GiB, followed
+/// by gzip members of zeros: small on disk, endless to a reader that trusts
+/// the header (what issue 12 reported OOM-killing the daemon).
+pub(crate) fn pax_bomb(declared: u64, zero_mib: usize) -> Vec<u8> {
+    let mut h = tar::Header::new_ustar();
+    h.set_path("PaxHeaders.0/bomb").unwrap();
+    h.set_entry_type(EntryType::XHeader);
+    h.set_size(declared);
+    h.set_cksum();
+    let mut out = gzip(h.as_bytes());
+    let zeros = gzip(&vec![0; 1 << 20]);
+    for _ in 0..zero_mib {
+        out.extend_from_slice(&zeros);
+    }
+    out
+}
+
+#[test]
+fn refuses_oversized_extension_headers_before_reading_them() {
+    let e = refuse_blob(&pax_bomb(3 << 30, 8), Compression::Gzip, &UnpackLimits::default());
+    assert!(
+        matches!(&e, UnpackError::Header { source: FrameError::TooLarge { declared, .. } } if *declared == 3 << 30),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("PAX extended header \"PaxHeaders.0/bomb\"") && msg.contains("limit of 1048576"), "{msg}");
+
+    // A GNU long name past PATH_MAX, after a good start.
+    let mut l = good_start();
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(EntryType::GNULongName);
+    h.set_size(1 << 30);
+    h.set_cksum();
+    l.buf.extend_from_slice(h.as_bytes());
+    let e = refuse(&mut l);
+    assert!(matches!(&e, UnpackError::Header { source: FrameError::TooLarge { limit: 4096, .. } }), "{e:?}");
+    assert!(e.to_string().contains("after entry \"keep/ro/\""), "{e}");
+}
+
 #[test]
 fn refuses_truncated_and_corrupt_streams() {
     let mut truncated = good_start().file("big", 0o644, &[7; 2000]).finish();
