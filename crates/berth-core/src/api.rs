@@ -688,6 +688,13 @@ mod tests {
 // prints is what the daemon sent, and scripts written against kubectl read
 // it unchanged. Lists are a `v1 List` with `items`.
 
+/// The most manifest text one apply or delete carries, all files together.
+/// The CLI refuses more before sending; the daemon refuses a larger
+/// request before decoding it (its body may be up to twice this, for JSON
+/// escaping). Kubernetes' API server takes 3 MiB per object; this leaves
+/// room for many objects per apply while bounding what one request costs.
+pub const MAX_MANIFEST_BYTES: usize = 16 << 20;
+
 /// One manifest file as the user gave it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -75,6 +75,9 @@ pub mod selector;
 pub mod validate;
 pub mod yaml;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use backoff::{CrashBackoff, RestartTracker};
 pub use error::{DocumentRef, ManifestError, ManifestErrors};
 pub use expr::{Condition, EvalError, Vars};

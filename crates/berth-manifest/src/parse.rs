@@ -240,11 +240,20 @@ fn decode<T: DeserializeOwned>(
             }
             let path = schema::refine(schema, &path);
             let at = node.locate(&path);
+            let secret = std::ptr::eq(schema, &schema::SECRET);
             let mut reason = e.into_inner().to_string();
             if is_base64_field(&path) && !reason.starts_with("invalid type") {
-                reason = format!("the value is not valid base64 ({})", reason.trim_end_matches('.'));
+                reason = if secret {
+                    // base64's own message names the offending byte.
+                    "the value is not valid base64".to_string()
+                } else {
+                    format!("the value is not valid base64 ({})", reason.trim_end_matches('.'))
+                };
             }
-            let fix = decode_fix(&reason, at, &path);
+            let mut fix = decode_fix(&reason, at, &path);
+            if secret {
+                (reason, fix) = redact_secret(node, reason, fix);
+            }
             Err(ManifestError::Decode { doc: source.clone(), line: at.line, path, reason, fix })
         }
     }
@@ -265,6 +274,69 @@ fn decode_fix(reason: &str, at: &Node, path: &FieldPath) -> String {
             format!("quote it (\"{text}\"): unquoted, YAML reads it as a number")
         }
         _ => "give a value of the type Kubernetes expects here".into(),
+    }
+}
+
+/// A Secret's values never appear in an error: serde's quote of the value
+/// it could not take (`invalid type: string "hunter2", expected ...`) is cut
+/// to its kind wherever it is, the fix does not repeat the text, and a
+/// message that still holds a value of `data` or `stringData` is replaced
+/// whole.
+fn redact_secret(node: &Node, reason: String, fix: String) -> (String, String) {
+    let mut reason = without_quoted_value(&reason);
+    let mut fix = fix;
+    if fix.starts_with("quote it (") {
+        fix = match fix.split_once("): ") {
+            Some((_, why)) => format!("quote it: {why}"),
+            None => "quote it".into(),
+        };
+    }
+    let mut values = Vec::new();
+    for field in ["data", "stringData"] {
+        if let Some(n) = node.get(field) {
+            scalar_texts(n, &mut values);
+        }
+    }
+    let leaks = |text: &str| {
+        values.iter().any(|v| {
+            let escaped = format!("{v:?}");
+            text.contains(v.as_str()) || text.contains(&escaped[1..escaped.len() - 1])
+        })
+    };
+    if leaks(&reason) {
+        reason =
+            "the value cannot be decoded as Kubernetes expects (not shown: Secret values are never repeated)".into();
+    }
+    if leaks(&fix) {
+        fix = "give a value of the type Kubernetes expects here".into();
+    }
+    (reason, fix)
+}
+
+/// `invalid type: string "x", expected y` → `invalid type: string, expected y`.
+fn without_quoted_value(reason: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        if let Some((unexpected, expected)) = reason.strip_prefix(prefix).and_then(|r| r.split_once(", expected ")) {
+            let kind = unexpected.split(['`', '"']).next().unwrap_or_default().trim();
+            return format!("{prefix}{kind}, expected {expected}");
+        }
+    }
+    reason.to_string()
+}
+
+/// Every scalar value under `node` (not its keys) long enough to tell
+/// apart from the words of a message.
+fn scalar_texts(node: &Node, out: &mut Vec<String>) {
+    const SHORTEST: usize = 4;
+    match &node.value {
+        Value::Seq(items) => items.iter().for_each(|n| scalar_texts(n, out)),
+        Value::Map(entries) => entries.iter().for_each(|(_, n)| scalar_texts(n, out)),
+        Value::Str(s) if s.len() >= SHORTEST => out.push(s.clone()),
+        Value::Int(i) if i.to_string().len() >= SHORTEST => out.push(i.to_string()),
+        _ => {}
+    }
+    if let Some(plain) = node.plain.as_ref().filter(|p| p.len() >= SHORTEST) {
+        out.push(plain.clone());
     }
 }
 

@@ -14,8 +14,43 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
 use crate::path::{FieldPath, Segment};
 
-/// Aliases are expanded; this bounds how much (a "billion laughs" guard).
-const MAX_NODES: usize = 1_000_000;
+/// How much one input may build. Every bound is checked before the
+/// allocation it guards: an alias is charged the full size of what it
+/// names before that is copied, and a list or mapping is refused before it
+/// nests one level too deep. [`Limits::BERTH`] are berth's; smaller ones
+/// make tests fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Values (scalars, keys, lists and mappings) after aliases are expanded.
+    pub nodes: usize,
+    /// Bytes of scalar text (keys and values) after aliases are expanded;
+    /// an anchored value counts once more, for the copy kept for its aliases.
+    pub bytes: usize,
+    /// Lists and mappings inside one another.
+    pub depth: usize,
+}
+
+/// Values per input (a "billion laughs" guard together with the bytes).
+pub const MAX_NODES: usize = 1_000_000;
+/// Bytes of text per input once aliases are expanded: far above any real
+/// manifest (the Kubernetes API server takes 3 MiB per request and etcd
+/// 1.5 MiB per object), far below the daemon's memory.
+pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
+/// Nesting depth: Kubernetes objects nest about 15 levels; serde_json and
+/// serde_yaml stop at 128, so whatever is read here can be stored as JSON
+/// and read back. Every walker of the tree (conversion, validation, drop)
+/// recurses at most this deep.
+pub const MAX_DEPTH: usize = 100;
+
+impl Limits {
+    pub const BERTH: Limits = Limits { nodes: MAX_NODES, bytes: MAX_EXPANDED_BYTES, depth: MAX_DEPTH };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::BERTH
+    }
+}
 
 /// A value with the position where it starts (line and column from 1).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +82,8 @@ pub struct YamlDocument {
     pub root: Node,
 }
 
-/// A YAML syntax error. Parsing stops at the first one.
+/// A YAML syntax error, or an input past [`Limits`]. Parsing stops at the
+/// first one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("document {document}: invalid YAML at line {line}, column {column}: {reason}")]
 pub struct YamlError {
@@ -58,36 +94,78 @@ pub struct YamlError {
 }
 
 /// Reads every document of `text`, skipping the empty ones (`---` alone,
-/// comments only).
+/// comments only), within berth's [`Limits`].
 pub fn parse_stream(text: &str) -> Result<Vec<YamlDocument>, YamlError> {
-    let mut builder = Builder::default();
+    parse_stream_with(text, Limits::BERTH)
+}
+
+/// [`parse_stream`] within other limits.
+pub fn parse_stream_with(text: &str, limits: Limits) -> Result<Vec<YamlDocument>, YamlError> {
+    let mut builder = Builder { limits, ..Builder::default() };
     for event in Parser::new_from_str(text) {
         match event {
             Ok((event, span)) => builder.on_event(event, span)?,
             Err(e) => {
+                let reason = match e.info() {
+                    // The scanner's own bound: 255 flow levels.
+                    "recursion limit exceeded" => too_deep(limits.depth),
+                    other => other.to_string(),
+                };
                 return Err(YamlError {
                     document: builder.document.max(1),
                     line: e.marker().line(),
                     column: e.marker().col() + 1,
-                    reason: e.info().to_string(),
-                })
+                    reason,
+                });
             }
         }
     }
     Ok(builder.documents)
 }
 
+/// What a finished node costs: values and text bytes in it, and how many
+/// lists and mappings deep it goes (0 for a scalar).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+    height: usize,
+}
+
+impl Cost {
+    fn add(&mut self, child: Cost) {
+        self.nodes += child.nodes;
+        self.bytes += child.bytes;
+        self.height = self.height.max(child.height);
+    }
+}
+
 enum Frame {
-    Seq { start: Span, anchor: usize, items: Vec<Node> },
-    Map { start: Span, anchor: usize, entries: Vec<(String, Node)>, key: Option<(String, Span)>, merges: Vec<Node> },
+    Seq {
+        start: Span,
+        anchor: usize,
+        items: Vec<Node>,
+        cost: Cost,
+    },
+    Map {
+        start: Span,
+        anchor: usize,
+        entries: Vec<(String, Node)>,
+        key: Option<(String, Span)>,
+        merges: Vec<Node>,
+        cost: Cost,
+    },
 }
 
 #[derive(Default)]
 struct Builder {
+    limits: Limits,
     document: usize,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    anchors: HashMap<usize, (Node, Cost)>,
+    /// Charged so far, over the whole stream.
     nodes: usize,
+    bytes: usize,
     documents: Vec<YamlDocument>,
 }
 
@@ -108,29 +186,47 @@ impl Builder {
                 self.anchors.clear();
             }
             Event::Scalar(text, style, anchor, tag) => {
+                let cost = Cost { nodes: 1, bytes: text.len(), height: 0 };
+                self.charge(cost, span)?;
                 let node = self.scalar(&text, style, tag.as_deref(), span)?;
-                self.complete(node, anchor, span)?;
+                self.complete(node, cost, anchor, span)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| self.error(span, "unknown alias"))?;
-                self.count(&node, span)?;
-                self.complete(node, 0, span)?;
+                let cost = self.anchors.get(&id).map(|(_, c)| *c).ok_or_else(|| self.error(span, "unknown alias"))?;
+                self.nest(cost.height, span)?;
+                // Charged in full before the copy is made.
+                self.charge(cost, span)?;
+                let node = self.anchors.get(&id).map(|(n, _)| n.clone()).unwrap_or_else(|| node(Value::Null, span));
+                self.complete(node, cost, 0, span)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq { start: span, anchor, items: Vec::new() }),
+            Event::SequenceStart(anchor, _) => {
+                self.nest(1, span)?;
+                self.stack.push(Frame::Seq { start: span, anchor, items: Vec::new(), cost: Cost::default() })
+            }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map { start: span, anchor, entries: Vec::new(), key: None, merges: Vec::new() })
+                self.nest(1, span)?;
+                self.stack.push(Frame::Map {
+                    start: span,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                    merges: Vec::new(),
+                    cost: Cost::default(),
+                })
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq { start, anchor, items }) = self.stack.pop() {
-                    self.complete(node(Value::Seq(items), start), anchor, start)?;
+                if let Some(Frame::Seq { start, anchor, items, cost }) = self.stack.pop() {
+                    let cost = self.collection(cost, start)?;
+                    self.complete(node(Value::Seq(items), start), cost, anchor, start)?;
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { start, anchor, mut entries, merges, .. }) = self.stack.pop() {
+                if let Some(Frame::Map { start, anchor, mut entries, merges, cost, .. }) = self.stack.pop() {
                     for source in merges {
                         merge_into(&mut entries, source, |s| self.error(s, MERGE_SHAPE))?;
                     }
-                    self.complete(node(Value::Map(entries), start), anchor, start)?;
+                    let cost = self.collection(cost, start)?;
+                    self.complete(node(Value::Map(entries), start), cost, anchor, start)?;
                 }
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => {}
@@ -138,10 +234,41 @@ impl Builder {
         Ok(())
     }
 
-    fn count(&mut self, node: &Node, span: Span) -> Result<(), YamlError> {
-        self.nodes += size(node);
-        if self.nodes > MAX_NODES {
-            return Err(self.error(span, format!("more than {MAX_NODES} values after expanding aliases")));
+    /// Refuses a node `height` levels deep where the stack already is.
+    fn nest(&self, height: usize, span: Span) -> Result<(), YamlError> {
+        let depth = self.stack.len() + height;
+        if depth > self.limits.depth {
+            return Err(self.error(span, too_deep(self.limits.depth)));
+        }
+        Ok(())
+    }
+
+    /// Counts a list or mapping itself, its children being charged already.
+    fn collection(&mut self, children: Cost, span: Span) -> Result<Cost, YamlError> {
+        self.charge(Cost { nodes: 1, bytes: 0, height: 0 }, span)?;
+        Ok(Cost { nodes: children.nodes + 1, bytes: children.bytes, height: children.height + 1 })
+    }
+
+    fn charge(&mut self, cost: Cost, span: Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(cost.nodes);
+        self.bytes = self.bytes.saturating_add(cost.bytes);
+        if self.nodes > self.limits.nodes {
+            return Err(self.error(
+                span,
+                format!(
+                    "more than {} values after expanding aliases; berth reads at most that many per file",
+                    self.limits.nodes
+                ),
+            ));
+        }
+        if self.bytes > self.limits.bytes {
+            return Err(self.error(
+                span,
+                format!(
+                    "more than {} of text after expanding aliases; berth reads at most that much per file",
+                    human_bytes(self.limits.bytes)
+                ),
+            ));
         }
         Ok(())
     }
@@ -161,7 +288,8 @@ impl Builder {
                             | ("float", Value::Float(_))
                     ) || (tag.suffix == "float" && matches!(value, Value::Int(_)));
                     if !matches {
-                        return Err(self.error(span, format!("{text:?} is not a valid !!{}", tag.suffix)));
+                        // The text itself is not repeated: it may be a secret.
+                        return Err(self.error(span, format!("the value is not a valid !!{}", tag.suffix)));
                     }
                     match value {
                         Value::Int(i) if tag.suffix == "float" => Value::Float(i as f64),
@@ -182,13 +310,11 @@ impl Builder {
     }
 
     /// Attaches a finished node to its parent (or ends the document).
-    fn complete(&mut self, node: Node, anchor: usize, span: Span) -> Result<(), YamlError> {
-        self.nodes += 1;
-        if self.nodes > MAX_NODES {
-            return Err(self.error(span, format!("more than {MAX_NODES} values after expanding aliases")));
-        }
+    fn complete(&mut self, node: Node, cost: Cost, anchor: usize, span: Span) -> Result<(), YamlError> {
         if anchor > 0 {
-            self.anchors.insert(anchor, node.clone());
+            // The copy kept for aliases is memory too.
+            self.charge(Cost { height: 0, ..cost }, span)?;
+            self.anchors.insert(anchor, (node.clone(), cost));
         }
         let document = self.document.max(1);
         match self.stack.last_mut() {
@@ -197,37 +323,73 @@ impl Builder {
                     self.documents.push(YamlDocument { index: document, root: node });
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, merges, .. }) => match key.take() {
-                None => {
-                    let text = match node.value {
-                        Value::Str(s) => s,
-                        Value::Seq(_) | Value::Map(_) => {
-                            return Err(self.error(span, "a mapping key must be a plain value, not a list or mapping"))
+            Some(Frame::Seq { items, cost: total, .. }) => {
+                total.add(cost);
+                items.push(node)
+            }
+            Some(Frame::Map { entries, key, merges, cost: total, .. }) => {
+                total.add(cost);
+                match key.take() {
+                    None => {
+                        let text = match node.value {
+                            Value::Str(s) => s,
+                            Value::Seq(_) | Value::Map(_) => {
+                                return Err(
+                                    self.error(span, "a mapping key must be a plain value, not a list or mapping")
+                                )
+                            }
+                            _ => node.plain.unwrap_or_default(),
+                        };
+                        *key = Some((text, span));
+                    }
+                    Some((k, key_span)) if k == "<<" => {
+                        if !matches!(node.value, Value::Map(_) | Value::Seq(_)) {
+                            return Err(self.error(key_span, MERGE_SHAPE));
                         }
-                        _ => node.plain.unwrap_or_default(),
-                    };
-                    *key = Some((text, span));
-                }
-                Some((k, key_span)) if k == "<<" => {
-                    if !matches!(node.value, Value::Map(_) | Value::Seq(_)) {
-                        return Err(self.error(key_span, MERGE_SHAPE));
+                        merges.push(node);
                     }
-                    merges.push(node);
-                }
-                Some((k, key_span)) => {
-                    if let Some((_, first)) = entries.iter().find(|(existing, _)| *existing == k) {
-                        let line = first.line;
-                        return Err(self.error(
-                            key_span,
-                            format!("duplicate key {k:?} (first given on line {line}); give each key once"),
-                        ));
+                    Some((k, key_span)) => {
+                        if let Some((_, first)) = entries.iter().find(|(existing, _)| *existing == k) {
+                            let line = first.line;
+                            return Err(self.error(
+                                key_span,
+                                format!(
+                                    "duplicate key {} (first given on line {line}); give each key once",
+                                    quoted_excerpt(&k)
+                                ),
+                            ));
+                        }
+                        entries.push((k, node));
                     }
-                    entries.push((k, node));
                 }
-            },
+            }
         }
         Ok(())
+    }
+}
+
+fn too_deep(depth: usize) -> String {
+    format!("lists and mappings are nested more than {depth} levels deep; berth reads at most {depth} (Kubernetes objects need about 15)")
+}
+
+/// `64 MiB`, `1000 bytes`.
+fn human_bytes(n: usize) -> String {
+    if n >= 1 << 20 && (n >> 20) << 20 == n {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Text from the input, for a message: quoted, and cut short when long so
+/// an error never repeats a large (or secret) value.
+pub fn quoted_excerpt(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        format!("{text:?}")
+    } else {
+        let head: String = text.chars().take(MAX).collect();
+        format!("{head:?}… ({} bytes)", text.len())
     }
 }
 
@@ -271,14 +433,6 @@ fn span_at(line: usize, column: usize) -> Span {
 
 fn node(value: Value, span: Span) -> Node {
     Node { value, line: span.start.line(), column: span.start.col() + 1, plain: None }
-}
-
-fn size(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Seq(items) => items.iter().map(size).sum(),
-        Value::Map(entries) => entries.iter().map(|(_, v)| size(v)).sum(),
-        _ => 0,
-    }
 }
 
 /// Resolves a plain scalar as go-yaml v2 does (YAML 1.1 flavour).

@@ -1,8 +1,6 @@
 //! The async edges of the declared verbs: call the daemon, hand the
 //! objects to the pure renderers, print.
 
-use std::io::Read;
-
 use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ErrorBody, ScaleRequest};
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
@@ -77,9 +75,7 @@ fn is_not_found(e: &CliError) -> bool {
 }
 
 fn read_stdin() -> std::io::Result<String> {
-    let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text)?;
-    Ok(text)
+    manifests::read_at_most(std::io::stdin())
 }
 
 /// `berth apply -f ...`.

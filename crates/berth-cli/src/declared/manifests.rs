@@ -1,9 +1,10 @@
 //! `-f` for apply and delete: which files a path means, reading them, and
 //! the lines kubectl prints for what changed.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use berth_core::api::{ManifestFile, ObjectChange};
+use berth_core::api::{ManifestFile, ObjectChange, MAX_MANIFEST_BYTES};
 
 use super::kind::qualified_kind;
 use crate::client::{CliError, Result};
@@ -39,11 +40,37 @@ pub fn read(paths: &[PathBuf], stdin: impl FnOnce() -> std::io::Result<String>) 
             vec![path.clone()]
         };
         for f in list {
-            let text = std::fs::read_to_string(&f).map_err(|e| unreadable(&f, e))?;
+            let text = read_bounded(&f).map_err(|e| unreadable(&f, e))?;
             files.push(ManifestFile { name: f.display().to_string(), text });
         }
     }
+    if files.iter().map(|f| f.text.len()).sum::<usize>() > MAX_MANIFEST_BYTES {
+        return Err(too_much());
+    }
     Ok(files)
+}
+
+/// A file's text, read no further than the daemon would take (so `-f
+/// /dev/zero` fails at once instead of filling memory).
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    read_at_most(std::fs::File::open(path)?)
+}
+
+/// At most [`MAX_MANIFEST_BYTES`] of `reader` as text; more is an error.
+pub fn read_at_most(reader: impl Read) -> std::io::Result<String> {
+    let mut text = String::new();
+    reader.take(MAX_MANIFEST_BYTES as u64 + 1).read_to_string(&mut text)?;
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err(std::io::Error::other(too_much().to_string()));
+    }
+    Ok(text)
+}
+
+fn too_much() -> CliError {
+    CliError::Other(format!(
+        "the manifests come to more than {} MiB; berth reads at most that much per apply or delete: split them over several",
+        MAX_MANIFEST_BYTES >> 20
+    ))
 }
 
 fn unreadable(path: &Path, e: std::io::Error) -> CliError {
@@ -106,6 +133,16 @@ mod tests {
 
     fn change(kind: &str, ns: &str, name: &str, action: &str) -> ObjectChange {
         ObjectChange { kind: kind.into(), namespace: ns.into(), name: name.into(), action: action.into() }
+    }
+
+    #[test]
+    fn reading_stops_past_the_bound() {
+        let big = std::io::repeat(b'a');
+        let e = read_at_most(big).unwrap_err();
+        assert!(e.to_string().contains("more than 16 MiB"), "{e}");
+        assert_eq!(read_at_most(&b"a: 1\n"[..]).unwrap(), "a: 1\n");
+        let e = read(&[PathBuf::from("/dev/zero")], || Ok(String::new())).unwrap_err();
+        assert!(e.to_string().starts_with("cannot read /dev/zero: the manifests come to more than 16 MiB"), "{e}");
     }
 
     #[test]

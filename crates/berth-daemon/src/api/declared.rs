@@ -3,7 +3,9 @@
 
 use axum::extract::{Path, Query, State};
 use axum::Json;
-use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ErrorBody, ScaleRequest};
+use berth_core::api::{
+    ApplyRequest, ApplyResponse, DeleteRequest, ErrorBody, ManifestFile, ScaleRequest, MAX_MANIFEST_BYTES,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -13,7 +15,10 @@ use super::{ApiError, State as S};
 /// Checks every file, then creates or updates each object. Idempotent.
 #[utoipa::path(post, path = "/v1/apply", tag = "declared", request_body = ApplyRequest,
     responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody)))]
-pub async fn apply(State(d): State<S>, JsonBody(req): JsonBody<ApplyRequest>) -> Result<Json<ApplyResponse>, ApiError> {
+pub async fn apply(
+    State(d): State<S>,
+    ManifestBody(req): ManifestBody<ApplyRequest>,
+) -> Result<Json<ApplyResponse>, ApiError> {
     Ok(Json(d.declared.apply(req).await?))
 }
 
@@ -22,10 +27,68 @@ pub async fn apply(State(d): State<S>, JsonBody(req): JsonBody<ApplyRequest>) ->
     responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(d): State<S>,
-    JsonBody(req): JsonBody<DeleteRequest>,
+    ManifestBody(req): ManifestBody<DeleteRequest>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
     Ok(Json(d.declared.delete(req).await?))
 }
+/// A request carrying manifest files: its body read up to a bound
+/// (`MAX_MANIFEST_BYTES` of text, twice that of JSON for escaping), then
+/// decoded on the blocking pool, so neither a large nor a slow-to-decode
+/// body holds an async worker.
+pub struct ManifestBody<T>(pub T);
+
+/// The files of a manifest request.
+pub trait CarriesManifests {
+    fn files(&self) -> &[ManifestFile];
+}
+
+impl CarriesManifests for ApplyRequest {
+    fn files(&self) -> &[ManifestFile] {
+        &self.files
+    }
+}
+
+impl CarriesManifests for DeleteRequest {
+    fn files(&self) -> &[ManifestFile] {
+        &self.files
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::BadRequest(format!(
+        "the manifests come to more than {} MiB; berth reads at most that much per apply or delete: split them over several",
+        MAX_MANIFEST_BYTES >> 20
+    ))
+}
+
+impl<S2, T> axum::extract::FromRequest<S2> for ManifestBody<T>
+where
+    T: serde::de::DeserializeOwned + CarriesManifests + Send + 'static,
+    S2: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, _: &S2) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::to_bytes(req.into_body(), 2 * MAX_MANIFEST_BYTES).await.map_err(|e| {
+            // A body past the bound and one that broke off read alike to
+            // axum; tell them apart by the error's source.
+            if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+                too_large()
+            } else {
+                ApiError::BadRequest(format!("reading the request body: {e}"))
+            }
+        })?;
+        let req = tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&bytes))
+            .await
+            .map_err(|e| ApiError::Internal(format!("decoding the request failed unexpectedly: {e}")))?
+            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+        if req.files().iter().map(|f| f.text.len()).sum::<usize>() > MAX_MANIFEST_BYTES {
+            return Err(too_large());
+        }
+        Ok(ManifestBody(req))
+    }
+}
+
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -507,15 +507,10 @@ impl Worker {
                 return Duration::from_secs(2);
             }
         };
-        if c.security.run_as_non_root && c.security.run_as_user.unwrap_or(0) == 0 {
+        if c.security.run_as_non_root {
             let image_user = self.d.images.inspect(&image).ok().and_then(|i| i.config.user).unwrap_or_default();
-            if c.security.run_as_user == Some(0)
-                || image_user.is_empty()
-                || image_user == "root"
-                || image_user.starts_with("0")
-            {
-                let msg = "container has runAsNonRoot and image will run as root".to_string();
-                self.waiting(pod, &c.name, "CreateContainerConfigError", msg);
+            if let Err(e) = c.security.verify_run_as_non_root(&image_user) {
+                self.waiting(pod, &c.name, "CreateContainerConfigError", e.to_string());
                 return Duration::from_secs(10);
             }
         }

@@ -16,8 +16,8 @@ impl Declared {
     // ---- apply, delete, scale ----
 
     /// Parses and checks every file, then stores each object that changed.
-    pub async fn apply(self: &Arc<Self>, req: ApplyRequest) -> Result<ApplyResponse> {
-        let objects = parse_files(&req.files)?;
+    pub async fn apply(self: &Arc<Self>, mut req: ApplyRequest) -> Result<ApplyResponse> {
+        let objects = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
         let _guard = self.lock.lock().await;
         let mut plan = Vec::new();
         let mut problems = Vec::new();
@@ -103,8 +103,8 @@ impl Declared {
     }
 
     /// Deletes the objects the files name, and what they own.
-    pub async fn delete(self: &Arc<Self>, req: DeleteRequest) -> Result<ApplyResponse> {
-        let objects = parse_files(&req.files)?;
+    pub async fn delete(self: &Arc<Self>, mut req: DeleteRequest) -> Result<ApplyResponse> {
+        let objects = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
         let mut changes = Vec::new();
         for (object, _) in objects {
             let key = object.key();
@@ -369,6 +369,21 @@ impl Declared {
         self.wake.notify_one();
         self.get("deployments", namespace, name, false)
     }
+}
+
+/// Manifests parsed at the same time. Each parse is bounded by
+/// `berth_manifest::yaml::Limits` (and its tree can take a few times its
+/// text in memory); this bounds how many such trees exist at once.
+static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// [`parse_files`] on the blocking pool: parsing untrusted YAML is CPU work
+/// bounded by size, never done on an async worker. The files (and the
+/// trees built from them) are dropped there too.
+async fn parse_files_off_worker(files: Vec<ManifestFile>) -> Result<Vec<(Object, serde_json::Value)>> {
+    let _permit = PARSING.acquire().await.map_err(|_| DeclaredError::Conflict("the daemon is shutting down".into()))?;
+    tokio::task::spawn_blocking(move || parse_files(&files)).await.unwrap_or_else(|e| {
+        Err(DeclaredError::Invalid(format!("reading the manifests failed unexpectedly ({e}); this is a bug in berth")))
+    })
 }
 
 /// Every object of every file, or every problem, each line naming the

@@ -20,9 +20,9 @@ pub use analysis::{
 };
 pub use config::{ConfigMapSpec, SecretSpec, SecretType, SecretValue};
 pub use pod::{
-    ContainerPort, ContainerSpec, EnvFrom, EnvSource, EnvVar, Handler, HttpGet, KeyRef, KeyToPath, Medium, ObjectRef,
-    PodField, PodTemplate, ProbeHandler, ProbeKind, ProbeSpec, ProjectedKeys, Protocol, PullPolicy, Resources, Scheme,
-    SecurityContext, TemplateHash, Volume, VolumeMount, VolumeSource,
+    ContainerPort, ContainerSpec, EnvFrom, EnvSource, EnvVar, Handler, HttpGet, KeyRef, KeyToPath, Medium,
+    NonRootError, ObjectRef, PodField, PodTemplate, ProbeHandler, ProbeKind, ProbeSpec, ProjectedKeys, Protocol,
+    PullPolicy, Resources, Scheme, SecurityContext, TemplateHash, Volume, VolumeMount, VolumeSource,
 };
 pub use rollout::{
     AnalysisRef, BackgroundAnalysis, BlueGreenSpec, CanaryScale, CanarySpec, CanaryStep, RolloutSpec, RolloutStrategy,

@@ -195,6 +195,48 @@ pub struct SecurityContext {
     pub capabilities_drop: Vec<String>,
 }
 
+/// Why kubelet would not start a container under `runAsNonRoot`, in its
+/// own words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NonRootError {
+    #[error("container's runAsUser breaks non-root policy")]
+    RunAsUserRoot,
+    #[error("container has runAsNonRoot and image will run as root")]
+    ImageRunsAsRoot,
+    #[error("container has runAsNonRoot and image has non-numeric user ({0}), cannot verify user is non-root")]
+    NonNumericUser(String),
+}
+
+impl SecurityContext {
+    /// kubelet's `verifyRunAsNonRoot` on the image's `User` (`name`,
+    /// `uid`, `uid:gid` or empty): without `runAsNonRoot` anything goes; a
+    /// `runAsUser` decides alone (0 refused); otherwise the image's user
+    /// must be a numeric uid other than 0. An empty user runs as root, and a
+    /// user name is refused because it cannot be verified without trusting
+    /// the image's `/etc/passwd` (where `daemon` may well be uid 0). Stricter
+    /// than kubelet in one corner: `:gid` (no user) counts as root, as it
+    /// runs, where kubelet lets it through.
+    pub fn verify_run_as_non_root(&self, image_user: &str) -> Result<(), NonRootError> {
+        if !self.run_as_non_root {
+            return Ok(());
+        }
+        if let Some(uid) = self.run_as_user {
+            return if uid == 0 { Err(NonRootError::RunAsUserRoot) } else { Ok(()) };
+        }
+        let user = image_user.split(':').next().unwrap_or_default();
+        if user.is_empty() {
+            return Err(NonRootError::ImageRunsAsRoot);
+        }
+        // As containerd's getUserFromImage: numeric means a uid (Go's
+        // ParseInt, sign allowed), anything else a name.
+        match user.parse::<i64>() {
+            Ok(0) => Err(NonRootError::ImageRunsAsRoot),
+            Ok(_) => Ok(()),
+            Err(_) => Err(NonRootError::NonNumericUser(user.to_string())),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
     pub name: String,
@@ -275,5 +317,42 @@ impl PodTemplate {
     /// Init containers then containers.
     pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
         self.init_containers.iter().chain(&self.containers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn non_root(run_as_user: Option<u32>) -> SecurityContext {
+        SecurityContext { run_as_non_root: true, run_as_user, ..SecurityContext::default() }
+    }
+
+    #[test]
+    fn run_as_non_root_follows_kubelet() {
+        let check = |s: &SecurityContext, user: &str| s.verify_run_as_non_root(user);
+        // Off: anything goes.
+        assert_eq!(check(&SecurityContext::default(), ""), Ok(()));
+        assert_eq!(check(&SecurityContext::default(), "root"), Ok(()));
+        // runAsUser decides alone.
+        assert_eq!(check(&non_root(Some(0)), "1000"), Err(NonRootError::RunAsUserRoot));
+        assert_eq!(check(&non_root(Some(1000)), "root"), Ok(()));
+        assert_eq!(check(&non_root(Some(1000)), ""), Ok(()));
+        // The image's user otherwise.
+        let s = non_root(None);
+        for root in ["", "0", "0:0", "00", "+0", "-0", ":1000"] {
+            assert_eq!(check(&s, root), Err(NonRootError::ImageRunsAsRoot), "{root:?}");
+        }
+        for ok in ["1000", "1000:0", "65534:65534", "0123", "+5"] {
+            assert_eq!(check(&s, ok), Ok(()), "{ok:?}");
+        }
+        for name in ["root", "daemon", "app:app", "nobody", "1000a", "99999999999999999999"] {
+            let e = check(&s, name).unwrap_err();
+            assert!(matches!(e, NonRootError::NonNumericUser(_)), "{name:?}: {e:?}");
+        }
+        assert_eq!(
+            check(&s, "daemon:0").unwrap_err().to_string(),
+            "container has runAsNonRoot and image has non-numeric user (daemon), cannot verify user is non-root"
+        );
     }
 }

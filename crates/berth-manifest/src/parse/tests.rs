@@ -93,3 +93,56 @@ fn routes_argo_kinds_and_tells_typos_from_unsupported_fields() {
         "rollout/r: spec.replicas: invalid type: string \"many\", expected i64; give a value of the type Kubernetes expects here"
     );
 }
+
+fn secret_error(body: &str) -> String {
+    let text = format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: db}}\n{body}");
+    let err = parse(&text).unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    err.to_string()
+}
+
+#[test]
+fn secret_decode_errors_never_repeat_the_value() {
+    let bad_base64 = secret_error("data:\n  password: hunter2-is-my-password\n");
+    assert_eq!(
+        bad_base64,
+        "secret/db: data[password]: the value is not valid base64; encode it with base64, or put the plain text under stringData (Secret) or data (ConfigMap)"
+    );
+    // base64's own message names the offending byte and its offset.
+    assert!(!bad_base64.contains("symbol"), "{bad_base64}");
+    for (body, secret) in [
+        ("stringData:\n  pin: 98765432\n", "98765432"),
+        ("stringData:\n  on: yes\n  token: [s3cr3t-t0ken]\n", "s3cr3t"),
+        ("stringData:\n  ratio: 1234.5678\n", "1234.5678"),
+        ("data:\n  password: 12345678\n", "12345678"),
+        ("stringData: hunter2-is-my-password\n", "hunter2"),
+        ("data: [hunter2-is-my-password]\n", "hunter2"),
+        ("type: {x: hunter2-is-my-password}\n", "hunter2"),
+        ("immutable: hunter2-is-my-password\n", "hunter2"),
+    ] {
+        let e = secret_error(body);
+        assert!(!e.contains(secret), "{body:?} gave {e}");
+        assert!(e.starts_with("secret/db: "), "{e}");
+    }
+    let e = secret_error("stringData:\n  pin: 98765432\n");
+    assert_eq!(
+        e,
+        "secret/db: stringData[pin]: invalid type: integer, expected a string; quote it: unquoted, YAML reads it as a number"
+    );
+    // A ConfigMap keeps the full message: its values are not secret.
+    let err = parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  n: 98765432\n").unwrap_err();
+    assert!(err.to_string().contains("98765432"), "{err}");
+}
+
+#[test]
+fn redaction_keeps_the_kind_of_what_was_given() {
+    assert_eq!(
+        without_quoted_value("invalid type: string \"hunter2\", expected a boolean"),
+        "invalid type: string, expected a boolean"
+    );
+    assert_eq!(
+        without_quoted_value("invalid value: integer `5`, expected one of `a`, `b`"),
+        "invalid value: integer, expected one of `a`, `b`"
+    );
+    assert_eq!(without_quoted_value("missing field `name`"), "missing field `name`");
+}

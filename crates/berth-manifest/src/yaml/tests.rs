@@ -109,3 +109,75 @@ fn locate_finds_the_deepest_existing_node() {
     let missing = FieldPath::of(&["spec", "containers"]).index(0).field("nope");
     assert_eq!(root.locate(&missing).line, 3);
 }
+
+const SMALL: Limits = Limits { nodes: 1000, bytes: 10_000, depth: 8 };
+
+#[test]
+fn a_large_anchored_scalar_is_charged_per_alias_before_it_is_copied() {
+    // The billion laughs of issue 12: 1 MiB aliased 200,000 times.
+    let mut text = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: laughs}}\nbig: &a \"{}\"\ndata: [",
+        "x".repeat(1 << 20)
+    );
+    text.push_str(&"*a, ".repeat(200_000));
+    text.push_str("]\n");
+    let started = std::time::Instant::now();
+    let err = parse_stream(&text).unwrap_err();
+    assert!(err.reason.contains("more than 64 MiB of text after expanding aliases"), "{err}");
+    assert_eq!(err.line, 5, "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+    // Within the bound, aliases still work.
+    // Keys a and b, xxxx, its copy kept for aliases, and two aliases of it.
+    let needs = 1 + 1 + 4 + 4 + 4 + 4;
+    let ok = parse_stream_with("a: &a xxxx\nb: [*a, *a]\n", Limits { bytes: needs, ..SMALL });
+    assert!(ok.is_ok(), "{ok:?}");
+    let over = parse_stream_with("a: &a xxxx\nb: [*a, *a]\n", Limits { bytes: needs - 1, ..SMALL });
+    assert!(over.unwrap_err().reason.contains("more than 17 bytes of text"));
+}
+
+#[test]
+fn nested_anchors_are_charged_for_the_copies_they_keep() {
+    // Each anchor keeps a copy of everything inside it: 8 levels of anchors
+    // around one 1,000-byte scalar keep 9 copies of it.
+    let mut text = String::new();
+    for i in 0..8 {
+        text.push_str(&format!("&a{i} ["));
+    }
+    text.push_str(&"x".repeat(1000));
+    text.push_str(&"]".repeat(8));
+    let err = parse_stream_with(&text, Limits { bytes: 8_000, depth: 20, ..SMALL }).unwrap_err();
+    assert!(err.reason.contains("of text after expanding aliases"), "{err}");
+    assert!(parse_stream_with(&text, Limits { bytes: 9_000, depth: 20, ..SMALL }).is_ok());
+}
+
+#[test]
+fn deep_nesting_is_refused_before_it_is_built() {
+    for text in ["- ".repeat(200_000) + "a\n", "[".repeat(200_000), "{a: ".repeat(200_000)] {
+        let err = parse_stream(&text).unwrap_err();
+        assert!(err.reason.contains("nested more than 100 levels deep"), "{err}");
+    }
+    let at_limit = "[".repeat(100) + &"]".repeat(100);
+    let docs = parse_stream(&at_limit).unwrap();
+    assert!(docs[0].root.to_json().is_array());
+    let over = "[".repeat(101) + &"]".repeat(101);
+    let err = parse_stream(&over).unwrap_err();
+    assert_eq!((err.line, err.column), (1, 101), "{err}");
+}
+
+#[test]
+fn an_alias_cannot_nest_past_the_limit() {
+    // 4 levels anchored, aliased inside 5 (the root mapping and 4 lists).
+    let text = "a: &deep [[[[x]]]]\nb: [[[[*deep]]]]\n";
+    let err = parse_stream_with(text, Limits { depth: 8, ..SMALL }).unwrap_err();
+    assert!(err.reason.contains("nested more than 8 levels"), "{err}");
+    assert_eq!(err.line, 2);
+    assert!(parse_stream_with(text, Limits { depth: 9, ..SMALL }).is_ok());
+}
+
+#[test]
+fn errors_do_not_repeat_tagged_values() {
+    let err = parse_stream("password: !!int hunter2hunter2\n").unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert_eq!(quoted_excerpt("short"), "\"short\"");
+    assert_eq!(quoted_excerpt(&"k".repeat(100)), format!("{:?}… (100 bytes)", "k".repeat(40)));
+}
