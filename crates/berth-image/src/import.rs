@@ -21,6 +21,8 @@ use crate::store::{ImageStore, NewImage, PinGuard};
 use crate::tarstream::{FrameError, HeaderLimits, TarReader};
 use crate::unpack::decompressor;
 
+mod walk;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     OciLayout,
@@ -479,13 +481,11 @@ impl ImageStore {
         let mut tee = TarHasher { inner: gz, hasher: Hasher::new() };
         {
             let mut builder = tar::Builder::new(&mut tee);
-            builder.follow_symlinks(false);
-            builder.mode(tar::HeaderMode::Complete);
             let packing = |e: io::Error| match e.raw_os_error() {
                 Some(libc::ENOSPC) | Some(libc::EDQUOT) => classify_io(self.blobs.tmp_dir(), e),
                 _ => import_err(dir, format!("cannot pack the directory: {e}")),
             };
-            append_sorted(&mut builder, dir, Path::new("")).map_err(packing)?;
+            walk::append_tree(&mut builder, dir).map_err(packing)?;
             builder.finish().map_err(packing)?;
         }
         let diff_id = Digest::from_hasher(tee.hasher);
@@ -523,28 +523,6 @@ impl<W: Write> Write for TarHasher<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
-}
-
-fn append_sorted<W: Write>(b: &mut tar::Builder<W>, root: &Path, rel: &Path) -> io::Result<()> {
-    let dir = root.join(rel);
-    let mut names: Vec<_> = fs::read_dir(&dir)?.map(|e| e.map(|e| e.file_name())).collect::<io::Result<_>>()?;
-    names.sort();
-    for name in names {
-        let rel_child = rel.join(&name);
-        let full = root.join(&rel_child);
-        let meta = fs::symlink_metadata(&full)?;
-        let ft = meta.file_type();
-        if ft.is_dir() || ft.is_file() || ft.is_symlink() {
-            b.append_path_with_name(&full, &rel_child)?;
-        } else {
-            // Sockets, devices and FIFOs do not belong in an image built from a tree.
-            continue;
-        }
-        if ft.is_dir() {
-            append_sorted(b, root, &rel_child)?;
-        }
-    }
-    Ok(())
 }
 
 /// An OCI layout's `org.opencontainers.image.ref.name`: a full reference is
