@@ -92,6 +92,23 @@
 //!   lets bridge traffic through (Berth only adds accept-policy chains; a
 //!   `drop` elsewhere still drops).
 //!
+//! # Isolation
+//!
+//! Docker's and Kubernetes' expectations, enforced in Berth's own table
+//! only (the rules are listed in [`ruleset`]): replies of allowed
+//! connections pass; containers on one network reach each other; DNATed
+//! traffic (published ports, VIPs) may enter any network but an internal
+//! one; anything else routed into a bridge, from another network or from
+//! the LAN, is dropped; containers reach the outside, masqueraded; the
+//! host reaches every network. Packets addressed to 127.0.0.0/8 are
+//! dropped on every interface but `lo`, and packets from 127.0.0.0/8 on
+//! Berth's bridges, before any DNAT: with `route_localnet=1` a container
+//! could otherwise reach the host's loopback services, and a LAN neighbour
+//! 127.0.0.1-only published ports (CVE-2020-8558). Traffic that neither
+//! enters nor leaves a Berth bridge is never judged. Containers reaching
+//! the host itself (the input hook, e.g. the network's DNS on the gateway)
+//! are not filtered.
+//!
 //! # Never
 //!
 //! This crate never creates, flushes or deletes a table it was not given

@@ -18,6 +18,7 @@ use crate::desired::{Desired, Network, PublishedPort, Vip};
 /// both only masquerades what either asked for.
 pub const MASQUERADE_MARK: u32 = 0x4000;
 
+const PRIO_RAW: i32 = -300;
 const PRIO_DSTNAT: i32 = -100;
 const PRIO_FILTER: i32 = 0;
 const PRIO_SRCNAT: i32 = 100;
@@ -29,6 +30,12 @@ const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 const REJECT_VIP: &str = "reject-vip";
 const SERVICE_IPS: &str = "service-ips";
 const VIP_ADDRESSES: &str = "vip-addresses";
+const INTO_NETWORKS: &str = "into-networks";
+const OUT_OF_NETWORKS: &str = "out-of-networks";
+const BRIDGES: &str = "bridges";
+const INTERNAL_BRIDGES: &str = "internal-bridges";
+const SAME_BRIDGE: &str = "same-bridge";
+const LOOPBACK_NET: &str = "127.0.0.0/8";
 
 struct Builder<'a> {
     table: &'a str,
@@ -84,12 +91,13 @@ pub fn compile(desired: &Desired) -> Ruleset {
         b.commands.push(cmd(Object::Table(b.table())));
     }
 
+    b.chain("filter-prerouting", Some(("filter", "prerouting", PRIO_RAW)));
     b.chain("nat-prerouting", Some(("nat", "prerouting", PRIO_DSTNAT)));
     b.chain("nat-output", Some(("nat", "output", PRIO_DSTNAT)));
     b.chain("nat-postrouting", Some(("nat", "postrouting", PRIO_SRCNAT)));
     b.chain("filter-forward", Some(("filter", "forward", PRIO_FILTER)));
     b.chain("filter-output", Some(("filter", "output", PRIO_FILTER)));
-    for name in [SERVICES, PUBLISHED, MARK_FOR_MASQUERADE, REJECT_VIP] {
+    for name in [SERVICES, PUBLISHED, MARK_FOR_MASQUERADE, REJECT_VIP, INTO_NETWORKS, OUT_OF_NETWORKS] {
         b.chain(name, None);
     }
     let ready: Vec<&Vip> = desired.vips().iter().filter(|v| v.backends.has_ready_backend()).collect();
@@ -110,6 +118,7 @@ pub fn compile(desired: &Desired) -> Ruleset {
         elem: vip_addresses.iter().map(|ip| json!(ip.to_string())).collect(),
     };
     b.commands.push(Command::Add(Object::Set(set)));
+    bridge_sets(&mut b, desired.networks());
     let map = Map {
         family: Family::Ip,
         table: b.table.into(),
@@ -151,7 +160,8 @@ pub fn compile(desired: &Desired) -> Ruleset {
     }
     b.rule(MARK_FOR_MASQUERADE, vec![expr::mark_set_bits(MASQUERADE_MARK)], None);
     postrouting_rules(&mut b, desired.networks());
-    filter_rules(&mut b, desired.networks());
+    loopback_rules(&mut b);
+    filter_rules(&mut b);
     Ruleset::new(b.commands)
 }
 
@@ -230,17 +240,88 @@ fn postrouting_rules(b: &mut Builder<'_>, networks: &[Network]) {
     }
 }
 
-fn filter_rules(b: &mut Builder<'_>, networks: &[Network]) {
+/// The named sets the filter rules look interfaces up in: every network's
+/// bridge, the internal ones, and `bridge . bridge` pairs (nft cannot
+/// compare `iifname` with `oifname` directly).
+fn bridge_sets(b: &mut Builder<'_>, networks: &[Network]) {
+    let set = |name: &str, kind: Value, elem: Vec<Value>| Set {
+        family: Family::Ip,
+        table: b.table.into(),
+        name: name.into(),
+        kind,
+        elem,
+    };
+    let all = networks.iter().map(|n| json!(n.bridge)).collect();
+    let internal = networks.iter().filter(|n| n.internal).map(|n| json!(n.bridge)).collect();
+    let pairs = networks.iter().map(|n| expr::concat(vec![json!(n.bridge), json!(n.bridge)])).collect();
+    let sets = [
+        set(BRIDGES, json!("ifname"), all),
+        set(INTERNAL_BRIDGES, json!("ifname"), internal),
+        set(SAME_BRIDGE, json!(["ifname", "ifname"]), pairs),
+    ];
+    for s in sets {
+        b.commands.push(Command::Add(Object::Set(s)));
+    }
+}
+
+/// 127.0.0.0/8 exists only on the loopback interface. Berth sets
+/// `route_localnet=1` on its bridges (published ports on 127.0.0.1), which
+/// stops the kernel from dropping such packets there as martians, and its
+/// own DNAT rules run before the routing decision on every interface. So a
+/// container (or a LAN neighbour) could otherwise reach the host's
+/// loopback-only services and 127.0.0.1-only published ports by sending to
+/// 127.0.0.1 through its gateway (kube-proxy's CVE-2020-8558).
+///
+/// The rules run at raw priority, before conntrack and before any DNAT,
+/// where no legitimate packet has a loopback destination on another
+/// interface: the replies of the host's own connections to a published
+/// port on 127.0.0.1 arrive addressed to the bridge address they were
+/// masqueraded to, and only nat-prerouting turns that back into 127.0.0.1.
+/// So the drop needs no conntrack exception (kube-proxy's rule sits after
+/// NAT in the input hook and must exempt DNATed replies instead).
+fn loopback_rules(b: &mut Builder<'_>) {
+    let loopback = || expr::prefix(LOOPBACK_NET.parse().expect("valid"));
+    let to_loopback = vec![ne(expr::meta("iifname"), "lo"), eq(expr::payload("ip", "daddr"), loopback()), expr::drop()];
+    b.rule("filter-prerouting", to_loopback, Some("127.0.0.0/8 is reached only on lo (CVE-2020-8558)"));
+    let from_loopback = vec![
+        eq(expr::meta("iifname"), expr::set_ref(BRIDGES)),
+        eq(expr::payload("ip", "saddr"), loopback()),
+        expr::drop(),
+    ];
+    b.rule("filter-prerouting", from_loopback, Some("a container forging a loopback source (route_localnet=1)"));
+}
+
+/// Forwarding: only traffic into or out of Berth's bridges is judged here;
+/// everything else leaves the chain without a verdict (policy accept), so
+/// the host's own routing is untouched.
+///
+/// `into-networks` is where per-endpoint policy will go (before the
+/// accepts); `out-of-networks` likewise for egress policy.
+fn filter_rules(b: &mut Builder<'_>) {
     let to_vip = || vec![eq(expr::payload("ip", "daddr"), expr::set_ref(VIP_ADDRESSES)), expr::jump(REJECT_VIP)];
     let note = Some("VIP without a ready backend, or a port it does not serve");
-    b.rule("filter-forward", to_vip(), note);
-    for n in networks.iter().filter(|n| n.internal) {
-        let br = n.bridge.as_str();
-        let out = vec![eq(expr::meta("iifname"), br), ne(expr::meta("oifname"), br), expr::drop()];
-        b.rule("filter-forward", out, Some(&format!("network {} is internal: nothing leaves it", n.name)));
-        let inbound = vec![eq(expr::meta("oifname"), br), ne(expr::meta("iifname"), br), expr::drop()];
-        b.rule("filter-forward", inbound, Some(&format!("network {} is internal: nothing enters it", n.name)));
-    }
+    let fwd = "filter-forward";
+    let iif = || expr::meta("iifname");
+    let oif = || expr::meta("oifname");
+    b.rule(fwd, to_vip(), note);
+    let established = vec![expr::ct_state_in(&["established", "related"]), expr::accept()];
+    b.rule(fwd, established, Some("replies and related traffic of allowed connections"));
+    b.rule(fwd, vec![eq(oif(), expr::set_ref(BRIDGES)), expr::goto(INTO_NETWORKS)], None);
+    b.rule(fwd, vec![eq(iif(), expr::set_ref(BRIDGES)), expr::goto(OUT_OF_NETWORKS)], None);
+
+    let same = vec![eq(expr::concat(vec![iif(), oif()]), expr::set_ref(SAME_BRIDGE)), expr::accept()];
+    b.rule(INTO_NETWORKS, same, Some("containers on one network reach each other"));
+    let from_internal = || vec![eq(iif(), expr::set_ref(INTERNAL_BRIDGES)), expr::drop()];
+    b.rule(INTO_NETWORKS, from_internal(), Some("internal network: nothing leaves it"));
+    let to_internal = vec![eq(oif(), expr::set_ref(INTERNAL_BRIDGES)), expr::drop()];
+    b.rule(INTO_NETWORKS, to_internal, Some("internal network: nothing enters it"));
+    let dnat = vec![expr::has_flag(expr::ct("status"), "dnat"), expr::accept()];
+    b.rule(INTO_NETWORKS, dnat, Some("published ports and VIPs"));
+    b.rule(INTO_NETWORKS, vec![expr::drop()], Some("another network, or routed in from outside"));
+
+    b.rule(OUT_OF_NETWORKS, from_internal(), Some("internal network: nothing leaves it"));
+    b.rule(OUT_OF_NETWORKS, vec![expr::accept()], Some("egress (masqueraded)"));
+
     b.rule("filter-output", to_vip(), note);
     b.rule(REJECT_VIP, vec![expr::l4proto(Protocol::Tcp), expr::reject_tcp_reset()], None);
     b.rule(REJECT_VIP, vec![expr::reject_port_unreachable()], None);
@@ -371,7 +452,103 @@ mod tests {
         let rs = compile(&Desired::try_new("berth", vec![db], vec![], vec![]).unwrap());
         let shape = rs.shape();
         assert_eq!(shape.chains["nat-postrouting"], 2, "mark hairpin + bridge hairpin, no egress or loopback");
-        assert_eq!(shape.chains["filter-forward"], 3, "VIP reject + two isolation drops");
+        assert_eq!(shape.collections[INTERNAL_BRIDGES], 1);
+        let json = serde_json::to_value(&rs).unwrap();
+        let drops_internal = |chain: &str| {
+            rules_of(&json, chain).iter().any(|r| {
+                r.to_string().contains(&format!("\"@{INTERNAL_BRIDGES}\"")) && r.to_string().contains("\"drop\"")
+            })
+        };
+        assert!(drops_internal(INTO_NETWORKS) && drops_internal(OUT_OF_NETWORKS));
+    }
+
+    fn rules_of(json: &Value, chain: &str) -> Vec<Value> {
+        json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["add"]["rule"]["chain"] == chain)
+            .map(|c| c["add"]["rule"]["expr"].clone())
+            .collect()
+    }
+
+    fn two_networks() -> Desired {
+        let net = |name: &str, subnet: &str, internal: bool| {
+            let subnet: Ipv4Cidr = subnet.parse().unwrap();
+            Network { name: name.into(), bridge: format!("br-{name}"), subnet, gateway: subnet.first_host(), internal }
+        };
+        Desired::try_new("berth", vec![net("a", "10.88.0.0/24", false), net("b", "10.88.1.0/24", true)], vec![], vec![])
+            .unwrap()
+    }
+
+    #[test]
+    fn bridge_sets_name_every_bridge_once() {
+        let json = serde_json::to_value(compile(&two_networks())).unwrap();
+        let set = |name: &str| {
+            json["nftables"].as_array().unwrap().iter().find(|c| c["add"]["set"]["name"] == name).unwrap()["add"]["set"]
+                .clone()
+        };
+        assert_eq!(set(BRIDGES)["elem"], json!(["br-a", "br-b"]));
+        assert_eq!(set(INTERNAL_BRIDGES)["elem"], json!(["br-b"]));
+        assert_eq!(set(SAME_BRIDGE)["type"], json!(["ifname", "ifname"]));
+        assert_eq!(set(SAME_BRIDGE)["elem"], json!([{ "concat": ["br-a", "br-a"] }, { "concat": ["br-b", "br-b"] }]));
+    }
+
+    /// The host's own traffic is never judged: the forward base chain
+    /// drops nothing itself, and only hands traffic into or out of a
+    /// bridge of ours to the chains that may drop it.
+    #[test]
+    fn forwarding_judges_only_traffic_of_our_bridges() {
+        let json = serde_json::to_value(compile(&two_networks())).unwrap();
+        let forward = rules_of(&json, "filter-forward");
+        assert_eq!(forward.len(), 4, "{forward:#?}");
+        assert!(forward.iter().all(|r| !r.to_string().contains("\"drop\"")), "{forward:#?}");
+        assert!(forward[1].to_string().contains("established"), "replies are accepted before anything is judged");
+        assert_eq!(forward[2][1], expr::goto(INTO_NETWORKS));
+        assert_eq!(forward[2][0], eq(expr::meta("oifname"), expr::set_ref(BRIDGES)));
+        assert_eq!(forward[3][1], expr::goto(OUT_OF_NETWORKS));
+        assert_eq!(forward[3][0], eq(expr::meta("iifname"), expr::set_ref(BRIDGES)));
+
+        // Into a bridge: same bridge, then internal isolation, then DNAT,
+        // then nothing else.
+        let into = rules_of(&json, INTO_NETWORKS);
+        let verdicts: Vec<&Value> = into.iter().map(|r| r.as_array().unwrap().last().unwrap()).collect();
+        assert_eq!(verdicts, [&expr::accept(), &expr::drop(), &expr::drop(), &expr::accept(), &expr::drop()]);
+        assert!(into[3].to_string().contains("dnat"), "{:#}", into[3]);
+        assert_eq!(into[4].as_array().unwrap().len(), 1, "the last rule drops whatever is left");
+        let out = rules_of(&json, OUT_OF_NETWORKS);
+        assert_eq!(out.last().unwrap(), &json!([expr::accept()]));
+    }
+
+    #[test]
+    fn loopback_addresses_are_dropped_before_nat_on_every_interface_but_lo() {
+        let rs = compile(&two_networks());
+        let base = rs
+            .commands()
+            .iter()
+            .find_map(|c| match c {
+                Command::Add(Object::Chain(ch)) if ch.name == "filter-prerouting" => ch.base.clone(),
+                _ => None,
+            })
+            .unwrap();
+        // Conntrack runs at -200, DNAT at -100.
+        assert!(base.prio < -200, "before conntrack and DNAT: {base:?}");
+        assert_eq!((base.hook.as_str(), base.policy.as_str()), ("prerouting", "accept"));
+        let json = serde_json::to_value(&rs).unwrap();
+        let rules = rules_of(&json, "filter-prerouting");
+        let lo = json!({ "prefix": { "addr": "127.0.0.0", "len": 8 } });
+        assert_eq!(
+            rules[0],
+            json!([ne(expr::meta("iifname"), "lo"), eq(expr::payload("ip", "daddr"), lo.clone()), expr::drop()])
+        );
+        assert_eq!(
+            rules[1],
+            json!([
+                eq(expr::meta("iifname"), expr::set_ref(BRIDGES)),
+                eq(expr::payload("ip", "saddr"), lo),
+                expr::drop()
+            ])
+        );
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub fn set_ref(name: &str) -> String {
     format!("@{name}")
 }
 
+/// `ct state { A, B }`: the connection is in one of `states`.
+pub fn ct_state_in(states: &[&str]) -> Value {
+    json!({ "match": { "op": "in", "left": ct("state"), "right": states } })
+}
+
 /// `A . B . C`.
 pub fn concat(parts: Vec<Value>) -> Value {
     json!({ "concat": parts })
@@ -86,6 +91,10 @@ pub fn jump(target: &str) -> Value {
 
 pub fn goto(target: &str) -> Value {
     json!({ "goto": { "target": target } })
+}
+
+pub fn accept() -> Value {
+    json!({ "accept": null })
 }
 
 pub fn drop() -> Value {

@@ -14,6 +14,9 @@
 //! Everything lives in one table, `ip <name>`:
 //!
 //! ```text
+//! filter-prerouting hook prerouting prio raw (before conntrack and DNAT)
+//!                 iifname != "lo" ip daddr 127.0.0.0/8 drop
+//!                 iifname @bridges ip saddr 127.0.0.0/8 drop
 //! nat-prerouting  hook prerouting  prio dstnat   jump services; jump published
 //! nat-output      hook output      prio dstnat   jump services; jump published
 //! services        ip daddr . meta l4proto . th dport vmap @service-ips
@@ -33,10 +36,50 @@
 //!                     oifname <br> ip saddr 127.0.0.0/8 masquerade   (published port via loopback)
 //!                     ip saddr <subnet> oifname != <br> masquerade   (egress)
 //! filter-forward  hook forward     prio filter   ip daddr @vip-addresses jump reject-vip
-//!                 per internal network: iifname <br> oifname != <br> drop; and the reverse
+//!                 ct state established,related accept
+//!                 oifname @bridges goto into-networks
+//!                 iifname @bridges goto out-of-networks
+//!                 (anything else: no verdict, the host's own routing)
+//! into-networks   iifname . oifname @same-bridge accept
+//!                 iifname @internal-bridges drop
+//!                 oifname @internal-bridges drop
+//!                 ct status dnat accept          (published ports, VIPs)
+//!                 drop                           (other networks, the LAN)
+//! out-of-networks iifname @internal-bridges drop
+//!                 accept                         (egress, masqueraded)
 //! filter-output   hook output      prio filter   ip daddr @vip-addresses jump reject-vip
 //! reject-vip      tcp: reject with tcp reset; else icmp port-unreachable
 //! ```
+//!
+//! Sets `bridges`, `internal-bridges` (type `ifname`) and `same-bridge`
+//! (`ifname . ifname`, one `<br> . <br>` pair per network; nft cannot
+//! compare two interface names with each other) name the networks' bridges.
+//!
+//! # Isolation
+//!
+//! Every base chain keeps policy accept and Berth never touches another
+//! table, so the only packets Berth's filter rules can drop are ones routed
+//! into or out of its own bridges, and ones addressed to 127.0.0.0/8 on an
+//! interface other than `lo`. For those: replies of allowed connections
+//! pass first; a network's own members reach each other (a packet between
+//! them crosses `filter-forward` only with `br_netfilter`, or when it is
+//! DNATed back into its bridge); an internal network sends and receives
+//! nothing across its bridge; DNATed traffic (published ports, VIPs) may
+//! enter any other network; everything else routed into a bridge, from
+//! another bridge or from the LAN, is dropped. Containers reach the outside
+//! (masqueraded), and the host reaches every network (the output hook).
+//! Per-endpoint network policy belongs at the head of `into-networks` and
+//! `out-of-networks`, after the established-connection accept.
+//!
+//! The 127.0.0.0/8 rules exist because bridges have `route_localnet=1`
+//! (published ports on 127.0.0.1) and DNAT runs before the kernel's martian
+//! check: without them a container, or a LAN neighbour routing 127.0.0.1
+//! through this host, reaches 127.0.0.1-only published ports and (from a
+//! container) any service listening on the host's loopback
+//! (CVE-2020-8558). They run at raw priority, before DNAT, where no
+//! legitimate packet has such an address: the host's own connections to a
+//! published port on 127.0.0.1 are masqueraded to the bridge address on the
+//! way out, so their replies arrive addressed to it.
 //!
 //! A VIP with at least one backend of non-zero weight is an element of
 //! `@service-ips`; connections to it are DNATed in the nat hooks, so by the
