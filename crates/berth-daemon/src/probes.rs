@@ -13,6 +13,24 @@ use berth_manifest::ProbeResult;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
+/// The most a gRPC health answer may hold (a `HealthCheckResponse` is a
+/// few bytes; anything near this is not one).
+pub const MAX_GRPC_BODY: usize = 64 << 10;
+
+/// Reads an HTTP answer's body up to `max` bytes, chunk by chunk: a pod
+/// (or a Prometheus server) answering endlessly costs at most `max` bytes.
+/// `Err` names the cap when the body is longer.
+pub async fn body_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if out.len() + chunk.len() > max {
+            return Err(format!("the answer is longer than {max} bytes"));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
 /// Where a probe is aimed: the container (for `exec`) and its pod's
 /// address (for the network probes).
 pub struct Target<'a> {
@@ -128,9 +146,9 @@ async fn grpc(ip: Ipv4Addr, port: u16, service: &str) -> (ProbeResult, String) {
         Err(e) => return fail(e.to_string()),
     };
     let header_status = resp.headers().get("grpc-status").and_then(|v| v.to_str().ok()).map(str::to_string);
-    let collected = match resp.into_body().collect().await {
+    let collected = match http_body_util::Limited::new(resp.into_body(), MAX_GRPC_BODY).collect().await {
         Ok(c) => c,
-        Err(e) => return fail(e.to_string()),
+        Err(e) => return fail(format!("{e} (the answer may hold at most {MAX_GRPC_BODY} bytes)")),
     };
     let trailer_status =
         collected.trailers().and_then(|t| t.get("grpc-status")).and_then(|v| v.to_str().ok()).map(str::to_string);

@@ -33,15 +33,19 @@ pub struct TtySession {
 
 impl Containers {
     /// `runc exec` with the user, environment and directory checked.
-    fn exec_command(&self, c: &ContainerRecord, spec: &ExecSpec<'_>) -> Result<tokio::process::Command> {
+    async fn exec_command(&self, c: &ContainerRecord, spec: &ExecSpec<'_>) -> Result<tokio::process::Command> {
         if spec.cmd.is_empty() {
             return Err(ContainerError::Invalid("exec needs a command".into()));
         }
-        let rootfs = self.images.rootfs_path(&c.id);
-        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
-        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+        // The running container may have swapped its /etc/passwd for
+        // anything: read it inside its root, bounded, off the workers.
         let creq: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
         let user_spec = spec.user.or(creq.user.as_deref());
+        let rootfs = self.images.rootfs_path(&c.id);
+        let wanted = user_spec.map(str::to_string);
+        let (passwd, group) = tokio::task::spawn_blocking(move || super::user_files(&rootfs, wanted.as_deref()))
+            .await
+            .map_err(|e| ContainerError::Io(format!("reading the container's user files: {e}")))??;
         let user = berth_runtime::resolve_user(user_spec, passwd.as_deref(), group.as_deref())
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
         let mut cmd = tokio::process::Command::new(&self.runc.binary);
@@ -71,7 +75,7 @@ impl Containers {
         let c = self.running(key)?;
         let spec =
             ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
-        let mut cmd = self.exec_command(&c, &spec)?;
+        let mut cmd = self.exec_command(&c, &spec).await?;
         let stdin = match &req.stdin {
             Some(b) => Some(
                 base64::engine::general_purpose::STANDARD
@@ -125,7 +129,7 @@ impl Containers {
         let c = self.running(key)?;
         let spec =
             ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
-        let mut cmd = self.exec_command(&c, &spec)?;
+        let mut cmd = self.exec_command(&c, &spec).await?;
         let (master, terminal) = open_pty().map_err(|e| ContainerError::Io(format!("cannot open a terminal: {e}")))?;
         if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
             let _ = resize(&master, cols, rows);

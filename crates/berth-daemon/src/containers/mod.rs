@@ -313,8 +313,7 @@ impl Containers {
         net: &crate::networks::Attached,
     ) -> Result<()> {
         let rootfs = self.images.mount_rootfs(&req.image, id)?;
-        let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).ok();
-        let group = std::fs::read_to_string(rootfs.join("etc/group")).ok();
+        let (passwd, group) = user_files(&rootfs, req.user.as_deref())?;
         let seccomp = berth_runtime::seccomp_choice(&req.security.security_opt, |p| std::fs::read_to_string(p))
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
         let input = berth_runtime::SpecInput {
@@ -959,4 +958,31 @@ impl berth_image::ImageUsers for ContainerImageUsers {
             .map(|cs| cs.into_iter().filter(|c| c.image_digest == *image).map(|c| c.name).collect())
             .unwrap_or_default()
     }
+}
+
+/// The largest `/etc/passwd` or `/etc/group` the daemon reads from an image.
+pub const MAX_USER_FILE: u64 = 4 << 20;
+
+/// The image's `/etc/passwd` and `/etc/group` as the container sees them:
+/// resolved inside its root filesystem (a symlink to a host path names
+/// the image's own file), regular files only, at most [`MAX_USER_FILE`]
+/// bytes each. A user given by name needs them readable; a numeric user
+/// (or none, root) runs without them (no HOME or extra groups from them)
+/// when the container has broken them. Blocks: call it off the async
+/// workers.
+pub(crate) fn user_files(rootfs: &std::path::Path, user: Option<&str>) -> Result<(Option<String>, Option<String>)> {
+    let root = berth_saferoot::Root::open(rootfs)
+        .map_err(|e| ContainerError::Io(format!("the container's root filesystem: {e}")))?;
+    let numeric = user.is_none_or(|u| u.split(':').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
+    let read = |name: &str| match root.read_text(name, MAX_USER_FILE) {
+        Ok(text) => Ok(text),
+        Err(e) if numeric => {
+            tracing::warn!(file = name, error = %e, "ignoring the container's unreadable user file");
+            Ok(None)
+        }
+        Err(e) => Err(ContainerError::Invalid(format!(
+            "cannot read the image's /{name}: {e}; give a numeric user or fix /{name} in the image"
+        ))),
+    };
+    Ok((read("etc/passwd")?, read("etc/group")?))
 }

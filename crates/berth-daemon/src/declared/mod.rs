@@ -25,6 +25,7 @@ mod reconcile;
 mod records;
 mod rollout;
 mod spec;
+mod subpath;
 mod verbs;
 
 use std::collections::HashMap;

@@ -129,8 +129,9 @@ async fn check_pod(client: &reqwest::Client, addr: SocketAddrV4, path: &str) -> 
         let ok = match client.get(&url).send().await {
             Ok(resp) => {
                 let good = (200..400).contains(&resp.status().as_u16());
-                // Read the body so the latency is the whole answer's.
-                resp.bytes().await.is_ok() && good
+                // Read the body so the latency is the whole answer's,
+                // never more than a bounded amount of it.
+                crate::probes::body_capped(resp, MAX_CHECK_BODY).await.is_ok() && good
             }
             Err(_) => false,
         };
@@ -160,6 +161,12 @@ pub fn figure_of(outcomes: &mut [(bool, Duration)], measure: Measure) -> Option<
     }
 }
 
+/// The most of a pod's answer an analysis HTTP check reads (a longer one
+/// fails the check).
+pub const MAX_CHECK_BODY: usize = 1 << 20;
+/// The most of a Prometheus answer an analysis reads.
+pub const MAX_PROMETHEUS_BODY: usize = 16 << 20;
+
 /// An instant query against a Prometheus server: the first sample of a
 /// vector, or a scalar.
 async fn prometheus(address: &str, query: &str) -> Result<f64, String> {
@@ -176,8 +183,11 @@ async fn prometheus(address: &str, query: &str) -> Result<f64, String> {
         .await
         .map_err(|e| format!("Prometheus at {address} cannot be reached: {e}"))?;
     let status = resp.status();
-    let body: serde_json::Value =
-        resp.json().await.map_err(|e| format!("Prometheus at {address} answered something not JSON: {e}"))?;
+    let bytes = crate::probes::body_capped(resp, MAX_PROMETHEUS_BODY)
+        .await
+        .map_err(|e| format!("Prometheus at {address}: {e}; make the query return fewer series"))?;
+    let body: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("Prometheus at {address} answered something not JSON: {e}"))?;
     if !status.is_success() || body["status"] != "success" {
         return Err(format!(
             "Prometheus at {address} refused the query ({}): {}",
