@@ -24,6 +24,10 @@ pub struct Policy {
     pub local_zones: Vec<String>,
     /// Forward A/AAAA/ANY queries for single-label names that are not ours.
     pub forward_single_label: bool,
+    /// Forward anything at all. Off (an internal network): every query
+    /// that is not ours gets REFUSED here, so the server cannot be used to
+    /// reach the outside, e.g. to exfiltrate data in query names.
+    pub forward: bool,
 }
 
 /// How the query arrived, which bounds the size of the reply.
@@ -56,6 +60,9 @@ pub fn handle(bytes: &[u8], records: &Records, policy: &Policy, via: Transport) 
     }
     match decide(&request, records, policy) {
         Some(response) => Outcome::Reply(encode(&response, &request, via)),
+        None if !policy.forward => {
+            Outcome::Reply(encode(&response(&request, ResponseCode::Refused, false), &request, via))
+        }
         None => Outcome::Forward(request),
     }
 }

@@ -18,7 +18,7 @@ fn records() -> Records {
 }
 
 fn policy() -> Policy {
-    Policy { ttl: 0, local_zones: vec!["cluster.local".into()], forward_single_label: false }
+    Policy { ttl: 0, local_zones: vec!["cluster.local".into()], forward_single_label: false, forward: true }
 }
 
 fn query(name: &str, qtype: RecordType) -> Message {
@@ -194,4 +194,37 @@ fn servfail_echoes_the_question() {
     assert_eq!(r.metadata.id, q.metadata.id);
     assert_eq!(r.metadata.response_code, ResponseCode::ServFail);
     assert_eq!(r.queries, q.queries);
+}
+
+#[test]
+fn without_forwarding_only_our_names_are_answered_and_the_rest_refused() {
+    let closed = Policy { forward: false, ..policy() };
+    let ask_closed = |msg: &Message| match handle(&msg.to_vec().unwrap(), &records(), &closed, Transport::Udp) {
+        Outcome::Reply(bytes) => Message::from_vec(&bytes).unwrap(),
+        other => panic!("nothing may be forwarded, got {other:?}"),
+    };
+    // Ours, as with forwarding.
+    let r = ask_closed(&query("web.", RecordType::A));
+    assert_eq!((r.metadata.response_code, a_records(&r)), (ResponseCode::NoError, vec![ip(2), ip(3)]));
+    let r = ask_closed(&query("2.0.88.10.in-addr.arpa.", RecordType::PTR));
+    assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(ask_closed(&query("gone.cluster.local.", RecordType::A)).metadata.response_code, ResponseCode::NXDomain);
+    // Everything that would have gone upstream is refused: other names,
+    // unknown reverse names, other classes, and the types of single labels
+    // that are forwarded otherwise.
+    let mut chaos = query("version.bind.", RecordType::TXT);
+    chaos.queries[0].set_query_class(DNSClass::CH);
+    for msg in [
+        query("example.com.", RecordType::A),
+        query("secret-data.attacker.example.", RecordType::TXT),
+        query("9.9.9.9.in-addr.arpa.", RecordType::PTR),
+        query("com.", RecordType::NS),
+        chaos,
+    ] {
+        assert!(forwards(&msg), "forwarded with forwarding on: {msg:?}");
+        let r = ask_closed(&msg);
+        assert_eq!(r.metadata.response_code, ResponseCode::Refused, "{:?}", msg.queries);
+        assert!(!r.metadata.authoritative && r.answers.is_empty());
+        assert_eq!(r.queries, msg.queries);
+    }
 }

@@ -43,6 +43,14 @@
 //!   SERVFAIL. UDP queries go out over UDP (a truncated answer is relayed,
 //!   so the client retries over TCP), TCP queries over TCP.
 //!
+//! - **Internal networks** ([`DnsConfig::forward`] off): nothing is
+//!   forwarded; whatever would have been gets REFUSED, so a container on a
+//!   network cut off from the outside cannot reach it through DNS either
+//!   (e.g. data sent out in query names). REFUSED rather than Docker's
+//!   SERVFAIL: it says the server will not, not that it failed, so
+//!   resolvers do not retry; and rather than NXDOMAIN, which would claim
+//!   the name does not exist anywhere.
+//!
 //! The upstreams are the host's `nameserver` lines
 //! ([`upstreams_from_resolv_conf`]); a loopback stub such as
 //! systemd-resolved's 127.0.0.53 works because the daemon, in the host's

@@ -52,6 +52,10 @@ pub struct DnsConfig {
     /// Forward A/AAAA/ANY queries for single-label names that are not ours.
     /// Default false (see the crate docs).
     pub forward_single_label: bool,
+    /// Forward names that are not ours to `upstreams` at all. Default true;
+    /// false for an internal network, whose containers must not reach the
+    /// outside through the server: such queries get REFUSED.
+    pub forward: bool,
 }
 
 impl DnsConfig {
@@ -62,6 +66,7 @@ impl DnsConfig {
             ttl: 0,
             local_zones: Vec::new(),
             forward_single_label: false,
+            forward: true,
         }
     }
 }
@@ -107,9 +112,12 @@ impl DnsServer {
         let (udp, tcp) = bind_both(bind).await?;
         let local_addr = udp.local_addr().map_err(|source| ServerError::Bind { addr: bind, proto: "udp", source })?;
         // Forwarding to ourselves would loop until every client times out.
-        let upstreams: Vec<SocketAddr> =
-            config.upstreams.into_iter().filter(|upstream| *upstream != local_addr).collect();
-        if upstreams.is_empty() {
+        let upstreams: Vec<SocketAddr> = if config.forward {
+            config.upstreams.into_iter().filter(|upstream| *upstream != local_addr).collect()
+        } else {
+            Vec::new()
+        };
+        if upstreams.is_empty() && config.forward {
             tracing::warn!(
                 %local_addr,
                 "DNS server has no upstream resolvers: names that are not container or \
@@ -118,7 +126,12 @@ impl DnsServer {
         }
         let shared = Arc::new(Shared {
             records,
-            policy: Policy { ttl: config.ttl, local_zones, forward_single_label: config.forward_single_label },
+            policy: Policy {
+                ttl: config.ttl,
+                local_zones,
+                forward_single_label: config.forward_single_label,
+                forward: config.forward,
+            },
             upstreams,
             upstream_timeout: config.upstream_timeout,
             failure_log: Mutex::new(FailureLog::default()),

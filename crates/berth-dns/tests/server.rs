@@ -296,3 +296,27 @@ async fn closed_port() -> SocketAddr {
     let socket = UdpSocket::bind(LOOPBACK).await.unwrap();
     socket.local_addr().unwrap()
 }
+
+/// An internal network's server: its own names answered, everything else
+/// REFUSED at once, and not one packet sent to the upstream it was given.
+#[tokio::test]
+async fn without_forwarding_nothing_reaches_the_upstreams() {
+    let spy = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut config = config(vec![spy.local_addr().unwrap()]);
+    config.forward = false;
+    let records = network();
+    let server = DnsServer::start(LOOPBACK, records.clone(), config).await.unwrap();
+    for reply in [
+        udp(server.local_addr(), &query("example.test.", RecordType::A)).await,
+        tcp(server.local_addr(), &query("example.test.", RecordType::A)).await,
+        udp(server.local_addr(), &query("c2VjcmV0.exfil.example.", RecordType::TXT)).await,
+    ] {
+        assert_eq!(reply.metadata.response_code, ResponseCode::Refused);
+        assert!(reply.answers.is_empty());
+    }
+    assert_eq!(addrs(&udp(server.local_addr(), &query("web.", RecordType::A)).await), [ip(2)]);
+    let mut buf = [0u8; 512];
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(300), spy.recv_from(&mut buf)).await;
+    assert!(heard.is_err(), "the upstream was asked: {heard:?}");
+    server.stop().await;
+}

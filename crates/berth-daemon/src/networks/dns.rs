@@ -1,6 +1,6 @@
 //! One DNS server per network, on its gateway address, answering the names
 //! of the containers attached to it (and forwarding the rest to the host's
-//! resolvers). The answers are rebuilt from the store after every change,
+//! resolvers, except on an internal network, where the rest is refused). The answers are rebuilt from the store after every change,
 //! so they are never stale.
 
 use std::collections::HashMap;
@@ -35,6 +35,16 @@ pub fn entries(network: &str, containers: &[ContainerRecord], services: &[super:
     out
 }
 
+/// An internal network's server forwards nothing (and is given no
+/// upstreams): its containers resolve the network's names and nothing else.
+fn config_for(net: &NetworkRecord) -> DnsConfig {
+    if net.internal {
+        return DnsConfig { forward: false, ..DnsConfig::new(Vec::new()) };
+    }
+    let upstreams = berth_dns::read_host_upstreams(std::path::Path::new("/etc/resolv.conf")).unwrap_or_default();
+    DnsConfig::new(upstreams)
+}
+
 #[derive(Default)]
 pub struct Dns {
     servers: tokio::sync::Mutex<HashMap<String, (DnsServer, Records)>>,
@@ -46,12 +56,8 @@ impl Dns {
     pub async fn refresh(&self, net: &NetworkRecord, entries: Vec<(String, Entry)>) {
         let mut servers = self.servers.lock().await;
         if !servers.contains_key(&net.name) {
-            let upstreams =
-                berth_dns::read_host_upstreams(std::path::Path::new("/etc/resolv.conf")).unwrap_or_default();
             let records = Records::new();
-            match DnsServer::start(SocketAddr::from((net.gateway, 53)), records.clone(), DnsConfig::new(upstreams))
-                .await
-            {
+            match DnsServer::start(SocketAddr::from((net.gateway, 53)), records.clone(), config_for(net)).await {
                 Ok(server) => {
                     servers.insert(net.name.clone(), (server, records));
                 }
@@ -82,5 +88,29 @@ impl Dns {
 
     pub async fn running(&self) -> Vec<String> {
         self.servers.lock().await.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(internal: bool) -> NetworkRecord {
+        NetworkRecord {
+            name: "n".into(),
+            subnet: "10.88.0.0/24".parse().unwrap(),
+            gateway: "10.88.0.1".parse().unwrap(),
+            bridge: "br-n".into(),
+            internal,
+            mtu: 1500,
+            created: String::new(),
+        }
+    }
+
+    #[test]
+    fn internal_networks_forward_nothing_and_others_do() {
+        let c = config_for(&net(true));
+        assert!(!c.forward && c.upstreams.is_empty(), "{c:?}");
+        assert!(config_for(&net(false)).forward);
     }
 }
