@@ -32,6 +32,11 @@ pub struct OverlaySpec<'a> {
     pub work: &'a Path,
     /// The mount point.
     pub target: &'a Path,
+    /// `metacopy=on`: a change of owner or mode copies up metadata only,
+    /// not data (used to shift a user-namespaced container's ownership).
+    /// Once an upper directory holds metadata-only copies it must always
+    /// be mounted with it again.
+    pub metacopy: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,117 @@ pub enum SnapshotError {
     Mount { target: PathBuf, source: Errno },
     #[error("cannot unmount {target:?}: {source}; check whether a process still uses it (e.g. with `fuser -m`)")]
     Unmount { target: PathBuf, source: Errno },
+    #[error("cannot shift the owner of {path:?} for a user namespace: {source}; check that the overlay supports metacopy and the snapshot root is writable")]
+    Shift { path: PathBuf, source: io::Error },
+    #[error("{path:?} is nested more than {limit} directories deep; a user-namespaced container needs an image with shallower directories")]
+    ShiftTooDeep { path: PathBuf, limit: usize },
+}
+
+/// Ownership moved into a user namespace's host range: container id `n`
+/// (below `size`) is host id `uid + n` / `gid + n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdShift {
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u32,
+}
+
+impl IdShift {
+    /// The host uid for an owner found in the tree. Ids below `size` move
+    /// into the range; others stay, so a re-run after a crash, or a second
+    /// hard link to a file already shifted, changes nothing (ranges start
+    /// at or above `size`, see the daemon's `userns_range`). Ids the range
+    /// cannot map show as `nobody` inside, as they would with any mapping.
+    pub fn uid(&self, id: u32) -> u32 {
+        shift_id(self.uid, self.size, id)
+    }
+
+    pub fn gid(&self, id: u32) -> u32 {
+        shift_id(self.gid, self.size, id)
+    }
+}
+
+fn shift_id(base: u32, size: u32, id: u32) -> u32 {
+    match id < size {
+        true => base.saturating_add(id),
+        false => id,
+    }
+}
+
+/// Deepest directory nesting [`shift_ownership`] walks (one descriptor per
+/// level is held open).
+pub const MAX_SHIFT_DEPTH: usize = 1024;
+
+/// Changes the owner of every entry under `root` (itself included) by
+/// `shift`, never following a symlink: directories are opened with
+/// `O_NOFOLLOW` relative to their parent's descriptor and owners changed
+/// with `fchownat(AT_SYMLINK_NOFOLLOW)`. Set-id bits, which `chown` clears,
+/// are put back. Returns the number of entries seen.
+///
+/// Meant for a container's own overlay mounted with `metacopy=on`, before
+/// it first starts (nothing else writes the tree). Idempotent (see
+/// [`IdShift::uid`]): may be re-run after a crash.
+pub fn shift_ownership(root: &Path, shift: &IdShift) -> Result<u64, SnapshotError> {
+    use rustix::fs::{
+        chmodat, chownat, fchown, fstat, openat, statat, AtFlags, Dir, FileType, Gid, Mode, OFlags, Uid, CWD,
+    };
+    use std::ffi::CString;
+
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let err = |path: &Path, e: rustix::io::Errno| SnapshotError::Shift { path: path.to_path_buf(), source: e.into() };
+    let ids = |st: &rustix::fs::Stat| (shift.uid(st.st_uid), shift.gid(st.st_gid));
+    let names = |fd: &std::os::fd::OwnedFd, path: &Path| -> Result<Vec<CString>, SnapshotError> {
+        let mut out = Vec::new();
+        for entry in Dir::read_from(fd).map_err(|e| err(path, e))? {
+            let entry = entry.map_err(|e| err(path, e))?;
+            let name = entry.file_name();
+            if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                out.push(name.to_owned());
+            }
+        }
+        Ok(out)
+    };
+    let top = openat(CWD, root, flags, Mode::empty()).map_err(|e| err(root, e))?;
+    let (uid, gid) = ids(&fstat(&top).map_err(|e| err(root, e))?);
+    fchown(&top, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid))).map_err(|e| err(root, e))?;
+    let top_names = names(&top, root)?;
+    let mut seen = 1u64;
+    // One frame per open directory: its descriptor, path and the names
+    // still to visit.
+    let mut stack = vec![(top, root.to_path_buf(), top_names)];
+    loop {
+        let Some((dir, dir_path, pending)) = stack.last_mut() else { break };
+        let Some(name) = pending.pop() else {
+            stack.pop();
+            continue;
+        };
+        let dir = &*dir;
+        let path = dir_path.join(std::ffi::OsStr::from_bytes(name.to_bytes()));
+        let st = statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| err(&path, e))?;
+        seen += 1;
+        let (uid, gid) = ids(&st);
+        if (uid, gid) != (st.st_uid, st.st_gid) {
+            let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+            chownat(dir, name.as_c_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| err(&path, e))?;
+        }
+        let kind = FileType::from_raw_mode(st.st_mode);
+        if kind == FileType::RegularFile && st.st_mode & 0o6000 != 0 {
+            // chown cleared the set-id bits. A regular file (checked without
+            // following), so following is safe: nothing else writes the tree.
+            let mode = Mode::from_raw_mode(st.st_mode & 0o7777);
+            chmodat(dir, name.as_c_str(), mode, AtFlags::empty()).map_err(|e| err(&path, e))?;
+        }
+        if kind != FileType::Directory {
+            continue;
+        }
+        let child = openat(dir, name.as_c_str(), flags, Mode::empty()).map_err(|e| err(&path, e))?;
+        let child_names = names(&child, &path)?;
+        if stack.len() >= MAX_SHIFT_DEPTH {
+            return Err(SnapshotError::ShiftTooDeep { path, limit: MAX_SHIFT_DEPTH });
+        }
+        stack.push((child, path, child_names));
+    }
+    Ok(seen)
 }
 
 /// Mounts `spec` as an overlay at `spec.target`, creating the upper, work
@@ -90,6 +206,9 @@ pub fn overlay_options(spec: &OverlaySpec) -> Result<Vec<u8>, SnapshotError> {
     out.extend_from_slice(option_path(spec.upper)?);
     out.extend_from_slice(b",workdir=");
     out.extend_from_slice(option_path(spec.work)?);
+    if spec.metacopy {
+        out.extend_from_slice(b",metacopy=on");
+    }
     // The kernel needs the terminating NUL inside the page too.
     if out.len() + 1 > MAX_MOUNT_OPTIONS {
         return Err(SnapshotError::OptionsTooLong {
@@ -166,7 +285,7 @@ mod tests {
     use tempfile::TempDir;
 
     fn spec<'a>(lower: &[&'a Path], upper: &'a Path, work: &'a Path, target: &'a Path) -> OverlaySpec<'a> {
-        OverlaySpec { lower: lower.to_vec(), upper, work, target }
+        OverlaySpec { lower: lower.to_vec(), upper, work, target, metacopy: false }
     }
 
     #[test]
@@ -175,6 +294,11 @@ mod tests {
         let s = spec(&[l1, l2, l3], Path::new("/s/u"), Path::new("/s/w"), Path::new("/s/m"));
         let opts = overlay_options(&s).unwrap();
         assert_eq!(opts, b"lowerdir=/s/l/3:/s/l/2:/s/l/1,upperdir=/s/u,workdir=/s/w");
+        let meta = OverlaySpec { metacopy: true, ..s };
+        assert_eq!(
+            overlay_options(&meta).unwrap(),
+            b"lowerdir=/s/l/3:/s/l/2:/s/l/1,upperdir=/s/u,workdir=/s/w,metacopy=on"
+        );
     }
 
     #[test]
@@ -258,6 +382,68 @@ mod tests {
         assert!(!is_mounted(&target).unwrap());
         assert!(!target.join("etc").exists());
         drop(guard);
+    }
+
+    #[test]
+    fn id_shift_moves_low_ids_into_the_range_once() {
+        let shift = IdShift { uid: 1_000_000_000, gid: 2_000_000_000, size: 65536 };
+        assert_eq!(shift.uid(0), 1_000_000_000);
+        assert_eq!(shift.gid(5), 2_000_000_005);
+        assert_eq!(shift.uid(65535), 1_000_065_535);
+        assert_eq!(shift.uid(65536), 65536, "unmappable ids stay");
+        assert_eq!(shift.uid(shift.uid(7)), shift.uid(7), "a second pass changes nothing");
+        let top = IdShift { uid: u32::MAX - 10, gid: 0, size: 65536 };
+        assert_eq!(top.uid(100), u32::MAX, "never wraps");
+    }
+
+    #[test]
+    fn shift_ownership_moves_owners_without_copying_data_or_following_links() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        require_root();
+        let root = TempDir::new().unwrap();
+        let (lower, upper, work, target) = (
+            root.path().join("lower"),
+            root.path().join("upper"),
+            root.path().join("work"),
+            root.path().join("merged"),
+        );
+        let outside = root.path().join("outside");
+        fs::write(&outside, b"host file").unwrap();
+        fs::create_dir_all(lower.join("etc/deep")).unwrap();
+        fs::write(lower.join("etc/big"), vec![7u8; 1 << 20]).unwrap();
+        fs::write(lower.join("etc/suid"), b"x").unwrap();
+        fs::set_permissions(lower.join("etc/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+        std::os::unix::fs::lchown(lower.join("etc/deep"), Some(33), Some(44)).unwrap();
+        std::os::unix::fs::symlink(&outside, lower.join("etc/escape")).unwrap();
+        std::os::unix::fs::symlink("/", lower.join("root-link")).unwrap();
+        fs::hard_link(lower.join("etc/big"), lower.join("etc/big2")).unwrap();
+
+        let s = OverlaySpec { lower: vec![&lower], upper: &upper, work: &work, target: &target, metacopy: true };
+        mount_overlay(&s).unwrap();
+        let _guard = MountGuard(target.clone());
+        let shift = IdShift { uid: 1_000_000_000, gid: 1_000_000_000, size: 65536 };
+        let started = std::time::Instant::now();
+        let seen = shift_ownership(&target, &shift).unwrap();
+        eprintln!("shifted {seen} entries in {:?}", started.elapsed());
+        assert_eq!(seen, 8, "/, etc, deep, big, big2, suid, escape, root-link");
+
+        let meta = |p: &str| fs::symlink_metadata(target.join(p)).unwrap();
+        for p in ["", "etc", "etc/big", "etc/big2", "etc/suid", "etc/escape", "root-link"] {
+            assert_eq!((meta(p).uid(), meta(p).gid()), (1_000_000_000, 1_000_000_000), "{p:?}");
+        }
+        assert_eq!((meta("etc/deep").uid(), meta("etc/deep").gid()), (1_000_000_033, 1_000_000_044));
+        assert_eq!(meta("etc/suid").mode() & 0o7777, 0o4755, "set-id bit restored");
+        assert_eq!(fs::read(target.join("etc/big")).unwrap(), vec![7u8; 1 << 20]);
+        // Symlinks were not followed: the host file and / keep their owners.
+        assert_eq!(fs::metadata(&outside).unwrap().uid(), 0);
+        assert_eq!(fs::metadata("/").unwrap().uid(), 0);
+        // metacopy: the data stayed below, the upper copy holds no blocks.
+        let up = fs::metadata(upper.join("etc/big")).unwrap();
+        assert!(up.blocks() < 64, "data was copied up: {} blocks", up.blocks());
+        assert_eq!(fs::metadata(lower.join("etc/big")).unwrap().uid(), 0, "lower layer untouched");
+
+        assert_eq!(shift_ownership(&target, &shift).unwrap(), seen);
+        assert_eq!(meta("etc").uid(), 1_000_000_000, "idempotent");
     }
 
     #[test]
