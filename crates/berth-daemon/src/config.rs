@@ -197,6 +197,8 @@ pub struct ImageLimits {
     pub max_layer_entries: u64,
     pub allow_device_nodes: bool,
     pub concurrent_downloads: usize,
+    pub registry_timeout_secs: u64,
+    pub pull_timeout_secs: u64,
 }
 
 impl Default for ImageLimits {
@@ -207,6 +209,8 @@ impl Default for ImageLimits {
             max_layer_entries: d.max_layer_entries,
             allow_device_nodes: d.allow_device_nodes,
             concurrent_downloads: d.concurrent_downloads,
+            registry_timeout_secs: d.registry_timeout_secs,
+            pull_timeout_secs: d.pull_timeout_secs,
         }
     }
 }
@@ -270,6 +274,8 @@ impl DaemonConfig {
             max_layer_entries: self.images.max_layer_entries,
             allow_device_nodes: self.images.allow_device_nodes,
             concurrent_downloads: self.images.concurrent_downloads,
+            registry_timeout_secs: self.images.registry_timeout_secs,
+            pull_timeout_secs: self.images.pull_timeout_secs,
             insecure_registries: self.insecure_registries.clone(),
             registries: self.registries.clone(),
         }

@@ -18,6 +18,12 @@ pub struct ImageConfig {
     pub allow_device_nodes: bool,
     /// Blobs downloaded at once per pull.
     pub concurrent_downloads: usize,
+    /// Seconds one registry request for a document (manifest, index,
+    /// config, token) may take in all, however the bytes trickle in; also
+    /// the wait for a blob's first answer.
+    pub registry_timeout_secs: u64,
+    /// Seconds a whole pull may take, across mirrors.
+    pub pull_timeout_secs: u64,
     /// Registries reached over plain HTTP (`host[:port]`); loopback ones always are.
     pub insecure_registries: Vec<String>,
     /// Per-registry settings, keyed by `host[:port]` (`docker.io` for Docker Hub).
@@ -40,6 +46,8 @@ impl Default for ImageConfig {
             max_layer_entries: 1_000_000,
             allow_device_nodes: false,
             concurrent_downloads: 4,
+            registry_timeout_secs: 30,
+            pull_timeout_secs: 3600,
             insecure_registries: Vec::new(),
             registries: BTreeMap::new(),
         }
@@ -60,6 +68,9 @@ impl ImageConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.concurrent_downloads == 0 {
             return Err("images.concurrent_downloads must be at least 1".into());
+        }
+        if self.registry_timeout_secs == 0 || self.pull_timeout_secs == 0 {
+            return Err("images.registry_timeout_secs and images.pull_timeout_secs must be at least 1".into());
         }
         for (registry, settings) in &self.registries {
             for m in &settings.mirrors {

@@ -21,6 +21,7 @@ pub mod blobs;
 pub mod config;
 pub mod error;
 mod export;
+mod fetch;
 pub mod import;
 pub mod manifest;
 mod operation;

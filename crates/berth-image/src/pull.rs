@@ -6,17 +6,15 @@ use std::sync::Arc;
 
 use berth_core::api::{BlobProgress, ImageSummary, ProgressEvent};
 use berth_core::{Digest, ImageRef, Platform};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 
 use crate::config::Source;
 use crate::error::{classify_io, ImageError, Result};
+use crate::fetch::{Bounds, RegistryClient, MAX_CONFIG_BYTES};
 use crate::manifest::{self, Desc, Parsed};
 use crate::progress::{Progress, Throttle};
-use crate::registry::{client_for, map_err, oci_ref, worth_falling_back};
+use crate::registry::worth_falling_back;
 use crate::store::{ImageStore, NewImage, PinGuard};
-
-/// Manifests and configs are small; refuse anything that claims otherwise.
-const MAX_MANIFEST_BYTES: usize = 4 << 20;
 
 impl ImageStore {
     /// Pulls `reference` for `platform` (the host's by default). On error
@@ -33,6 +31,11 @@ impl ImageStore {
             None => Platform::host(),
         };
         let sources = self.config.sources(r.registry());
+        // One deadline for the whole pull, across mirrors.
+        let bounds = Bounds {
+            request: std::time::Duration::from_secs(self.config.registry_timeout_secs),
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(self.config.pull_timeout_secs),
+        };
         // One operation across all sources: what a failed attempt created is
         // rolled back when the pull as a whole fails.
         let mut op = self.pin();
@@ -42,7 +45,7 @@ impl ImageStore {
             progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
             let anonymous = matches!(self.auth_for(&src.registry), Ok(oci_client::secrets::RegistryAuth::Anonymous));
             result = self
-                .pull_from(&r, src, &platform, progress, &mut op)
+                .pull_from(&r, src, &platform, progress, &mut op, bounds)
                 .await
                 .map_err(|e| crate::registry::explain_anonymous(e, anonymous, &r.familiar()));
             match &result {
@@ -63,30 +66,23 @@ impl ImageStore {
         platform: &Platform,
         progress: &Progress,
         pins: &mut PinGuard,
+        bounds: Bounds,
     ) -> Result<ImageSummary> {
-        let client = client_for(src, self.config.concurrent_downloads);
-        let auth = self.auth_for(&src.registry)?;
-        let oref = oci_ref(r, &src.registry);
+        let creds = self.credentials.get(&src.registry)?;
+        let client = RegistryClient::new(src, r.repository(), creds, bounds)?;
         let shown = r.familiar();
-        let fetch_manifest = |oref: oci_client::Reference| {
-            let client = &client;
-            let auth = &auth;
-            let shown = &shown;
-            async move {
-                let (bytes, _) = client
-                    .pull_manifest_raw(&oref, auth, &berth_core::media::MANIFEST_ACCEPT)
-                    .await
-                    .map_err(|e| map_err(&src.registry, shown, e))?;
-                if bytes.len() > MAX_MANIFEST_BYTES {
-                    return Err(ImageError::InvalidManifest {
-                        what: "manifest".into(),
-                        detail: format!("{} bytes is larger than berth accepts", bytes.len()),
-                    });
-                }
-                Ok::<_, ImageError>(bytes.to_vec())
-            }
+        let accept = berth_core::media::MANIFEST_ACCEPT.join(", ");
+        let by_tag_or_digest = match (r.digest(), r.tag()) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.to_string(),
+            (None, None) => berth_core::reference::DEFAULT_TAG.to_string(),
         };
-        let top = fetch_manifest(oref.clone()).await?;
+        let fetch_manifest = |reference: String| {
+            let client = &client;
+            let accept = &accept;
+            async move { client.manifest(&reference, accept).await }
+        };
+        let top = fetch_manifest(by_tag_or_digest).await?;
         let top_digest = Digest::of(&top);
         if let Some(want) = r.digest() {
             if *want != top_digest {
@@ -121,7 +117,7 @@ impl ImageStore {
                             .join(", "),
                     })?;
                 self.put_blob(Some(&top_digest), &top, pins)?;
-                let bytes = fetch_manifest(oref.clone_with_digest(chosen.digest.to_string())).await?;
+                let bytes = fetch_manifest(chosen.digest.to_string()).await?;
                 let actual = Digest::of(&bytes);
                 if actual != chosen.digest {
                     return Err(ImageError::DigestMismatch {
@@ -157,23 +153,42 @@ impl ImageStore {
                 .collect(),
         });
 
+        // Declared sizes are checked before anything is fetched: a layer
+        // may not claim more than an unpacked layer may hold.
+        let max_blob = self.unpack_limits().stream_limit();
+        for l in &manifest.layers {
+            if l.size > max_blob {
+                return Err(ImageError::InvalidManifest {
+                    what: format!("manifest of {shown}"),
+                    detail: format!(
+                        "layer {} declares {} bytes, over the {max_blob} bytes berth accepts (raise images.max_layer_bytes if the image is trusted)",
+                        l.digest, l.size
+                    ),
+                });
+            }
+        }
+
         // Config: small, fetched whole and verified; a huge one is refused unread.
-        if manifest.config.size > crate::import::MAX_DOCUMENT_BYTES {
+        if manifest.config.size > MAX_CONFIG_BYTES {
             return Err(ImageError::InvalidManifest {
                 what: format!("config of {shown}"),
-                detail: format!("{} bytes is larger than berth accepts", manifest.config.size),
+                detail: format!("{} bytes is larger than the {MAX_CONFIG_BYTES} berth accepts", manifest.config.size),
             });
         }
-        let mut config_bytes = Vec::new();
-        client
-            .pull_blob(&oref, manifest.config.digest.to_string().as_str(), &mut config_bytes)
-            .await
-            .map_err(|e| map_err(&src.registry, &shown, e))?;
+        let config_bytes = client.small_blob(&manifest.config.digest.to_string(), manifest.config.size).await?;
         if config_bytes.len() as u64 != manifest.config.size {
             return Err(ImageError::SizeMismatch {
                 digest: manifest.config.digest.to_string(),
                 expected: manifest.config.size,
                 actual: config_bytes.len() as u64,
+            });
+        }
+        let actual = Digest::of(&config_bytes);
+        if actual != manifest.config.digest {
+            return Err(ImageError::DigestMismatch {
+                what: format!("config of {shown} from {}", src.registry),
+                expected: manifest.config.digest.to_string(),
+                actual: actual.to_string(),
             });
         }
         let config = manifest::parse_config(&config_bytes)?;
@@ -198,10 +213,8 @@ impl ImageStore {
         let downloads = futures::stream::iter(
             manifest.layers.iter().cloned().zip(config.diff_ids.iter().cloned()).map(|(layer, diff_id)| {
                 let client = &client;
-                let oref = &oref;
-                let shown = &shown;
                 async move {
-                    let written = self.fetch_layer(client, oref, &src.registry, shown, &layer, progress).await;
+                    let written = self.fetch_layer(client, &layer, progress).await;
                     let unpacked = match &written {
                         Ok(_) => {
                             progress.blob(&layer.digest, layer.size, layer.size, "unpacking");
@@ -282,52 +295,28 @@ impl ImageStore {
 
     /// Downloads one layer into the blob store. Returns its digest when it
     /// was newly written, `None` when it was already present.
-    async fn fetch_layer(
-        &self,
-        client: &oci_client::Client,
-        oref: &oci_client::Reference,
-        registry: &str,
-        shown: &str,
-        layer: &Desc,
-        progress: &Progress,
-    ) -> Result<Option<Digest>> {
+    async fn fetch_layer(&self, client: &RegistryClient, layer: &Desc, progress: &Progress) -> Result<Option<Digest>> {
         if self.blobs.size(&layer.digest) == Some(layer.size) {
             progress.blob(&layer.digest, layer.size, layer.size, "exists");
             return Ok(None);
         }
-        let mut stream = client
-            .pull_blob_stream(oref, layer.digest.to_string().as_str())
-            .await
-            .map_err(|e| map_err(registry, shown, e))?;
+        let mut transfer = client.blob(&layer.digest.to_string()).await?;
         let mut w = self.blobs.writer(Some(&layer.digest), Some(layer.size))?;
         let mut throttle = Throttle::new();
         progress.blob(&layer.digest, 0, layer.size, "downloading");
-        while let Some(chunk) = stream.stream.try_next().await.map_err(|e| {
-            // oci-client checks the digest as the stream ends and reports a
-            // mismatch as an I/O error; tell it apart from a broken transfer.
-            let text = e.to_string();
-            match text.split_once(", got ") {
-                Some((_, actual)) if text.contains("Invalid digest") => ImageError::DigestMismatch {
-                    what: format!("layer from {registry}"),
-                    expected: layer.digest.to_string(),
-                    actual: actual.trim().to_string(),
-                },
-                _ => ImageError::Unreachable {
-                    registry: registry.into(),
-                    detail: format!("transfer of {} broke off: {e}", layer.digest),
-                },
-            }
-        })? {
-            // Writes go to the page cache in small chunks; blocking here is
-            // cheaper than a hop to the blocking pool per chunk.
-            w.write_all(&chunk).map_err(|e| match e.kind() {
-                std::io::ErrorKind::InvalidData => ImageError::SizeMismatch {
+        while let Some(chunk) = transfer.next().await? {
+            // Never write past what the descriptor declares.
+            let after = w.written() + chunk.len() as u64;
+            if after > layer.size {
+                return Err(ImageError::SizeMismatch {
                     digest: layer.digest.to_string(),
                     expected: layer.size,
-                    actual: layer.size + 1,
-                },
-                _ => classify_io(self.blobs.tmp_dir(), e),
-            })?;
+                    actual: after,
+                });
+            }
+            // Writes go to the page cache in small chunks; blocking here is
+            // cheaper than a hop to the blocking pool per chunk.
+            w.write_all(&chunk).map_err(|e| classify_io(self.blobs.tmp_dir(), e))?;
             if throttle.due(w.written()) {
                 progress.blob(&layer.digest, w.written(), layer.size, "downloading");
             }

@@ -330,6 +330,15 @@ impl ImageStore {
         Ok(())
     }
 
+    /// The limits every layer is unpacked under.
+    pub(crate) fn unpack_limits(&self) -> UnpackLimits {
+        UnpackLimits {
+            max_bytes: self.config.max_layer_bytes,
+            max_entries: self.config.max_layer_entries,
+            allow_devices: self.config.allow_device_nodes,
+        }
+    }
+
     /// Unpacks one layer unless it is unpacked already, checking it against
     /// its diff_id. Returns whether this call created the directory (the
     /// caller then owns its cleanup if the operation fails). Blocking. Safe to
@@ -339,11 +348,7 @@ impl ImageStore {
         if self.store.get_layer(diff_id)?.is_some() && self.layer_dir(diff_id).is_dir() {
             return Ok(false);
         }
-        let limits = UnpackLimits {
-            max_bytes: self.config.max_layer_bytes,
-            max_entries: self.config.max_layer_entries,
-            allow_devices: self.config.allow_device_nodes,
-        };
+        let limits = self.unpack_limits();
         let compression = MediaType::parse(&layer.media_type)?.layer_compression()?;
         let tmp = tempfile::Builder::new()
             .prefix(".unpack-")

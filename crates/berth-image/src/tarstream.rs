@@ -146,7 +146,8 @@ impl<R: Read> TarReader<R> {
             };
             let kind = header.entry_type();
             let corrupt = |this: &Self, detail: String| FrameError::Corrupt { position: this.where_(at), detail };
-            let declared = header.entry_size().map_err(|e| corrupt(self, format!("bad size field: {e}")))?;
+            // tar's own messages quote the raw header name; never echo it.
+            let declared = header.entry_size().map_err(|_| corrupt(self, "its size field is not a number".into()))?;
             let slot = match kind {
                 EntryType::GNULongName => Some(("GNU long name header", &mut pending.long_name, true)),
                 EntryType::GNULongLink => Some(("GNU long link header", &mut pending.long_link, true)),
@@ -277,9 +278,10 @@ impl<R: Read> TarReader<R> {
         }
         let header = Header::from_byte_slice(&block).clone();
         let sum: u32 = block[..148].iter().chain(&block[156..]).map(|b| u32::from(*b)).sum::<u32>() + 8 * 32;
-        let stored = header.cksum().map_err(|e| FrameError::Corrupt {
+        // tar's own messages quote the raw header name; never echo it.
+        let stored = header.cksum().map_err(|_| FrameError::Corrupt {
             position: self.where_(at),
-            detail: format!("bad checksum field: {e}"),
+            detail: "its checksum field is not a number (not a tar stream, or a damaged one)".into(),
         })?;
         if sum != stored {
             let detail = "header checksum mismatch (not a tar stream, or a damaged one)".into();

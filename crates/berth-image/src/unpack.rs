@@ -677,7 +677,12 @@ fn io_err<'p>(entry: &str, op: &'static str, path: &'p Path) -> impl FnOnce(io::
 }
 
 fn read_meta<R: Read>(entry: &mut Entry<'_, R>, name: &str) -> Result<Meta, UnpackError> {
-    let bad = |field: &'static str, detail: String| UnpackError::BadHeader { entry: name.to_string(), field, detail };
+    // tar's messages quote the raw header name, which may hold newlines.
+    let bad = |field: &'static str, detail: String| UnpackError::BadHeader {
+        entry: name.to_string(),
+        field,
+        detail: detail.chars().map(|c| if c.is_control() { ' ' } else { c }).collect(),
+    };
     let header = entry.header();
     let mode = header.mode().map_err(|e| bad("mode", e.to_string()))? & 0o7777;
     let uid = header.uid().map_err(|e| bad("uid", e.to_string()))?;
@@ -706,9 +711,15 @@ fn link_name<R: Read>(entry: &Entry<'_, R>, name: &str) -> Result<Vec<u8>, Unpac
 }
 
 fn device_number(n: io::Result<Option<u32>>, name: &str, field: &'static str) -> Result<u32, UnpackError> {
-    let bad = |detail: String| UnpackError::BadHeader { entry: name.to_string(), field, detail };
+    let bad = |detail: String| UnpackError::BadHeader {
+        entry: name.to_string(),
+        field,
+        detail: detail.chars().map(|c| if c.is_control() { ' ' } else { c }).collect(),
+    };
     n.map_err(|e| bad(e.to_string()))?.ok_or_else(|| bad("the header format has no device numbers".into()))
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 pub(crate) mod tests;
