@@ -311,6 +311,26 @@ pub struct ContainerCreateRequest {
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// `auto`: the container gets a user namespace whose root is an
+    /// unprivileged id of a host range the daemon allocates (podman's
+    /// `--userns=auto`, Kubernetes' `hostUsers: false`); `host` or absent:
+    /// it shares the host's ids (docker's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<String>,
+    /// The host range of `userns: auto`, chosen by the daemon at create and
+    /// kept with the container; a client may not set it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_mapping: Option<IdMapping>,
+}
+
+/// Container ids `0..size` are host uids `host_uid..host_uid+size` and host
+/// gids `host_gid..host_gid+size`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdMapping {
+    pub host_uid: u32,
+    pub host_gid: u32,
+    pub size: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]

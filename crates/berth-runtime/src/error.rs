@@ -11,6 +11,12 @@ pub enum SpecError {
     #[error("rootfs {path:?} is not an absolute path; give the mounted overlay root as an absolute path")]
     InvalidRootfs { path: PathBuf },
 
+    #[error("userns {value:?}: {reason}")]
+    InvalidUserns { value: String, reason: &'static str },
+
+    #[error("the container's {what} {id} is outside its user namespace, which maps ids 0 to {last}; give a user and groups below {size}, or --userns=host")]
+    UnmappedId { what: &'static str, id: u32, last: u32, size: u32 },
+
     #[error("no command: the image has no Cmd/Entrypoint; give one")]
     NoCommand,
 

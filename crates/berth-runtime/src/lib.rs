@@ -34,10 +34,10 @@ mod user;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use berth_core::api::{ContainerCreateRequest, ImageRunConfig};
+use berth_core::api::{ContainerCreateRequest, IdMapping, ImageRunConfig};
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespaceBuilder, LinuxNamespaceType, PosixRlimitBuilder,
-    PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    LinuxBuilder, LinuxCapabilitiesBuilder, LinuxIdMappingBuilder, LinuxNamespaceBuilder, LinuxNamespaceType,
+    PosixRlimitBuilder, PosixRlimitType, ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 pub use caps::{caps_from_mask, effective_caps, ALL_CAPS, DEFAULT_CAPS};
@@ -151,9 +151,27 @@ pub enum NetworkMode<'a> {
     Host,
 }
 
-fn all_mounts(input: &SpecInput<'_>, privileged: bool) -> Result<Vec<oci_spec::runtime::Mount>, SpecError> {
+fn all_mounts(
+    input: &SpecInput<'_>,
+    privileged: bool,
+    userns: Option<IdMapping>,
+) -> Result<Vec<oci_spec::runtime::Mount>, SpecError> {
     let req = input.request;
     let mut mounts = mounts::build_mounts(&req.volumes, &req.tmpfs, input.resolv_conf, privileged)?;
+    if userns.is_some() && input.network != NetworkMode::Isolated {
+        // Only the owner of a network namespace's user namespace may mount
+        // sysfs for it, and a joined or the host's network namespace is
+        // owned by the host's: bind the host's /sys read-only instead
+        // (runc 1.1 has no fallback of its own; podman does the same).
+        for m in mounts.iter_mut().filter(|m| m.destination() == Path::new("/sys")) {
+            *m = oci_spec::runtime::MountBuilder::default()
+                .destination("/sys")
+                .typ("bind")
+                .source("/sys")
+                .options(["rbind", "nosuid", "noexec", "nodev", "ro", "rprivate"].map(String::from).to_vec())
+                .build()?;
+        }
+    }
     if let Some(hosts) = input.hosts {
         if !mounts.iter().any(|m| m.destination() == Path::new("/etc/hosts")) {
             mounts.push(mounts::etc_bind("/etc/hosts", hosts)?);
@@ -224,6 +242,25 @@ fn annotations(labels: &BTreeMap<String, String>) -> Result<HashMap<String, Stri
     Ok(labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
 }
 
+/// The request's user namespace: `None` for `host` (or absent), the
+/// daemon's allocation for `auto`.
+fn userns(req: &ContainerCreateRequest) -> Result<Option<IdMapping>, SpecError> {
+    let bad = |reason| SpecError::InvalidUserns { value: req.userns.clone().unwrap_or_default(), reason };
+    match (req.userns.as_deref(), req.userns_mapping) {
+        (None | Some("host"), None) => Ok(None),
+        (None | Some("host"), Some(_)) => Err(bad("a host range is given without --userns=auto")),
+        (Some("auto"), None) => Err(bad("no host range was allocated; the daemon allocates one at create")),
+        (Some("auto"), Some(_)) if req.security.privileged => {
+            Err(bad("--privileged cannot be combined with a user namespace; give --userns=host"))
+        }
+        (Some("auto"), Some(m)) if m.size == 0 || m.host_uid == 0 || m.host_gid == 0 => {
+            Err(bad("the host range must be non-empty and must not start at root"))
+        }
+        (Some("auto"), Some(m)) => Ok(Some(m)),
+        (Some(_), _) => Err(bad("give auto or host")),
+    }
+}
+
 /// Builds the container's OCI runtime spec.
 ///
 /// Rules beyond the individual modules': the hostname is the request's or
@@ -262,6 +299,14 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
     let args = process::resolve_args(input.image, req)?;
     let user_spec = req.user.as_deref().or(input.image.user.as_deref());
     let user = resolve_user(user_spec, input.passwd, input.group)?;
+    let userns = userns(req)?;
+    if let Some(m) = userns {
+        let ids = [("uid", user.uid), ("gid", user.gid)].into_iter();
+        let extra = user.additional_gids.iter().map(|&g| ("supplementary gid", g));
+        if let Some((what, id)) = ids.chain(extra).find(|&(_, id)| id >= m.size) {
+            return Err(SpecError::UnmappedId { what, id, last: m.size - 1, size: m.size });
+        }
+    }
     let env = process::merge_env(input.image, req, &hostname, user.home.as_deref())?;
     let cwd = process::resolve_cwd(input.image, req)?;
 
@@ -313,6 +358,9 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
             .collect::<Result<Vec<_>, _>>()?;
     namespaces.extend(network);
     namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Cgroup).build()?);
+    if userns.is_some() {
+        namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build()?);
+    }
     // ICMP sockets let ping work without CAP_NET_RAW; the range is per
     // network namespace, so never set it in the host's.
     let sysctl = match input.network {
@@ -328,6 +376,11 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .rootfs_propagation("rprivate")
         .sysctl(sysctl)
         .build()?;
+    if let Some(m) = userns {
+        let map = |host_id| LinuxIdMappingBuilder::default().container_id(0u32).host_id(host_id).size(m.size).build();
+        linux.set_uid_mappings(Some(vec![map(m.host_uid)?]));
+        linux.set_gid_mappings(Some(vec![map(m.host_gid)?]));
+    }
     // LinuxBuilder starts from oci-spec's Default, which has masked and
     // read-only paths of its own: ours, or none when privileged.
     linux.set_masked_paths(None);
@@ -350,7 +403,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
         .root(RootBuilder::default().path(input.rootfs).readonly(sec.read_only).build()?)
         .hostname(hostname)
         .process(process)
-        .mounts(all_mounts(input, sec.privileged)?)
+        .mounts(all_mounts(input, sec.privileged, userns)?)
         .annotations(annotations(&req.labels)?)
         .linux(linux)
         .build()?)

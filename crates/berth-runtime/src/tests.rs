@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use berth_core::api::{ContainerCreateRequest, ImageRunConfig, ResourceLimits, SecurityOptions};
+use berth_core::api::{ContainerCreateRequest, IdMapping, ImageRunConfig, ResourceLimits, SecurityOptions};
 use oci_spec::runtime::{Capability, LinuxNamespaceType, LinuxSeccompAction, Spec};
 
 use super::*;
@@ -493,4 +493,75 @@ fn network_modes_join_a_prepared_namespace_or_the_hosts() {
     // A sysctl in the host's namespace would change the host.
     assert!(host.linux().as_ref().unwrap().sysctl().as_ref().is_none_or(|s| s.is_empty()));
     assert!(net_ns(&build_mode(NetworkMode::Isolated, None)).unwrap().path().is_none());
+}
+
+fn auto(f: impl FnOnce(&mut ContainerCreateRequest)) -> ContainerCreateRequest {
+    let mut req = ContainerCreateRequest {
+        userns: Some("auto".into()),
+        userns_mapping: Some(IdMapping { host_uid: 1_000_065_536, host_gid: 1_000_065_536, size: 65536 }),
+        ..Default::default()
+    };
+    f(&mut req);
+    req
+}
+
+#[test]
+fn userns_auto_maps_root_to_the_allocated_range() {
+    let spec = build(&auto(|_| {})).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    let types: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+    assert!(types.contains(&LinuxNamespaceType::User), "{types:?}");
+    for maps in [linux.uid_mappings(), linux.gid_mappings()] {
+        let maps = maps.as_ref().unwrap();
+        assert_eq!(maps.len(), 1);
+        assert_eq!((maps[0].container_id(), maps[0].host_id(), maps[0].size()), (0, 1_000_065_536, 65536));
+    }
+    // Its own network namespace: sysfs is mounted as usual.
+    let sys = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+    assert_eq!(sys.typ().as_deref(), Some("sysfs"));
+}
+
+#[test]
+fn userns_host_or_absent_has_no_user_namespace() {
+    for userns in [None, Some("host")] {
+        let req = ContainerCreateRequest { userns: userns.map(String::from), ..Default::default() };
+        let spec = build(&req).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        let types: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+        assert!(!types.contains(&LinuxNamespaceType::User), "{userns:?}");
+        assert!(linux.uid_mappings().is_none() && linux.gid_mappings().is_none(), "{userns:?}");
+    }
+}
+
+#[test]
+fn userns_in_a_joined_network_namespace_binds_sys() {
+    let (img, req) = (image(), auto(|_| {}));
+    let netns = Path::new("/run/berth/netns/x");
+    for network in [NetworkMode::Join(netns), NetworkMode::Host] {
+        let spec = build_spec(&SpecInput { network, ..input(&img, &req) }).unwrap();
+        let sys = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+        assert_eq!(sys.typ().as_deref(), Some("bind"), "{network:?}");
+        assert_eq!(sys.source().as_deref(), Some(Path::new("/sys")));
+        let opts = sys.options().as_ref().unwrap();
+        assert!(opts.iter().any(|o| o == "ro") && opts.iter().any(|o| o == "rbind"), "{opts:?}");
+    }
+}
+
+#[test]
+fn userns_mistakes_are_refused_with_a_reason() {
+    let cases: Vec<(ContainerCreateRequest, &str)> = vec![
+        (auto(|r| r.userns_mapping = None), "allocates"),
+        (auto(|r| r.userns = Some("host".into())), "without --userns=auto"),
+        (auto(|r| r.userns = None), "without --userns=auto"),
+        (auto(|r| r.userns = Some("keep-id".into())), "give auto or host"),
+        (auto(|r| r.security.privileged = true), "--privileged"),
+        (auto(|r| r.userns_mapping = Some(IdMapping { host_uid: 0, host_gid: 0, size: 65536 })), "root"),
+        (auto(|r| r.user = Some("70000".into())), "outside its user namespace"),
+        (auto(|r| r.user = Some("0:65536".into())), "gid 65536"),
+    ];
+    for (req, want) in cases {
+        let e = build(&req).unwrap_err().to_string();
+        assert!(e.contains(want), "{want:?} not in {e:?}");
+    }
+    assert!(build(&auto(|r| r.user = Some("65535:65535".into()))).is_ok());
 }
