@@ -334,15 +334,18 @@ impl Transfer {
     }
 }
 
-#[derive(Debug)]
-enum BodyError {
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    #[error("the answer is larger than berth accepts")]
     TooLarge,
+    #[error("the answer did not arrive in time ({got} bytes came)")]
     Timeout { got: u64 },
+    #[error("the transfer broke off: {}", root_cause(.0))]
     Http(reqwest::Error),
 }
 
 /// Reads a whole body of at most `cap` bytes by `until`.
-async fn read_capped(mut resp: Response, cap: u64, until: Instant) -> Result<Vec<u8>, BodyError> {
+pub(crate) async fn read_capped(mut resp: Response, cap: u64, until: Instant) -> Result<Vec<u8>, BodyError> {
     let declared = resp.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|n| n > cap) {
         return Err(BodyError::TooLarge);

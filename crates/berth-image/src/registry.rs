@@ -110,9 +110,17 @@ async fn check_login(scheme: &str, host: &str, registry: &str, user: &str, passw
         token: Option<String>,
         access_token: Option<String>,
     }
-    let answer: TokenAnswer = token.json().await.map_err(|e| ImageError::Registry {
+    // The client's 30 s timeout bounds the time; this bounds the bytes.
+    let until = tokio::time::Instant::now() + Duration::from_secs(30);
+    let body = crate::fetch::read_capped(token, crate::fetch::MAX_TOKEN_BYTES, until).await.map_err(|e| {
+        ImageError::Registry {
+            registry: registry.into(),
+            detail: format!("cannot read the token server's answer: {e}"),
+        }
+    })?;
+    let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| ImageError::Registry {
         registry: registry.into(),
-        detail: format!("the token server's answer is not a token: {}", root_cause(&e)),
+        detail: format!("the token server's answer is not a token: {e}"),
     })?;
     if answer.token.or(answer.access_token).is_some_and(|t| !t.is_empty()) {
         Ok(())
