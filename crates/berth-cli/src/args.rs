@@ -520,12 +520,18 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Show the audit log: every mutating API call, who made it, how it ended.
+    /// Show the audit log, newest first: every mutating API call and every
+    /// read of a log, the events or a Secret; who made it, what was asked
+    /// (redacted) and how it ended.
     Audit {
         #[arg(long)]
         since: Option<String>,
+        /// Only calls since this time (RFC 3339, or a duration like 10m).
         #[arg(short, long, value_enum, default_value = "table")]
         output: Output,
+        /// The most entries to show.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
     },
     /// Show disk usage, and what shared layers save.
     Df {

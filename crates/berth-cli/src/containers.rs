@@ -127,6 +127,7 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
         auto_remove,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
+        secret_env: Vec::new(),
     })
 }
 
@@ -574,11 +575,11 @@ pub async fn events(
         .await
 }
 
-pub async fn audit(client: &Client, since: Option<String>, output: Output) -> Result<()> {
-    let q = match since {
-        Some(s) => format!("?since={}", segment(&time_arg("--since", &s, false)?)),
-        None => String::new(),
-    };
+pub async fn audit(client: &Client, since: Option<String>, limit: usize, output: Output) -> Result<()> {
+    let mut q = format!("?limit={limit}");
+    if let Some(s) = since {
+        q.push_str(&format!("&since={}", segment(&time_arg("--since", &s, false)?)));
+    }
     let list: Vec<berth_core::api::AuditRecord> = client.get(&format!("/v1/audit{q}")).await?;
     if structured(&list, output)? {
         return Ok(());
@@ -590,13 +591,17 @@ pub async fn audit(client: &Client, since: Option<String>, output: Output) -> Re
                 a.time.clone(),
                 a.uid.map(|u| u.to_string()).unwrap_or_else(|| "?".into()),
                 a.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
-                a.method.clone(),
-                a.path.clone(),
                 a.status.to_string(),
+                match (&a.error, a.ok) {
+                    (_, true) => "ok".to_string(),
+                    (Some(e), false) => format!("failed: {e}"),
+                    (None, false) => "failed".to_string(),
+                },
+                if a.summary.is_empty() { format!("{} {}", a.method, a.path) } else { a.summary.clone() },
             ]
         })
         .collect();
-    table(&["TIME", "UID", "PID", "METHOD", "PATH", "STATUS"], &rows);
+    table(&["TIME", "UID", "PID", "STATUS", "OUTCOME", "REQUEST"], &rows);
     Ok(())
 }
 

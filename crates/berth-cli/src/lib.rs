@@ -55,8 +55,8 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Events { since, until, filter, output } => {
             containers::events(&client, since, until, filter, output).await
         }
-        Command::System(args::SystemCommand::Audit { since, output }) => {
-            containers::audit(&client, since, output).await
+        Command::System(args::SystemCommand::Audit { since, limit, output }) => {
+            containers::audit(&client, since, limit, output).await
         }
         Command::Apply(a) => declared::apply(&client, a).await,
         Command::Get(a) => declared::get(&client, a).await,

@@ -311,6 +311,13 @@ pub struct ContainerCreateRequest {
     /// Seconds `stop` waits before SIGKILL (default 10).
     #[serde(default)]
     pub stop_timeout: Option<u32>,
+    /// Variables of `env` whose values come from Secrets (a pod's
+    /// `secretKeyRef` or `secretRef`). `env` keeps such a variable with the
+    /// placeholder `<secret NAMESPACE/NAME KEY>` where the value goes, and
+    /// the daemon puts the value in only when it starts the container (so
+    /// a restart reads the Secret again); the value is never stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<SecretEnvRef>,
     /// `auto`: the container gets a user namespace whose root is an
     /// unprivileged id of a host range the daemon allocates (podman's
     /// `--userns=auto`, Kubernetes' `hostUsers: false`); `host` or absent:
@@ -331,6 +338,29 @@ pub struct IdMapping {
     pub host_uid: u32,
     pub host_gid: u32,
     pub size: u32,
+}
+
+/// Where the value behind one `<secret NAMESPACE/NAME KEY>` placeholder of
+/// an environment variable comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretEnvRef {
+    /// The variable.
+    pub env: String,
+    pub namespace: String,
+    pub secret: String,
+    pub key: String,
+    /// A missing Secret or key leaves the variable out instead of keeping
+    /// the container from starting.
+    #[serde(default)]
+    pub optional: bool,
+}
+
+impl SecretEnvRef {
+    /// The text standing for the value in `env`.
+    pub fn placeholder(&self) -> String {
+        format!("<secret {}/{} {}>", self.namespace, self.secret, self.key)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -601,7 +631,26 @@ pub struct AuditRecord {
     pub status: u16,
 }
 
+    /// The HTTP status answered. A stream (logs, events, exec, pull, push)
+    /// answers 200 before it ends: `ok` and `error` tell how it ended.
 /// Resource use of a container, from its cgroup. Counters are cumulative;
+    /// What was asked, redacted: e.g. `create container image=busybox
+    /// privileged=true volumes=[/:/host]`, `exec container=web
+    /// cmd=[sh,-c,id]`, `apply objects=[created deployment/default/web]`,
+    /// `get secret default/db show_secrets=true`. Never a secret value, a
+    /// password or an environment value (names only).
+    #[serde(default)]
+    pub summary: String,
+    /// Whether the call did what was asked (a stream: to its end).
+    #[serde(default = "default_true")]
+    pub ok: bool,
+    /// Why it failed, when it did and the reason can be shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn default_true() -> bool {
+    true
 /// rates come from two samples.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContainerStats {

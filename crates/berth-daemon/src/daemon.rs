@@ -23,6 +23,7 @@ pub struct DaemonOptions {
 /// The services every handler reaches.
 pub struct Daemon {
     metrics_address: Option<std::net::SocketAddr>,
+    audit: crate::config::AuditConfig,
     pub images: Arc<ImageStore>,
     pub events: Arc<crate::events::Events>,
     pub containers: Arc<crate::containers::Containers>,
@@ -58,7 +59,7 @@ impl Daemon {
                 opts.root.display()
             )
         })?;
-        let store: Arc<dyn berth_store::Store> = Arc::new(SqliteStore::open(&opts.root.join("state.db"))?);
+        let store = open_store(&opts.root)?;
         let users = Arc::new(crate::containers::ContainerImageUsers(Arc::clone(&store)));
         let images = Arc::new(ImageStore::open(
             &opts.root.join("images"),
@@ -108,6 +109,7 @@ impl Daemon {
         let metrics_address = opts.config.metrics_socket_address().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(Arc::new(Self {
             metrics_address,
+            audit: opts.config.audit.clone(),
             images,
             events,
             containers,
@@ -117,6 +119,20 @@ impl Daemon {
             run_root: opts.run_root.clone(),
             _lock: lock,
         }))
+    }
+
+    /// Applies `[audit]`: the oldest entries past `max_entries` and those
+    /// older than `max_age_days` go.
+    async fn prune_audit(&self) {
+        let events = Arc::clone(&self.events);
+        let max_age = std::time::Duration::from_secs(self.audit.max_age_days.saturating_mul(86_400));
+        let max_entries = self.audit.max_entries;
+        match tokio::task::spawn_blocking(move || events.prune_audit(max_entries, max_age)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(removed = n, "pruned the audit log"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune the audit log"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed unexpectedly"),
+        }
     }
 
     /// Serves the API until SIGINT or SIGTERM, then removes the socket.
@@ -155,6 +171,16 @@ impl Daemon {
                 let _ = axum::serve(tcp, metrics).await;
             });
         }
+        // The audit log's retention: at start (before anyone reads it),
+        // then hourly.
+        self.prune_audit().await;
+        let this = Arc::clone(&self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+                this.prune_audit().await;
+            }
+        });
         // Keep watching exits from now on.
         tokio::spawn(Arc::clone(&self.containers).monitor());
         // Adopt the pods and keep declared services as declared.
@@ -179,6 +205,21 @@ impl Daemon {
         }
         result.context("API server failed")
     }
+}
+
+/// The store: SQLite, with Secrets sealed under a key kept beside it
+/// (`secrets.key`, 0600), so the database and its copies never hold a
+/// Secret's value in the clear. Secrets an older berth stored are sealed
+/// now.
+fn open_store(root: &Path) -> anyhow::Result<Arc<dyn berth_store::Store>> {
+    let sqlite: Arc<dyn berth_store::Store> = Arc::new(SqliteStore::open(&root.join("state.db"))?);
+    let key = berth_store::SealKey::load_or_create(&root.join("secrets.key"))?;
+    let sealed = berth_store::SealedStore::new(sqlite, key, &[crate::declared::SECRET_STORE_KIND]);
+    let n = sealed.seal_existing()?;
+    if n > 0 {
+        tracing::info!(secrets = n, "sealed Secrets stored in the clear by an older berth");
+    }
+    Ok(Arc::new(sealed))
 }
 
 /// Binds the API socket, mode 0600. A stale socket file from a crashed

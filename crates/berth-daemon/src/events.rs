@@ -65,16 +65,31 @@ impl Events {
         {
             tracing::error!(error = %err, "cannot record an audit entry");
         }
-        tracing::info!(target: "berth::audit", uid = ?rec.uid, pid = ?rec.pid, method = %rec.method, path = %rec.path, status = rec.status, "api call");
+        tracing::info!(target: "berth::audit", uid = ?rec.uid, pid = ?rec.pid, method = %rec.method, path = %rec.path,
+            status = rec.status, ok = rec.ok, summary = %rec.summary, error = rec.error.as_deref().unwrap_or(""), "api call");
     }
 
-    pub fn audit_history(&self, since: Option<&str>) -> Vec<AuditRecord> {
+    /// The latest audit entries since `since` (RFC 3339), newest first, at
+    /// most `limit`.
+    pub fn audit_history(&self, since: Option<&str>, limit: usize) -> Vec<AuditRecord> {
         self.store
-            .read_log(Log::Audit, since, 100_000)
+            .read_log_newest(Log::Audit, since, limit)
             .unwrap_or_default()
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value(v).ok())
             .collect()
+    }
+
+    /// Applies the audit log's retention: entries past `max_entries` (the
+    /// oldest first) and older than `max_age` go; 0 means no limit.
+    /// Returns how many went.
+    pub fn prune_audit(&self, max_entries: u64, max_age: std::time::Duration) -> Result<u64, berth_store::StoreError> {
+        let before = (!max_age.is_zero()).then(|| {
+            let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
+            let cutoff = chrono::Utc::now().checked_sub_signed(age).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+        });
+        self.store.prune_log(Log::Audit, (max_entries > 0).then_some(max_entries), before.as_deref())
     }
 }
 
@@ -142,6 +157,43 @@ mod tests {
         assert!(EventFilter::parse("colour=red").is_err());
         assert!(EventFilter::parse("type").is_err());
         assert!(EventFilter::parse("").unwrap().matches(&ev("image", "pull", "x")));
+    }
+
+    fn audit(time: &str, n: usize) -> AuditRecord {
+        AuditRecord {
+            time: time.into(),
+            uid: Some(0),
+            pid: None,
+            method: "POST".into(),
+            path: format!("/v1/containers/c{n}/start"),
+            status: 200,
+            summary: format!("start container=c{n}"),
+            ok: true,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_audit_log_shows_the_newest_first_and_keeps_what_it_is_told() {
+        let events = Events::new(Arc::new(berth_store::FakeStore::new()));
+        let old =
+            (chrono::Utc::now() - chrono::Duration::days(100)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        events.audit(&audit(&old, 0));
+        let recent = now();
+        for n in 1..=5 {
+            events.audit(&audit(&recent, n));
+        }
+        let paths = |v: Vec<AuditRecord>| v.into_iter().map(|r| r.summary).collect::<Vec<_>>();
+        assert_eq!(paths(events.audit_history(None, 2)), ["start container=c5", "start container=c4"]);
+        assert_eq!(events.audit_history(Some(&recent), 100).len(), 5);
+        // 90 days: the 100-day-old entry goes; then by count.
+        assert_eq!(events.prune_audit(0, std::time::Duration::from_secs(90 * 86_400)).unwrap(), 1);
+        assert_eq!(events.prune_audit(3, std::time::Duration::ZERO).unwrap(), 2);
+        assert_eq!(
+            paths(events.audit_history(None, 100)),
+            ["start container=c5", "start container=c4", "start container=c3"]
+        );
+        assert_eq!(events.prune_audit(0, std::time::Duration::ZERO).unwrap(), 0);
     }
 
     #[test]

@@ -229,6 +229,21 @@ fn contract_log_retention(store: &dyn Store) {
 }
 
 #[test]
+fn the_sealed_store_keeps_the_contract() {
+    let sealed = || {
+        SealedStore::new(
+            std::sync::Arc::new(FakeStore::new()),
+            SealKey::from_bytes(&[7; 32]),
+            &["network", "vip", "k8s/Secret"],
+        )
+    };
+    contract(&sealed());
+    contract_logs(&sealed());
+    contract_log_retention(&sealed());
+    contract_objects_and_addresses(&sealed());
+}
+
+#[test]
 fn log_retention_keeps_the_contract() {
     contract_log_retention(&FakeStore::new());
     contract_log_retention(&SqliteStore::open_in_memory().unwrap());

@@ -13,10 +13,12 @@
 mod fake;
 mod migrations;
 mod records;
+mod sealed;
 mod sqlite;
 
 pub use fake::FakeStore;
 pub use records::{ContainerRecord, ImageRecord, LayerRecord, LayerRef};
+pub use sealed::{SealError, SealKey, SealedStore};
 pub use sqlite::SqliteStore;
 
 use berth_core::Digest;

@@ -17,9 +17,15 @@ use super::{ApiError, State as S};
     responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody)))]
 pub async fn apply(
     State(d): State<S>,
+    note: Option<axum::Extension<super::audit::AuditNote>>,
     ManifestBody(req): ManifestBody<ApplyRequest>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
-    Ok(Json(d.declared.apply(req).await?))
+    let dry_run = req.dry_run;
+    let done = d.declared.apply(req).await?;
+    if let Some(note) = note {
+        note.set(super::audit::objects_summary("apply", dry_run, &done.changes));
+    }
+    Ok(Json(done))
 }
 
 /// Deletes the objects the files name and everything they own.
@@ -27,9 +33,14 @@ pub async fn apply(
     responses((status = 200, body = ApplyResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     State(d): State<S>,
+    note: Option<axum::Extension<super::audit::AuditNote>>,
     ManifestBody(req): ManifestBody<DeleteRequest>,
 ) -> Result<Json<ApplyResponse>, ApiError> {
-    Ok(Json(d.declared.delete(req).await?))
+    let done = d.declared.delete(req).await?;
+    if let Some(note) = note {
+        note.set(super::audit::objects_summary("delete", false, &done.changes));
+    }
+    Ok(Json(done))
 }
 /// A request carrying manifest files: its body read up to a bound
 /// (`MAX_MANIFEST_BYTES` of text, twice that of JSON for escaping), then

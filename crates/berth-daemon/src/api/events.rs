@@ -94,11 +94,31 @@ pub struct AuditQuery {
     /// Only calls at or after this RFC 3339 time.
     #[serde(default)]
     since: Option<String>,
+    /// The most entries to answer (default 1000, at most 100000).
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
-/// The audit log: every mutating API call, who made it and how it ended.
+/// The most audit entries one answer carries.
+const AUDIT_LIMIT_MAX: usize = 100_000;
+
+/// The audit log, newest first: every mutating API call and every read of
+/// a stream or a Secret, who made it, a redacted summary of what was asked,
+/// and how it ended.
 #[utoipa::path(get, path = "/v1/audit", tag = "system", params(AuditQuery), responses((status = 200, body = [AuditRecord]), (status = 400, body = ErrorBody)))]
 pub async fn audit(State(d): State<S>, Query(q): Query<AuditQuery>) -> Result<Json<Vec<AuditRecord>>, ApiError> {
     check_time("since", &q.since)?;
-    Ok(Json(d.events.audit_history(q.since.as_deref())))
+    let limit = match q.limit {
+        None => 1000,
+        Some(n @ 1..=AUDIT_LIMIT_MAX) => n,
+        Some(n) => {
+            return Err(ApiError::BadRequest(format!("limit {n} must be between 1 and {AUDIT_LIMIT_MAX}")));
+        }
+    };
+    let events = std::sync::Arc::clone(&d.events);
+    let since = q.since.clone();
+    let list = tokio::task::spawn_blocking(move || events.audit_history(since.as_deref(), limit))
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading the audit log failed unexpectedly: {e}")))?;
+    Ok(Json(list))
 }

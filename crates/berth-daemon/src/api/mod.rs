@@ -1,5 +1,6 @@
 //! The REST API: routes, the OpenAPI document and error mapping.
 
+mod audit;
 mod auth;
 mod containers;
 mod declared;
@@ -94,7 +95,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
             }),
         )
         .fallback(|| async { ApiError::not_found_route() })
-        .layer(axum::middleware::from_fn_with_state(daemon_for_audit, audit));
+        .layer(axum::middleware::from_fn_with_state(daemon_for_audit, audit::middleware));
     (router, doc)
 }
 
@@ -115,30 +116,6 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, toki
             Err(_) => Peer::default(),
         }
     }
-}
-
-/// Records every mutating call (who, when, what, how it ended).
-async fn audit(
-    axum::extract::State(d): axum::extract::State<State>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mutating = !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<Peer>>().map(|c| c.0).unwrap_or_default();
-    let (method, path) = (req.method().to_string(), req.uri().path().to_string());
-    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let resp = next.run(req).await;
-    if mutating {
-        d.events.audit(&berth_core::api::AuditRecord {
-            time,
-            uid: peer.uid,
-            pid: peer.pid,
-            method,
-            path,
-            status: resp.status().as_u16(),
-        });
-    }
-    resp
 }
 
 /// Streams progress events as JSON lines. The operation runs in its own

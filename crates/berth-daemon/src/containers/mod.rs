@@ -10,6 +10,7 @@
 
 mod exec;
 pub mod logs;
+mod secret_env;
 pub mod stats;
 mod view;
 
@@ -489,6 +490,7 @@ impl Containers {
         Ok(c)
     }
 
+        self.reveal_secret_env(&c)?;
     fn event(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
         let mut attrs = vec![("image", c.image.clone())];
         attrs.extend(extra.iter().cloned());

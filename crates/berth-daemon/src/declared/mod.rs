@@ -33,6 +33,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub(crate) use pod::secret_data;
+
+/// The store kind of Secrets (whose records the store seals).
+pub const SECRET_STORE_KIND: &str = "k8s/Secret";
+
 use berth_manifest::CrashBackoff;
 use berth_store::{Store, StoreError};
 

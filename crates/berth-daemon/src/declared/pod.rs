@@ -33,6 +33,22 @@ pub struct Worker {
     last_usage_check: Option<Instant>,
 }
 
+/// The data of Secret `namespace/name` as it is now (`None`: there is no
+/// such Secret), for a container starting with values from it.
+pub(crate) fn secret_data(
+    store: &dyn berth_store::Store,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<std::collections::BTreeMap<String, Vec<u8>>>, berth_store::StoreError> {
+    let Some(stored) = records::object(store, "Secret", &format!("{namespace}/{name}"))? else { return Ok(None) };
+    match stored.object()? {
+        berth_manifest::Object::Secret(s) => {
+            Ok(Some(s.data.iter().map(|(k, v)| (k.clone(), v.expose().to_vec())).collect()))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
 }
@@ -408,6 +424,22 @@ impl Worker {
             plan::ContainerStep::Wait(d) => d,
             plan::ContainerStep::Restart { after_exit } => {
                 let Some(rec) = record else { return Duration::ZERO };
+                // As the kubelet does at every start: the Secrets and
+                // ConfigMaps it needs must be there (their values are read
+                // again as it starts).
+                let ip = pod.ip.clone().unwrap_or_default();
+                let hostname = pod.template.hostname.clone().unwrap_or_else(|| pod.name.clone());
+                let identity = PodIdentity {
+                    namespace: &pod.namespace,
+                    name: &pod.name,
+                    ip: &ip,
+                    hostname: &hostname,
+                    uid: &pod.uid,
+                };
+                if let Err(e) = spec::environment(c, &identity, sources) {
+                    self.waiting(pod, &c.name, "CreateContainerConfigError", e.to_string());
+                    return Duration::from_secs(2);
+                }
                 let s = pod.container(&c.name);
                 if after_exit {
                     s.restarts += 1;
@@ -484,7 +516,7 @@ impl Worker {
             PodIdentity { namespace: &pod.namespace, name: &pod.name, ip: &ip, hostname: &hostname, uid: &pod.uid };
         let env = spec::environment(c, &identity, sources);
         let name = Self::container_name(pod, c);
-        let req = env.and_then(|env| {
+        let req = env.and_then(|environment| {
             let mut labels = std::collections::BTreeMap::new();
             labels.insert("io.kubernetes.pod.namespace".to_string(), pod.namespace.clone());
             labels.insert("io.kubernetes.pod.name".to_string(), pod.name.clone());
@@ -493,12 +525,13 @@ impl Worker {
                 pod: &identity,
                 template: &pod.template,
                 container: c,
-                env,
+                env: environment.env,
                 name: name.clone(),
                 disk: &self.d.disk.join(&pod.uid).join("volumes"),
                 memory: &self.d.memory.join(&pod.uid).join("volumes"),
                 labels,
             })
+            .map(|req| berth_core::api::ContainerCreateRequest { secret_env: environment.secret_env, ..req })
         });
         let req = match req {
             Ok(r) => r,

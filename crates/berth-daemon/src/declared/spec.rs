@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use berth_core::api::{ContainerCreateRequest, ResourceLimits, SecurityOptions};
+use berth_core::api::{ContainerCreateRequest, ResourceLimits, SecretEnvRef, SecurityOptions};
 use berth_manifest::model::{
     ConfigMapSpec, ContainerSpec, EnvSource, KeyRef, ObjectRef, PodField, PodTemplate, SecretSpec, VolumeSource,
 };
@@ -67,10 +67,39 @@ pub struct PodIdentity<'a> {
     pub uid: &'a str,
 }
 
-/// The environment of a container, as `NAME=value`, in Kubernetes' order:
-/// `envFrom` sources first, then `env`, later ones winning.
-pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources) -> Result<Vec<String>, ConfigError> {
+/// A container's environment: `NAME=value` in Kubernetes' order, where a
+/// value from a Secret is its placeholder (`<secret NS/NAME KEY>`, see
+/// [`SecretEnvRef`]), and where each placeholder's value comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    pub env: Vec<String>,
+    pub secret_env: Vec<SecretEnvRef>,
+}
+
+/// The environment of a container, in Kubernetes' order: `envFrom`
+/// sources first, then `env`, later ones winning. Secret values are left
+/// as placeholders (the daemon reads them when the container starts), but
+/// a Secret or key that must exist and does not is an error now, as in
+/// Kubernetes.
+pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources) -> Result<Environment, ConfigError> {
     let mut env: Vec<(String, String)> = Vec::new();
+    let mut secrets: Vec<SecretEnvRef> = Vec::new();
+    let mut reference = |name: &str, key: &str, optional: bool| -> String {
+        let r = SecretEnvRef {
+            env: String::new(),
+            namespace: pod.namespace.to_string(),
+            secret: name.to_string(),
+            key: key.to_string(),
+            optional,
+        };
+        let placeholder = r.placeholder();
+        // One reference per key: required if any use of it is.
+        match secrets.iter_mut().find(|s| (&s.secret, &s.key) == (&r.secret, &r.key)) {
+            Some(known) => known.optional &= optional,
+            None => secrets.push(r),
+        }
+        placeholder
+    };
     fn set(env: &mut Vec<(String, String)>, k: String, v: String) {
         env.retain(|(n, _)| *n != k);
         env.push((k, v));
@@ -82,9 +111,11 @@ pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources
                 None if *optional => {}
                 None => return Err(ConfigError(format!("configmap {name:?} not found"))),
             },
+            // Each key as it is now; a key removed later is left out.
             ObjectRef::Secret { name, optional } => match src.secrets.get(name) {
-                Some(s) => s.data.iter().for_each(|(k, v)| {
-                    set(&mut env, format!("{}{k}", from.prefix), String::from_utf8_lossy(v.expose()).into_owned())
+                Some(s) => s.data.keys().for_each(|k| {
+                    let placeholder = reference(name, k, true);
+                    set(&mut env, format!("{}{k}", from.prefix), placeholder)
                 }),
                 None if *optional => {}
                 None => return Err(ConfigError(format!("secret {name:?} not found"))),
@@ -95,7 +126,7 @@ pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources
         let value = match &e.source {
             EnvSource::Value(v) => Some(expand(v, &env)),
             EnvSource::ConfigMapKey(r) => src.key(r, false)?,
-            EnvSource::SecretKey(r) => src.key(r, true)?,
+            EnvSource::SecretKey(r) => src.key(r, true)?.map(|_| reference(&r.name, &r.key, r.optional)),
             EnvSource::Field(PodField::Name) => Some(pod.name.to_string()),
             EnvSource::Field(PodField::Namespace) => Some(pod.namespace.to_string()),
             EnvSource::Field(PodField::PodIp) => Some(pod.ip.to_string()),
@@ -104,7 +135,15 @@ pub fn environment(c: &ContainerSpec, pod: &PodIdentity<'_>, src: &ConfigSources
             set(&mut env, e.name.clone(), v);
         }
     }
-    Ok(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect())
+    let mut secret_env = Vec::new();
+    for (k, v) in &env {
+        for r in &secrets {
+            if v.contains(&r.placeholder()) {
+                secret_env.push(SecretEnvRef { env: k.clone(), ..r.clone() });
+            }
+        }
+    }
+    Ok(Environment { env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(), secret_env })
 }
 
 /// Kubernetes' `$(VAR)` expansion of earlier variables; `$$` escapes, and
@@ -308,11 +347,11 @@ mod tests {
         let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
         let env = environment(&d.template.containers[0], &pod, &src).unwrap();
         assert_eq!(
-            env,
+            env.env,
             vec![
                 "CFG_LEVEL=info",
                 "CFG_MODE=override",
-                "PASS=hunter2",
+                "PASS=<secret default/db password>",
                 "ME=web-1",
                 "IP=10.0.0.9",
                 "URL=http://10.0.0.9:80"
@@ -347,3 +386,55 @@ mod tests {
         );
     }
 }
+        let db = SecretEnvRef {
+            env: "PASS".into(),
+            namespace: "default".into(),
+            secret: "db".into(),
+            key: "password".into(),
+            optional: false,
+        };
+        assert_eq!(env.secret_env, vec![db]);
+        assert!(!format!("{env:?}").contains("hunter2"), "no value in {env:?}");
+    #[test]
+    fn secret_values_stay_placeholders_even_when_expanded_or_imported_whole() {
+        let objs = load(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: shop}\nstringData: {user: app, password: hunter2}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: busybox\n          envFrom: [{secretRef: {name: db}, prefix: DB_}]\n          env:\n            - {name: PASS, valueFrom: {secretKeyRef: {name: db, key: password}}}\n            - {name: URL, value: 'pg://$(DB_user):$(PASS)@db'}\n            - {name: OPT, valueFrom: {secretKeyRef: {name: nope, key: x, optional: true}}}\n",
+        );
+        let mut src = ConfigSources::default();
+        let mut deployment = None;
+        for o in objs {
+            match o {
+                berth_manifest::Object::Secret(s) => {
+                    src.secrets.insert(s.meta.name.clone(), s);
+                }
+                berth_manifest::Object::Deployment(d) => deployment = Some(d),
+                _ => {}
+            }
+        }
+        let d = deployment.unwrap();
+        let pod = PodIdentity { namespace: "shop", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
+        let env = environment(&d.template.containers[0], &pod, &src).unwrap();
+        assert!(!format!("{env:?}").contains("hunter2"), "{env:?}");
+        assert_eq!(
+            env.env,
+            vec![
+                "DB_password=<secret shop/db password>",
+                "DB_user=<secret shop/db user>",
+                "PASS=<secret shop/db password>",
+                "URL=pg://<secret shop/db user>:<secret shop/db password>@db",
+            ]
+        );
+        let refs: Vec<(&str, &str, bool)> =
+            env.secret_env.iter().map(|r| (r.env.as_str(), r.key.as_str(), r.optional)).collect();
+        assert_eq!(
+            refs,
+            vec![
+                ("DB_password", "password", false),
+                ("DB_user", "user", true),
+                ("PASS", "password", false),
+                ("URL", "password", false),
+                ("URL", "user", true),
+            ]
+        );
+    }
+
