@@ -394,6 +394,7 @@ impl Containers {
         std::fs::create_dir_all(&self.runc.root).map_err(|e| ContainerError::Io(e.to_string()))?;
         // A leftover runtime record (after a crash) would block create.
         let _ = self.runtime.delete(&c.id, true);
+        self.reveal_secret_env(&c)?;
         self.attach_network(&mut c).await?;
 
         let mut cmd = self.shim_command();
@@ -490,7 +491,6 @@ impl Containers {
         Ok(c)
     }
 
-        self.reveal_secret_env(&c)?;
     fn event(&self, c: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
         let mut attrs = vec![("image", c.image.clone())];
         attrs.extend(extra.iter().cloned());

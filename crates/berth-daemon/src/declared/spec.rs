@@ -357,35 +357,6 @@ mod tests {
                 "URL=http://10.0.0.9:80"
             ]
         );
-        src.secrets.clear();
-        let err = environment(&d.template.containers[0], &pod, &src).unwrap_err();
-        assert_eq!(err.to_string(), "secret \"db\" not found");
-    }
-
-    #[test]
-    fn configmap_and_secret_volumes_are_always_read_only() {
-        let objs = load(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: busybox\n          volumeMounts:\n            - {name: cfg, mountPath: /cfg}\n            - {name: sec, mountPath: /sec, readOnly: false}\n            - {name: scratch, mountPath: /scratch}\n            - {name: frozen, mountPath: /frozen, readOnly: true}\n      volumes:\n        - {name: cfg, configMap: {name: cfg}}\n        - {name: sec, secret: {secretName: db}}\n        - {name: scratch, emptyDir: {}}\n        - {name: frozen, emptyDir: {}}\n",
-        );
-        let Some(berth_manifest::Object::Deployment(d)) = objs.into_iter().next() else { panic!("a deployment") };
-        let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
-        let req = container_request(RequestInput {
-            pod: &pod,
-            template: &d.template,
-            container: &d.template.containers[0],
-            env: Vec::new(),
-            name: "web".into(),
-            disk: Path::new("/d"),
-            memory: Path::new("/m"),
-            labels: BTreeMap::new(),
-        })
-        .unwrap();
-        assert_eq!(
-            req.volumes,
-            vec!["/m/cfg:/cfg:ro", "/m/sec:/sec:ro", "/d/scratch:/scratch:rw", "/d/frozen:/frozen:ro"]
-        );
-    }
-}
         let db = SecretEnvRef {
             env: "PASS".into(),
             namespace: "default".into(),
@@ -395,6 +366,11 @@ mod tests {
         };
         assert_eq!(env.secret_env, vec![db]);
         assert!(!format!("{env:?}").contains("hunter2"), "no value in {env:?}");
+        src.secrets.clear();
+        let err = environment(&d.template.containers[0], &pod, &src).unwrap_err();
+        assert_eq!(err.to_string(), "secret \"db\" not found");
+    }
+
     #[test]
     fn secret_values_stay_placeholders_even_when_expanded_or_imported_whole() {
         let objs = load(
@@ -438,3 +414,27 @@ mod tests {
         );
     }
 
+    #[test]
+    fn configmap_and_secret_volumes_are_always_read_only() {
+        let objs = load(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers:\n        - name: web\n          image: busybox\n          volumeMounts:\n            - {name: cfg, mountPath: /cfg}\n            - {name: sec, mountPath: /sec, readOnly: false}\n            - {name: scratch, mountPath: /scratch}\n            - {name: frozen, mountPath: /frozen, readOnly: true}\n      volumes:\n        - {name: cfg, configMap: {name: cfg}}\n        - {name: sec, secret: {secretName: db}}\n        - {name: scratch, emptyDir: {}}\n        - {name: frozen, emptyDir: {}}\n",
+        );
+        let Some(berth_manifest::Object::Deployment(d)) = objs.into_iter().next() else { panic!("a deployment") };
+        let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
+        let req = container_request(RequestInput {
+            pod: &pod,
+            template: &d.template,
+            container: &d.template.containers[0],
+            env: Vec::new(),
+            name: "web".into(),
+            disk: Path::new("/d"),
+            memory: Path::new("/m"),
+            labels: BTreeMap::new(),
+        })
+        .unwrap();
+        assert_eq!(
+            req.volumes,
+            vec!["/m/cfg:/cfg:ro", "/m/sec:/sec:ro", "/d/scratch:/scratch:rw", "/d/frozen:/frozen:ro"]
+        );
+    }
+}
