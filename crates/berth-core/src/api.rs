@@ -628,12 +628,9 @@ pub struct AuditRecord {
     pub pid: Option<i32>,
     pub method: String,
     pub path: String,
-    pub status: u16,
-}
-
     /// The HTTP status answered. A stream (logs, events, exec, pull, push)
     /// answers 200 before it ends: `ok` and `error` tell how it ended.
-/// Resource use of a container, from its cgroup. Counters are cumulative;
+    pub status: u16,
     /// What was asked, redacted: e.g. `create container image=busybox
     /// privileged=true volumes=[/:/host]`, `exec container=web
     /// cmd=[sh,-c,id]`, `apply objects=[created deployment/default/web]`,
@@ -651,6 +648,9 @@ pub struct AuditRecord {
 
 fn default_true() -> bool {
     true
+}
+
+/// Resource use of a container, from its cgroup. Counters are cumulative;
 /// rates come from two samples.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ContainerStats {
