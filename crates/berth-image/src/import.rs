@@ -180,7 +180,7 @@ impl ImageStore {
     fn import_layout(self: &Arc<Self>, dir: &Path, tag: Option<&ImageRef>, op: &mut PinGuard) -> Result<Vec<NewImage>> {
         let index_path = dir.join("index.json");
         let index =
-            fs::read(&index_path).map_err(|_| import_err(dir, "index.json is missing; not an OCI image layout"))?;
+            read_document(&index_path).map_err(|e| e.or(dir, "index.json is missing; not an OCI image layout"))?;
         let Parsed::Index { entries, .. } = manifest::parse(&index, Some(media::OCI_INDEX))? else {
             return Err(import_err(&index_path, "index.json is not an image index"));
         };
@@ -279,8 +279,9 @@ impl ImageStore {
             layers: Vec<String>,
         }
         let mpath = dir.join("manifest.json");
-        let entries: Vec<Entry> = serde_json::from_slice(&fs::read(&mpath).map_err(io_err(&mpath))?)
-            .map_err(|e| import_err(&mpath, format!("manifest.json is not a docker-save manifest: {e}")))?;
+        let entries: Vec<Entry> =
+            serde_json::from_slice(&read_document(&mpath).map_err(|e| e.or(dir, "manifest.json is missing"))?)
+                .map_err(|e| import_err(&mpath, format!("manifest.json is not a docker-save manifest: {e}")))?;
         if entries.is_empty() {
             return Err(import_err(dir, "manifest.json lists no images"));
         }
@@ -296,8 +297,8 @@ impl ImageStore {
         };
         let mut out = Vec::new();
         for e in entries {
-            let config_bytes =
-                fs::read(inside(&e.config)?).map_err(|_| import_err(dir, format!("config {} is missing", e.config)))?;
+            let config_bytes = read_document(&inside(&e.config)?)
+                .map_err(|err| err.or(dir, format!("config {} is missing", e.config)))?;
             let config = manifest::parse_config(&config_bytes)?;
             if config.diff_ids.len() != e.layers.len() {
                 return Err(import_err(
@@ -525,6 +526,38 @@ impl<W: Write> Write for TarHasher<W> {
     }
 }
 
+/// Why a document could not be read.
+enum DocError {
+    Missing,
+    TooLarge(ImageError),
+}
+
+impl DocError {
+    /// The error to report, `missing` when the file is not there.
+    fn or(self, dir: &Path, missing: impl Into<String>) -> ImageError {
+        match self {
+            DocError::Missing => import_err(dir, missing),
+            DocError::TooLarge(e) => e,
+        }
+    }
+}
+
+/// Reads a JSON document of an archive (index.json, manifest.json, a
+/// config), refusing one past [`MAX_DOCUMENT_BYTES`] before reading it:
+/// a gzip'd archive can hold a gigabyte of spaces in a megabyte.
+fn read_document(path: &Path) -> std::result::Result<Vec<u8>, DocError> {
+    let file = File::open(path).map_err(|_| DocError::Missing)?;
+    let mut data = Vec::new();
+    file.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut data).map_err(|_| DocError::Missing)?;
+    if data.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(DocError::TooLarge(import_err(
+            path,
+            format!("it is larger than the {MAX_DOCUMENT_BYTES} bytes berth reads for an image document; the archive is malformed or hostile"),
+        )));
+    }
+    Ok(data)
+}
+
 /// An OCI layout's `org.opencontainers.image.ref.name`: a full reference is
 /// kept; a bare tag or name becomes `localhost/NAME` (as podman does), so it
 /// never pretends to come from Docker Hub.
@@ -646,6 +679,19 @@ mod tests {
         assert_eq!(resolve_link(at, "./layer2.tar"), Some("abc/layer2.tar".into()));
         assert_eq!(resolve_link(at, "../../etc/passwd"), None);
         assert_eq!(resolve_link(at, "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn documents_past_the_cap_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("index.json");
+        fs::write(&big, vec![b' '; MAX_DOCUMENT_BYTES as usize + 1]).unwrap();
+        let e = read_document(&big).err().unwrap().or(dir.path(), "missing");
+        assert!(e.to_string().contains("larger than the 4194304 bytes"), "{e}");
+        let e = read_document(&dir.path().join("nope")).err().unwrap().or(dir.path(), "index.json is missing");
+        assert!(e.to_string().contains("index.json is missing"), "{e}");
+        fs::write(&big, b"{}").unwrap();
+        assert_eq!(read_document(&big).ok().unwrap(), b"{}");
     }
 
     #[test]
