@@ -205,6 +205,8 @@ pub struct ShimCommand {
     pub log_max_files: u32,
     #[arg(long)]
     pub oom_file: Vec<PathBuf>,
+    #[arg(long)]
+    pub cgroup: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]

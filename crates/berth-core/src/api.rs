@@ -428,6 +428,9 @@ pub struct ContainerInspect {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub pid: Option<i32>,
+    /// The PID of the container's shim while it runs.
+    #[serde(default)]
+    pub shim_pid: Option<i32>,
     pub exit_signal: Option<i32>,
     pub oom_killed: bool,
     pub error: Option<String>,

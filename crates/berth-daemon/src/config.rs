@@ -176,6 +176,23 @@ pub struct ContainerConfig {
     pub log_max_files: u32,
     /// Longest restart backoff for standalone containers, in seconds.
     pub restart_backoff_max_seconds: u64,
+    /// Most processes at once in a container (and a pod's container) that
+    /// does not say (`--pids-limit`), so a fork bomb stays inside it; -1
+    /// for no default limit.
+    pub default_pids_limit: i64,
+}
+
+impl ContainerConfig {
+    /// The pids limit for a container that sets none; `None`: unlimited.
+    pub fn default_pids_limit(&self) -> Result<Option<i64>, String> {
+        match self.default_pids_limit {
+            -1 => Ok(None),
+            n if n > 0 => Ok(Some(n)),
+            n => Err(format!(
+                "containers.default_pids_limit is {n}; give a positive number of processes (e.g. 4096), or -1 for no limit"
+            )),
+        }
+    }
 }
 
 impl Default for ContainerConfig {
@@ -186,6 +203,7 @@ impl Default for ContainerConfig {
             log_max_size: 10 << 20,
             log_max_files: 3,
             restart_backoff_max_seconds: 60,
+            default_pids_limit: 4096,
         }
     }
 }
@@ -259,6 +277,7 @@ impl DaemonConfig {
         cfg.image_config().validate()?;
         cfg.network.validate()?;
         cfg.services.settings()?;
+        cfg.containers.default_pids_limit()?;
         cfg.metrics_socket_address()?;
         Ok(cfg)
     }
@@ -338,6 +357,19 @@ mod tests {
         let a = DaemonConfig::parse("[audit]\nmax_entries = 10\nmax_age_days = 0").unwrap().audit;
         assert_eq!((a.max_entries, a.max_age_days), (10, 0));
         assert!(DaemonConfig::parse("[audit]\nmax_rows = 1").unwrap_err().contains("max_rows"));
+    }
+
+    #[test]
+    fn containers_get_a_pids_limit_by_default() {
+        assert_eq!(DaemonConfig::parse("").unwrap().containers.default_pids_limit(), Ok(Some(4096)));
+        let c = DaemonConfig::parse("[containers]\ndefault_pids_limit = 100").unwrap();
+        assert_eq!(c.containers.default_pids_limit(), Ok(Some(100)));
+        let none = DaemonConfig::parse("[containers]\ndefault_pids_limit = -1").unwrap();
+        assert_eq!(none.containers.default_pids_limit(), Ok(None));
+        for bad in ["0", "-2"] {
+            let e = DaemonConfig::parse(&format!("[containers]\ndefault_pids_limit = {bad}")).unwrap_err();
+            assert!(e.contains("containers.default_pids_limit") && e.contains("-1 for no limit"), "{e}");
+        }
     }
 
     #[test]

@@ -38,13 +38,10 @@ impl Daemon {
     /// Opens the state under `opts.root`. Fails if another daemon holds it.
     pub fn open(opts: &DaemonOptions) -> anyhow::Result<Arc<Self>> {
         for dir in [&opts.root, &opts.run_root] {
-            // Directories berth creates are root-only; one the user made
-            // (e.g. --run-root /run) keeps its mode.
-            if !dir.exists() {
-                fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-                fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-                    .with_context(|| format!("cannot restrict {}", dir.display()))?;
-            }
+            // Root-only from the start, and marked berth's own when berth
+            // made it or found it empty; `secure_state_dirs` gives every
+            // root its final mode at the end of the start-up.
+            crate::state_dirs::claim(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
         let lock_path = opts.root.join("daemon.lock");
         let lock_file = fs::OpenOptions::new()
@@ -74,6 +71,7 @@ impl Daemon {
             log_max_size: c.log_max_size,
             log_max_files: c.log_max_files,
             backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
+            default_pids_limit: c.default_pids_limit().map_err(|e| anyhow::anyhow!("{e}"))?,
         };
         let events = crate::events::Events::new(Arc::clone(&store));
         let net_settings =
@@ -93,6 +91,7 @@ impl Daemon {
             &opts.root,
             &opts.run_root,
             settings,
+            Arc::new(berth_shim::identity::ProcFs::host()),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let service_settings = opts.config.services.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -107,6 +106,9 @@ impl Daemon {
             service_settings,
         );
         let metrics_address = opts.config.metrics_socket_address().map_err(|e| anyhow::anyhow!("{e}"))?;
+        // Last, once every directory of the store, images and containers
+        // exists: roots made by hand or by an older berth are narrowed.
+        secure_state_dirs(&opts.root, &opts.run_root)?;
         Ok(Arc::new(Self {
             metrics_address,
             audit: opts.config.audit.clone(),
@@ -142,6 +144,7 @@ impl Daemon {
         let containers = Arc::clone(&self.containers);
         let _ = tokio::task::spawn_blocking(move || containers.recover()).await;
         self.networks.start().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.containers.adopt_legacy_shims().await;
         self.containers.reap_exits().await;
         self.networks.collect_garbage(&self.containers.ids()).await;
         // Someone flushing nftables (or a firewall reload) is repaired.
@@ -204,6 +207,29 @@ impl Daemon {
             self.networks.shutdown().await;
         }
         result.context("API server failed")
+    }
+}
+
+/// Enforces the modes of the state and run roots (see
+/// [`crate::state_dirs`]). The roots themselves must be narrowed; a file
+/// below that cannot be is logged.
+fn secure_state_dirs(root: &Path, run_root: &Path) -> anyhow::Result<()> {
+    let report = crate::state_dirs::secure(root, run_root);
+    for (path, old) in &report.narrowed {
+        tracing::info!(path = %path.display(), old_mode = format!("{old:o}"), "narrowed the mode of a state path");
+    }
+    for shared in &report.shared_roots {
+        tracing::warn!(
+            path = %shared.display(),
+            "this root holds files that are not Berth's, so its own mode is left alone; Berth's directories in it are closed"
+        );
+    }
+    for e in report.errors {
+        tracing::warn!(error = %e, "cannot secure a state path");
+    }
+    match report.fatal.into_iter().next() {
+        Some(e) => Err(e.into()),
+        None => Ok(()),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod events;
 mod metrics;
 pub mod networks;
 pub mod probes;
+pub mod state_dirs;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

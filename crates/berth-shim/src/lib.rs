@@ -1,7 +1,10 @@
 //! Berth's container shim and OCI runtime driver.
 //!
 //! Design: `berth shim` is started once per container by the daemon. It
-//! detaches into its own session, becomes a child subreaper, has the OCI
+//! detaches into its own session, moves into a cgroup of its own (out of
+//! the daemon's, so stopping the daemon's service does not kill it),
+//! records who it is ([`identity`]: PID, start time, boot ID, so a reused
+//! PID is never mistaken for it), becomes a child subreaper, has the OCI
 //! runtime (runc by default) create and start the container with its stdout
 //! and stderr on pipes the shim holds, writes that output to a JSON-lines
 //! log file with size-based rotation, reaps the container's init process,
@@ -14,6 +17,7 @@
 //! It must never hold more than a small buffer of output in memory, and
 //! never exit before the exit record is durable.
 
+pub mod identity;
 pub mod logfile;
 pub mod protocol;
 pub mod runtime;

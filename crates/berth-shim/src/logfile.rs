@@ -25,8 +25,10 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
+    /// Opens (or creates) the log, readable by its owner only: a
+    /// container's output may hold anything.
     pub fn open(path: &Path, max_size: u64, max_files: u32) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open_private(path)?;
         let size = file.metadata()?.len();
         Ok(Self { path: path.to_path_buf(), file, size, max_size: max_size.max(4096), max_files: max_files.max(1) })
     }
@@ -59,10 +61,18 @@ impl LogWriter {
         } else {
             fs::remove_file(&self.path)?;
         }
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = open_private(&self.path)?;
         self.size = 0;
         Ok(())
     }
+}
+
+/// Appends to `path`, mode 0600 (also a file an older berth made 0644).
+fn open_private(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
+    file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    Ok(file)
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -107,5 +117,20 @@ mod tests {
         let nums: Vec<u32> = lines.iter().map(|l| l.log.trim().trim_start_matches("line ").parse().unwrap()).collect();
         assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "in order, no gaps within what is kept");
         assert!(fs::metadata(&path).unwrap().len() <= 4096);
+        use std::os::unix::fs::PermissionsExt;
+        for p in [path.clone(), rotated(&path, 1), rotated(&path, 2)] {
+            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+        }
+    }
+
+    #[test]
+    fn a_world_readable_log_becomes_private_when_opened() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctr.log");
+        fs::write(&path, b"").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        LogWriter::open(&path, 4096, 3).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
     }
 }

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::identity::{ProcFs, Processes};
 use crate::logfile::LogWriter;
-use crate::protocol::{write_atomic, ExitRecord, StateDir};
+use crate::protocol::{write_atomic, write_private, ExitRecord, StateDir};
 use crate::runtime::Runc;
 
 /// `berth shim` arguments, passed by the daemon.
@@ -29,6 +30,10 @@ pub struct ShimArgs {
     /// Files whose contents say whether the cgroup saw an OOM kill
     /// (`memory.oom_control` on v1, `memory.events` on v2).
     pub oom_files: Vec<PathBuf>,
+    /// cgroup directories (one per hierarchy) the shim moves itself into
+    /// before anything else, so it leaves the daemon's cgroup: stopping
+    /// the daemon's service must not take the containers with it.
+    pub cgroups: Vec<PathBuf>,
 }
 
 fn now() -> String {
@@ -48,7 +53,18 @@ pub fn run(args: ShimArgs) -> i32 {
     // never reach the shim or the container.
     let _ = nix::unistd::setsid();
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let _ = write_atomic(&state.shim_pid(), std::process::id().to_string().as_bytes());
+    // Before the runtime runs, so no process of this container is ever
+    // left in the daemon's cgroup. A failure is noted for the daemon to
+    // log; the container still runs.
+    let failures = join_cgroups(&args.cgroups);
+    if !failures.is_empty() {
+        let _ = write_private(&state.cgroup_error(), failures.join("\n").as_bytes());
+    }
+    let me = std::process::id() as i32;
+    let _ = write_atomic(&state.shim_pid(), me.to_string().as_bytes());
+    if let Some(identity) = ProcFs::host().identity(me) {
+        let _ = write_private(&state.shim_identity(), &serde_json::to_vec(&identity).expect("identity serialises"));
+    }
     match supervise(&args, &state) {
         Ok(rec) | Err(rec) => {
             if state.write_exit(&rec).is_err() {
@@ -62,6 +78,21 @@ pub fn run(args: ShimArgs) -> i32 {
     let runc = Runc::new(&args.runtime, &args.runtime_root);
     let _ = runc.command().args(["delete", "--force", &args.id]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     0
+}
+
+/// Moves this process into each cgroup directory, creating it if needed
+/// (another daemon's shutdown may have removed an empty one). Returns what
+/// failed, one line each.
+fn join_cgroups(dirs: &[PathBuf]) -> Vec<String> {
+    let me = std::process::id().to_string();
+    dirs.iter()
+        .filter_map(|dir| {
+            fs::create_dir_all(dir)
+                .and_then(|()| fs::write(dir.join("cgroup.procs"), &me))
+                .err()
+                .map(|e| format!("cannot move the shim into cgroup {}: {e}", dir.display()))
+        })
+        .collect()
 }
 
 fn notify(what: &str) {

@@ -80,6 +80,14 @@ pub struct ContainerRecord {
     pub finished_at: Option<String>,
     pub pid: Option<i32>,
     pub shim_pid: Option<i32>,
+    /// With `shim_pid`, who the shim is: its start time (clock ticks after
+    /// boot) and the boot it started in, so a later process with its PID
+    /// is never taken for it. Absent in records of older berths (the PID
+    /// is then checked against the shim's command line).
+    #[serde(default)]
+    pub shim_start_time: Option<u64>,
+    #[serde(default)]
+    pub shim_boot_id: Option<String>,
     pub exit_code: Option<i32>,
     pub exit_signal: Option<i32>,
     pub oom_killed: bool,
@@ -93,4 +101,23 @@ pub struct ContainerRecord {
     /// Where it is attached while it runs (addresses, published ports).
     #[serde(default)]
     pub network: berth_core::api::ContainerNetwork,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_container_record_of_an_older_berth_loads_without_a_shim_identity() {
+        let old = serde_json::json!({
+            "id": "aaaa", "name": "web", "image": "app:1",
+            "image_digest": format!("sha256:{}", "1".repeat(64)),
+            "request": {"image": "app:1"}, "state": "running", "created_at": "t",
+            "started_at": "t", "finished_at": null, "pid": 10, "shim_pid": 9,
+            "exit_code": null, "exit_signal": null, "oom_killed": false, "error": null,
+            "restart_count": 0, "stopped_by_user": false, "backoff_ms": null
+        });
+        let c: ContainerRecord = serde_json::from_value(old).unwrap();
+        assert_eq!((c.shim_pid, c.shim_start_time, c.shim_boot_id), (Some(9), None, None));
+    }
 }

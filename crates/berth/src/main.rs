@@ -21,6 +21,7 @@ fn main() -> ExitCode {
             log_max_size: a.log_max_size,
             log_max_files: a.log_max_files,
             oom_files: a.oom_file,
+            cgroups: a.cgroup,
         });
         return ExitCode::from(code as u8);
     }

@@ -23,7 +23,8 @@ use std::time::Duration;
 use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, WaitResponse};
 use berth_core::container::{validate_name, Backoff, ContainerId, ContainerState, RestartPolicy, Transition};
 use berth_image::ImageStore;
-use berth_shim::protocol::{alive, ExitRecord, StateDir};
+use berth_shim::identity::{Known, Liveness, Lost, Processes, ShimIdentity};
+use berth_shim::protocol::{ExitRecord, StateDir};
 use berth_shim::runtime::{OciRuntime, Runc};
 use berth_store::{ContainerRecord, Store, StoreError};
 
@@ -72,6 +73,9 @@ pub struct ContainerSettings {
     pub log_max_size: u64,
     pub log_max_files: u32,
     pub backoff_max: Duration,
+    /// The pids limit of a container whose request sets none (`None`: no
+    /// limit); written into its request, so `inspect` shows it.
+    pub default_pids_limit: Option<i64>,
 }
 
 pub struct Containers {
@@ -88,8 +92,11 @@ pub struct Containers {
     run_root: PathBuf,
     exe: PathBuf,
     settings: ContainerSettings,
+    /// `/proc`: whether a recorded shim is still the same process.
+    procs: Arc<dyn Processes>,
     /// One lock per container serialises changes to its record (start,
-    /// exit, restart, remove); different containers proceed in parallel.
+    /// stop, kill, exit, restart, remove); different containers proceed in
+    /// parallel.
     locks: Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the monitor when a shim it started ends.
     exited: tokio::sync::Notify,
@@ -132,6 +139,7 @@ impl Containers {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         networks: Arc<crate::networks::Networks>,
@@ -140,6 +148,7 @@ impl Containers {
         root: &Path,
         run_root: &Path,
         settings: ContainerSettings,
+        procs: Arc<dyn Processes>,
     ) -> Result<Arc<Self>> {
         let runc = Runc::new(&settings.runtime, &run_root.join("runtime"));
         let exe =
@@ -157,6 +166,7 @@ impl Containers {
             run_root: run_root.join("containers"),
             exe,
             settings,
+            procs,
             locks: Mutex::new(Default::default()),
             recent_exits: Mutex::new(Default::default()),
             exited: tokio::sync::Notify::new(),
@@ -199,6 +209,50 @@ impl Containers {
         vec![self.cgroups.oom_file(&self.cgroups_path(id))]
     }
 
+    /// The cgroup shims live in, beside the containers': out of the
+    /// daemon's, so stopping the daemon's service leaves them be.
+    fn shim_cgroup(&self) -> String {
+        let parent = self.settings.cgroup_parent.trim_matches('/');
+        if parent.is_empty() {
+            "shims".into()
+        } else {
+            format!("{parent}/shims")
+        }
+    }
+
+    /// What is known of the shim of `c`: the identity in its record, else
+    /// the one the shim wrote (the daemon died before recording it), else a
+    /// bare PID (records of older berths).
+    fn known_shim(&self, c: &ContainerRecord) -> Option<Known> {
+        if let (Some(pid), Some(start_time), Some(boot_id)) = (c.shim_pid, c.shim_start_time, c.shim_boot_id.clone()) {
+            return Some(Known::Identity(ShimIdentity { pid, start_time, boot_id }));
+        }
+        let sd = self.state_dir(&c.id);
+        if let Some(id) = sd.read_identity().filter(|i| c.shim_pid.is_none_or(|p| p == i.pid)) {
+            return Some(Known::Identity(id));
+        }
+        c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())).map(Known::Pid)
+    }
+
+    /// Whether the shim of `c` still runs: the same PID, start time and
+    /// boot (see [`berth_shim::identity`]).
+    fn shim_liveness(&self, c: &ContainerRecord) -> Liveness {
+        match self.known_shim(c) {
+            Some(k) => berth_shim::identity::check(&k, &c.id, &*self.procs),
+            None => Liveness::Lost(Lost::Ended),
+        }
+    }
+
+    /// Waits up to `within` for the shim of `c` to end (it deletes the
+    /// runtime's record after reporting the exit: let it finish rather
+    /// than race it).
+    async fn wait_shim_gone(&self, c: &ContainerRecord, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.shim_liveness(c) == Liveness::Alive && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Finds a container by full ID, name, or unique ID prefix.
     pub fn resolve(&self, key: &str) -> Result<ContainerRecord> {
         if key.is_empty() {
@@ -234,7 +288,12 @@ impl Containers {
 
     /// Creates a container: checks the request, mounts its root filesystem,
     /// writes its bundle, and records it. Nothing is left if it fails.
-    pub async fn create(self: &Arc<Self>, req: ContainerCreateRequest) -> Result<ContainerRecord> {
+    pub async fn create(self: &Arc<Self>, mut req: ContainerCreateRequest) -> Result<ContainerRecord> {
+        // The default is written into the request: the spec and `inspect`
+        // both read it from there.
+        if req.limits.pids_limit.is_none() {
+            req.limits.pids_limit = self.settings.default_pids_limit;
+        }
         let restart: RestartPolicy = req
             .restart
             .as_deref()
@@ -273,7 +332,10 @@ impl Containers {
         let built = tokio::task::spawn_blocking(move || this.prepare_bundle(&id2, &req2, &image_config, &attached))
             .await
             .map_err(|e| ContainerError::Io(e.to_string()))?;
-        if let Err(e) = built {
+        let secured = built.and_then(|()| {
+            crate::state_dirs::secure_bundle(&self.bundle(&id)).map_err(|e| ContainerError::Io(e.to_string()))
+        });
+        if let Err(e) = secured {
             self.cleanup_files(&id);
             return Err(e);
         }
@@ -289,6 +351,8 @@ impl Containers {
             finished_at: None,
             pid: None,
             shim_pid: None,
+            shim_start_time: None,
+            shim_boot_id: None,
             exit_code: None,
             exit_signal: None,
             oom_killed: false,
@@ -365,11 +429,14 @@ impl Containers {
         // one still cleaning up after its exit (wait, or its `runc delete`
         // would remove the next start's container of the same id).
         let sd = self.state_dir(&c.id);
-        if let Some(pid) = StateDir::read_pid(&sd.shim_pid()).filter(|p| alive(*p)) {
+        let earlier =
+            sd.read_identity().map(Known::Identity).or_else(|| StateDir::read_pid(&sd.shim_pid()).map(Known::Pid));
+        let lives = |k: &Known| berth_shim::identity::check(k, &c.id, &*self.procs) == Liveness::Alive;
+        if let Some(shim) = earlier.filter(lives) {
             if sd.started().exists() && !sd.exit().exists() {
                 c.state = ContainerState::Running.to_string();
                 c.pid = StateDir::read_pid(&sd.init_pid());
-                c.shim_pid = Some(pid);
+                set_shim(&mut c, &shim);
                 c.started_at.get_or_insert_with(now);
                 c.finished_at = None;
                 c.exit_code = None;
@@ -378,7 +445,7 @@ impl Containers {
                 return Ok(c);
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while alive(pid) && !is_zombie(pid) && tokio::time::Instant::now() < deadline {
+            while lives(&shim) && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -417,6 +484,9 @@ impl Containers {
         for f in self.oom_files(&c.id) {
             cmd.arg("--oom-file").arg(f);
         }
+        for dir in self.cgroups.joinable(&self.shim_cgroup()) {
+            cmd.arg("--cgroup").arg(dir);
+        }
         cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
         let mut child = match cmd.spawn() {
             Ok(child) => child,
@@ -425,7 +495,12 @@ impl Containers {
                 return Err(ContainerError::Io(format!("cannot start the shim: {e}")));
             }
         };
-        let shim_pid = child.id().map(|p| p as i32);
+        // Who the shim is, read before anything can reap it (its PID
+        // cannot be reused while this handle is unwaited).
+        let shim = child.id().map(|p| p as i32).map(|pid| match self.procs.identity(pid) {
+            Some(id) => Known::Identity(id),
+            None => Known::Pid(pid),
+        });
         // The shim says `started`, then `exited` once the exit record is on
         // disk (see berth_shim::run); its stdout closing means the same.
         use tokio::io::AsyncBufReadExt;
@@ -475,9 +550,15 @@ impl Containers {
                 });
             }
         }
+        if let Ok(why) = std::fs::read_to_string(sd.cgroup_error()) {
+            tracing::warn!(container = %c.name, error = %why.trim(), "the shim stays in the daemon's cgroup: stopping the daemon's service may stop this container");
+        }
         c.state = ContainerState::Running.to_string();
         c.pid = StateDir::read_pid(&sd.init_pid());
-        c.shim_pid = shim_pid;
+        match &shim {
+            Some(k) => set_shim(&mut c, k),
+            None => (c.shim_pid, c.shim_start_time, c.shim_boot_id) = (None, None, None),
+        }
         c.started_at = Some(now());
         c.finished_at = None;
         c.exit_code = None;
@@ -498,8 +579,13 @@ impl Containers {
     }
 
     /// Sends the stop signal, waits `timeout`, then SIGKILL. Idempotent.
+    ///
+    /// The record changes under the container's lock, so a restart by
+    /// policy either happened before (and its process is the one stopped)
+    /// or comes after and sees `stopped_by_user`: a stopped container never
+    /// comes back by itself.
     pub async fn stop(self: &Arc<Self>, key: &str, timeout: Option<u32>) -> Result<ContainerRecord> {
-        let current = self.resolve(key)?;
+        let (current, guard) = self.resolve_locked(key).await?;
         if current.state != "running" && current.state != "restarting" {
             return Err(ContainerError::Conflict(format!(
                 "container {} is not running (it is {}); nothing to stop",
@@ -507,7 +593,7 @@ impl Containers {
             )));
         }
         // A container waiting out a restart backoff just stays stopped.
-        let c = self.mark_stopped(key)?;
+        let c = self.mark_stopped(current)?;
         if c.state != "running" {
             return Ok(c);
         }
@@ -518,9 +604,11 @@ impl Containers {
         let grace = Duration::from_secs(timeout.or(req.stop_timeout).unwrap_or(10) as u64);
         let _ = self.runtime.kill(&c.id, signal, false);
         self.event(&c, "kill", &[("signal", signal.to_string())]);
-        if !self.wait_exit(&c.id, grace).await {
+        // The exit is recorded under the lock: let go of it to wait.
+        drop(guard);
+        if !self.wait_exit(&c, grace).await {
             let _ = self.runtime.kill(&c.id, 9, true);
-            self.wait_exit(&c.id, Duration::from_secs(10)).await;
+            self.wait_exit(&c, Duration::from_secs(10)).await;
         }
         self.reap_exits().await;
         self.resolve(&c.id).or_else(|_| Ok(c))
@@ -529,56 +617,74 @@ impl Containers {
     /// Sends a signal; the container's policy will not restart it.
     pub async fn kill(self: &Arc<Self>, key: &str, signal: &str) -> Result<ContainerRecord> {
         let signal = view::signal_number(signal).map_err(ContainerError::Invalid)?;
-        let c = self.resolve(key)?;
+        let (c, _guard) = self.resolve_locked(key).await?;
         if c.state != "running" {
             return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
         }
-        let c = self.mark_stopped(key)?;
+        let c = self.mark_stopped(c)?;
         self.runtime.kill(&c.id, signal, false)?;
         self.event(&c, "kill", &[("signal", signal.to_string())]);
         Ok(c)
     }
 
-    fn mark_stopped(&self, key: &str) -> Result<ContainerRecord> {
-        let mut c = self.resolve(key)?;
+    /// Records that the user stopped `c` (read under its lock, which the
+    /// caller holds), so no restart policy brings it back; one waiting out
+    /// a restart backoff is exited at once.
+    fn mark_stopped(&self, mut c: ContainerRecord) -> Result<ContainerRecord> {
         c.stopped_by_user = true;
-        if c.state == "restarting" {
+        let was_restarting = c.state == "restarting";
+        if was_restarting {
             c.state = ContainerState::Exited.to_string();
+            c.backoff_ms = None;
         }
         self.store.put_container(&c)?;
+        if was_restarting {
+            self.changed.notify_waiters();
+        }
         Ok(c)
     }
 
-    async fn wait_exit(&self, id: &str, within: Duration) -> bool {
-        let sd = self.state_dir(id);
+    /// Waits until the shim recorded the exit of `c`, or is gone without
+    /// one (the monitor then records it as lost); whether either happened.
+    async fn wait_exit(&self, c: &ContainerRecord, within: Duration) -> bool {
+        let sd = self.state_dir(&c.id);
         let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            if sd.exit().exists() {
+        loop {
+            if sd.exit().exists() || self.shim_liveness(c) != Liveness::Alive {
                 return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        sd.exit().exists()
     }
 
-    /// Removes a container and everything it had. A running one needs `force`.
+    /// Removes a container and everything it had. A running one needs
+    /// `force`: it is marked stopped and killed under its lock, so a
+    /// restart by policy cannot bring it back in between.
     pub async fn remove(self: &Arc<Self>, key: &str, force: bool) -> Result<String> {
-        let c = self.resolve(key)?;
-        if c.state == "running" {
-            if !force {
-                return Err(ContainerError::Conflict(format!(
-                    "container {} is running; stop it first or use rm -f",
-                    c.name
-                )));
-            }
-            self.mark_stopped(&c.id)?;
-            let _ = self.runtime.kill(&c.id, 9, true);
-            self.wait_exit(&c.id, Duration::from_secs(10)).await;
-            self.reap_exits().await;
+        let (c, guard) = self.resolve_locked(key).await?;
+        if c.state != "running" {
+            return self.remove_locked(&c).await;
         }
+        if !force {
+            return Err(ContainerError::Conflict(format!(
+                "container {} is running; stop it first or use rm -f",
+                c.name
+            )));
+        }
+        let c = self.mark_stopped(c)?;
+        let _ = self.runtime.kill(&c.id, 9, true);
+        drop(guard);
+        self.wait_exit(&c, Duration::from_secs(10)).await;
+        self.reap_exits().await;
         let (c, _guard) = self.resolve_locked(&c.id).await?;
         if c.state == "running" {
-            return Err(ContainerError::Conflict(format!("container {} is running again; stop it first", c.name)));
+            return Err(ContainerError::Conflict(format!(
+                "container {} did not exit within 10 s of SIGKILL; try rm -f again",
+                c.name
+            )));
         }
         self.remove_locked(&c).await
     }
@@ -586,13 +692,7 @@ impl Containers {
     async fn remove_locked(&self, c: &ContainerRecord) -> Result<String> {
         // The shim deletes the runtime's record after it reported the exit;
         // let it finish rather than race it.
-        let sd = self.state_dir(&c.id);
-        if let Some(pid) = c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())) {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while alive(pid) && !is_zombie(pid) && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
+        self.wait_shim_gone(c, Duration::from_secs(10)).await;
         let _ = self.runtime.delete(&c.id, true);
         let mut c = c.clone();
         self.detach_network(&mut c).await;
@@ -647,14 +747,45 @@ impl Containers {
         }
     }
 
+    /// Upgrades records of running containers written by an older berth,
+    /// which knew their shims by PID alone: a shim that is still this
+    /// container's (by its command line) gets its start time and boot
+    /// recorded, and leaves the daemon's cgroup for the shims' one. Run at
+    /// start, before the monitor; idempotent.
+    pub async fn adopt_legacy_shims(&self) {
+        let Ok(all) = self.store.list_containers() else { return };
+        for c in all.into_iter().filter(|c| c.state == "running" && c.shim_start_time.is_none()) {
+            let _guard = self.lock(&c.id).await;
+            let Ok(Some(mut c)) = self.store.get_container(&c.id) else { continue };
+            let Some(known @ Known::Pid(pid)) = self.known_shim(&c) else { continue };
+            if c.state != "running" || berth_shim::identity::check(&known, &c.id, &*self.procs) != Liveness::Alive {
+                continue;
+            }
+            let Some(identity) = self.procs.identity(pid) else { continue };
+            set_shim(&mut c, &Known::Identity(identity));
+            if let Err(e) = self.store.put_container(&c) {
+                tracing::warn!(container = %c.name, error = %e, "cannot record the shim's identity");
+                continue;
+            }
+            for dir in self.cgroups.joinable(&self.shim_cgroup()) {
+                let moved = std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::write(dir.join("cgroup.procs"), pid.to_string()));
+                if let Err(e) = moved {
+                    tracing::warn!(container = %c.name, cgroup = %dir.display(), error = %e, "cannot move an adopted shim out of the daemon's cgroup");
+                }
+            }
+            tracing::info!(container = %c.name, shim_pid = pid, "adopted the shim of an older berth by its command line");
+        }
+    }
+
     /// Records the exit of every container whose shim reported one (or
-    /// whose shim vanished), then applies the restart policy.
+    /// whose shim was lost: see [`Self::shim_lost`]), then applies the
+    /// restart policy.
     pub async fn reap_exits(self: &Arc<Self>) {
         let Ok(all) = self.store.list_containers() else { return };
         for c in all.into_iter().filter(|c| c.state == "running") {
             let sd = self.state_dir(&c.id);
-            let shim_alive = c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())).is_some_and(alive);
-            if shim_alive && !sd.exit().exists() {
+            if !sd.exit().exists() && self.shim_liveness(&c) == Liveness::Alive {
                 continue;
             }
             let _guard = self.lock(&c.id).await;
@@ -665,15 +796,13 @@ impl Containers {
             }
             let exit = match sd.read_exit() {
                 Some(e) => e,
-                // The shim's PID is in the record, or (if the daemon died
-                // right after spawning it) in the file the shim wrote first.
-                None if c.shim_pid.or_else(|| StateDir::read_pid(&sd.shim_pid())).is_some_and(alive) => continue,
-                None => ExitRecord {
-                    code: 255,
-                    signal: None,
-                    finished_at: now(),
-                    oom_killed: false,
-                    error: Some("the container's shim ended without recording an exit (was the host rebooted?)".into()),
+                None => match self.shim_liveness(&c) {
+                    Liveness::Alive => continue,
+                    // It may have written the exit just before it ended.
+                    Liveness::Lost(why) => match sd.read_exit() {
+                        Some(e) => e,
+                        None => self.shim_lost(&c, why).await,
+                    },
                 },
             };
             let ran_for = view::ran_for(c.started_at.as_deref(), &exit.finished_at);
@@ -722,6 +851,28 @@ impl Containers {
         }
     }
 
+    /// The shim of `c` is gone without recording an exit (killed, or the
+    /// host rebooted) or its PID is someone else's now: nobody reaps the
+    /// container any more, so what is left of it is deleted
+    /// (`runc delete --force` kills its processes) and the exit recorded
+    /// says why. Never leaves a ghost "running".
+    async fn shim_lost(&self, c: &ContainerRecord, why: Lost) -> ExitRecord {
+        tracing::warn!(container = %c.name, shim_pid = ?c.shim_pid, reason = %why, "shim lost; deleting the container");
+        let runtime = Arc::clone(&self.runtime);
+        let id = c.id.clone();
+        let deleted = tokio::task::spawn_blocking(move || runtime.delete(&id, true)).await;
+        let failed = match deleted {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        let error = match failed {
+            None => format!("shim lost: {why}; berth deleted what was left of the container (runc delete --force)"),
+            Some(e) => format!("shim lost: {why}; deleting what was left of the container failed: {e}"),
+        };
+        ExitRecord { code: 255, signal: None, finished_at: now(), oom_killed: false, error: Some(error) }
+    }
+
     async fn restart_after_backoff(self: &Arc<Self>, id: &str) {
         let _guard = self.lock(id).await;
         let Ok(Some(mut c)) = self.store.get_container(id) else { return };
@@ -768,6 +919,10 @@ impl Containers {
     /// Removes the cgroup parent directories if no container uses them
     /// (rmdir fails on a busy cgroup, which is what keeps running ones).
     pub fn remove_empty_cgroup_parent(&self) {
+        // The shims' first: running shims keep it (and so the parent).
+        for dir in self.cgroups.joinable(&self.shim_cgroup()) {
+            let _ = std::fs::remove_dir(dir);
+        }
         let parent = self.settings.cgroup_parent.trim_matches('/');
         if parent.is_empty() {
             return;
@@ -942,12 +1097,13 @@ impl Containers {
     }
 }
 
-/// Whether `pid` has ended but is not reaped yet (its parent will).
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
-        .unwrap_or(false)
+/// Records `shim` as the shim of `c`.
+fn set_shim(c: &mut ContainerRecord, shim: &Known) {
+    c.shim_pid = Some(shim.pid());
+    (c.shim_start_time, c.shim_boot_id) = match shim {
+        Known::Identity(i) => (Some(i.start_time), Some(i.boot_id.clone())),
+        Known::Pid(_) => (None, None),
+    };
 }
 
 /// Tells the image store which images containers use.

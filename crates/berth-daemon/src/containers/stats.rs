@@ -86,6 +86,25 @@ impl Cgroups {
             std::fs::read_dir(&self.root).map(|r| r.flatten().map(|e| e.path().join(rel)).collect()).unwrap_or_default()
         }
     }
+
+    /// The directories of cgroup `rel` in every hierarchy a process can
+    /// join without further set-up: on v1 each mounted hierarchy once (the
+    /// systemd one included) except cpuset, whose new cgroups have no CPUs
+    /// or memory nodes until someone copies them in.
+    pub fn joinable(&self, rel: &str) -> Vec<PathBuf> {
+        if self.v2 {
+            return vec![self.root.join(rel)];
+        }
+        let Ok(entries) = std::fs::read_dir(&self.root) else { return Vec::new() };
+        // `cpu` and `cpuacct` are often links to `cpu,cpuacct`: one each.
+        let hierarchies: std::collections::BTreeSet<PathBuf> = entries
+            .flatten()
+            .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+            .filter(|p| !p.file_name().unwrap_or_default().to_string_lossy().contains("cpuset"))
+            .filter(|p| p.join("cgroup.procs").is_file())
+            .collect();
+        hierarchies.into_iter().map(|h| h.join(rel)).collect()
+    }
 }
 
 /// A number, or `max` (no limit) as `None`.
@@ -137,6 +156,35 @@ fn blkio_v1(text: &str) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shims_join_every_v1_hierarchy_once_but_cpuset() {
+        let t = tempfile::tempdir().unwrap();
+        for h in ["cpu,cpuacct", "memory", "pids", "systemd", "cpuset", "unified"] {
+            std::fs::create_dir(t.path().join(h)).unwrap();
+            std::fs::write(t.path().join(h).join("cgroup.procs"), "").unwrap();
+        }
+        std::os::unix::fs::symlink(t.path().join("cpu,cpuacct"), t.path().join("cpu")).unwrap();
+        std::fs::create_dir(t.path().join("not-a-hierarchy")).unwrap();
+        let cg = Cgroups { root: t.path().to_path_buf(), v2: false };
+        let names: Vec<String> = cg
+            .joinable("berth/shims")
+            .iter()
+            .map(|p| p.strip_prefix(t.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "cpu,cpuacct/berth/shims",
+                "memory/berth/shims",
+                "pids/berth/shims",
+                "systemd/berth/shims",
+                "unified/berth/shims"
+            ]
+        );
+        let v2 = Cgroups { root: t.path().to_path_buf(), v2: true };
+        assert_eq!(v2.joinable("berth/shims"), vec![t.path().join("berth/shims")]);
+    }
     use std::path::Path;
 
     fn write(root: &Path, rel: &str, content: &str) {

@@ -122,6 +122,7 @@ pub fn inspect(c: &ContainerRecord, spec: Option<&[u8]>, rootfs: &Path, log: &Pa
         started_at: c.started_at.clone(),
         finished_at: c.finished_at.clone(),
         pid: c.pid,
+        shim_pid: c.shim_pid.filter(|_| c.state == "running"),
         exit_signal: c.exit_signal,
         oom_killed: c.oom_killed,
         error: c.error.clone(),

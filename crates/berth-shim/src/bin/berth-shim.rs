@@ -4,7 +4,8 @@
 //!
 //! Arguments (all required unless noted): `--id ID --bundle DIR
 //! --state-dir DIR --runtime PATH --runtime-root DIR --log FILE`, and
-//! optionally `--log-max-size BYTES --log-max-files N --oom-file FILE...`.
+//! optionally `--log-max-size BYTES --log-max-files N --oom-file FILE...
+//! --cgroup DIR...`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ fn usage(why: &str) -> ExitCode {
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     let (mut id, mut bundle, mut state, mut runtime, mut runtime_root, mut log) = (None, None, None, None, None, None);
-    let (mut max_size, mut max_files, mut oom) = (10u64 << 20, 3u32, Vec::new());
+    let (mut max_size, mut max_files, mut oom, mut cgroups) = (10u64 << 20, 3u32, Vec::new(), Vec::new());
     while let Some(flag) = args.next() {
         let Some(value) = args.next() else { return usage(&format!("{flag} needs a value")) };
         match flag.as_str() {
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
                 Err(_) => return usage("--log-max-files takes a number"),
             },
             "--oom-file" => oom.push(PathBuf::from(value)),
+            "--cgroup" => cgroups.push(PathBuf::from(value)),
             other => return usage(&format!("unknown argument {other}")),
         }
     }
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         log_max_size: max_size,
         log_max_files: max_files,
         oom_files: oom,
+        cgroups,
     });
     ExitCode::from(code as u8)
 }
