@@ -9,7 +9,7 @@
 use std::fmt;
 
 use crate::model::ObjectKey;
-use crate::path::FieldPath;
+use crate::path::{shorten, FieldPath};
 use crate::yaml::YamlError;
 
 /// Which document of a stream an error is about.
@@ -39,14 +39,16 @@ impl DocumentRef {
 impl fmt::Display for DocumentRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.kind, &self.name) {
-            (Some(kind), Some(name)) if !name.is_empty() => write!(f, "{}/{name}", kind.to_ascii_lowercase()),
+            (Some(kind), Some(name)) if !name.is_empty() => {
+                write!(f, "{}/{}", shorten(&kind.to_ascii_lowercase()), shorten(name))
+            }
             _ => {
                 write!(f, "document {}", self.index)?;
                 if let Some(item) = self.item {
                     write!(f, " items[{item}]")?;
                 }
                 if let Some(kind) = &self.kind {
-                    write!(f, " ({kind})")?;
+                    write!(f, " ({})", shorten(kind))?;
                 }
                 Ok(())
             }
@@ -86,7 +88,16 @@ pub enum ManifestError {
     /// without a line).
     #[error("{object}: {path}: {problem}; {fix}")]
     Reference { object: ObjectKey, path: FieldPath, problem: String, fix: String },
+
+    /// Stands for the problems past [`MAX_PROBLEMS`], which are counted
+    /// but neither located nor shown: a hostile input cannot make the
+    /// answer (or the work of building it) grow with its size.
+    #[error("{}{count} more problems not shown; fix the ones above and try again", .doc.as_ref().map(|d| format!("{d}: ")).unwrap_or_default())]
+    More { doc: Option<DocumentRef>, count: usize },
 }
+
+/// The most problems reported for one document, and for one input.
+pub const MAX_PROBLEMS: usize = 100;
 
 impl ManifestError {
     /// The line of the input this error is about (from 1); 0 for
@@ -101,7 +112,7 @@ impl ManifestError {
             | ManifestError::Unsupported { line, .. }
             | ManifestError::Invalid { line, .. }
             | ManifestError::Duplicate { line, .. } => *line,
-            ManifestError::Reference { .. } => 0,
+            ManifestError::Reference { .. } | ManifestError::More { .. } => 0,
         }
     }
 
@@ -131,6 +142,28 @@ impl ManifestErrors {
     /// The messages, one per error.
     pub fn messages(&self) -> Vec<String> {
         self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl ManifestErrors {
+    /// At most [`MAX_PROBLEMS`] errors, the rest summed up in one.
+    pub fn capped(mut errors: Vec<ManifestError>) -> Self {
+        if errors.len() > MAX_PROBLEMS {
+            let dropped: Vec<_> = errors.drain(MAX_PROBLEMS..).collect();
+            if let [more @ ManifestError::More { .. }] = &dropped[..] {
+                errors.push(more.clone());
+            } else {
+                let count = dropped
+                    .iter()
+                    .map(|e| match e {
+                        ManifestError::More { count, .. } => *count,
+                        _ => 1,
+                    })
+                    .sum();
+                errors.push(ManifestError::More { doc: None, count });
+            }
+        }
+        ManifestErrors(errors)
     }
 }
 

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
 use serde::de::DeserializeOwned;
 
 use crate::argo::{AnalysisTemplate, Rollout};
-use crate::error::{DocumentRef, ManifestError, ManifestErrors};
+use crate::error::{DocumentRef, ManifestError, ManifestErrors, MAX_PROBLEMS};
 use crate::path::FieldPath;
 use crate::schema::{self, TypeSchema};
 use crate::yaml::{self, Node, Value};
@@ -73,22 +73,40 @@ pub fn parse(text: &str) -> Result<Vec<Document>, ManifestErrors> {
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(ManifestErrors(errors))
+        Err(ManifestErrors::capped(errors))
     }
 }
 
 /// Each document decoded on its own, so one bad document does not hide
 /// the problems of the others. Fails as a whole only on a YAML syntax error.
+/// Past [`MAX_PROBLEMS`] failed documents the rest are only counted, in
+/// one [`ManifestError::More`] at the end.
 pub fn parse_each(text: &str) -> Result<Vec<Result<Document, ManifestError>>, ManifestError> {
     let documents = yaml::parse_stream(text)?;
     let mut out = Vec::new();
+    let (mut failed, mut more) = (0, 0);
+    let mut add = |result: Result<Document, ManifestError>, out: &mut Vec<_>| {
+        if result.is_err() {
+            failed += 1;
+            if failed > MAX_PROBLEMS {
+                more += 1;
+                return;
+            }
+        }
+        out.push(result);
+    };
     for doc in documents {
         let mut errors = Vec::new();
         let items = spread_list(doc.index, doc.root, &mut errors);
-        out.extend(errors.into_iter().map(Err));
-        for (item, node) in items {
-            out.push(decode_document(doc.index, item, node));
+        for e in errors {
+            add(Err(e), &mut out);
         }
+        for (item, node) in items {
+            add(decode_document(doc.index, item, node), &mut out);
+        }
+    }
+    if more > 0 {
+        out.push(Err(ManifestError::More { doc: None, count: more }));
     }
     Ok(out)
 }

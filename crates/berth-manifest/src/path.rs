@@ -77,19 +77,38 @@ impl fmt::Display for FieldPath {
         }
         for (i, segment) in self.0.iter().enumerate() {
             match segment {
-                Segment::Field(name) if i == 0 => f.write_str(name)?,
-                Segment::Field(name) => write!(f, ".{name}")?,
+                Segment::Field(name) if i == 0 => f.write_str(&shorten(name))?,
+                Segment::Field(name) => write!(f, ".{}", shorten(name))?,
                 Segment::Index(index) => write!(f, "[{index}]")?,
-                Segment::Key(key) => write!(f, "[{key}]")?,
+                Segment::Key(key) => write!(f, "[{}]", shorten(key))?,
             }
         }
         Ok(())
     }
 }
 
+/// Text from the input as a message shows it: cut short past 64
+/// characters, so a hostile key or name cannot make every line of an
+/// answer megabytes long.
+pub fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 64;
+    if text.chars().count() <= MAX {
+        return text.into();
+    }
+    let head: String = text.chars().take(40).collect();
+    format!("{head}…({} bytes)", text.len()).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_keys_are_shortened() {
+        let long = "k".repeat(1000);
+        let p = FieldPath::of(&["data"]).key(&long);
+        assert_eq!(p.to_string(), format!("data[{}…(1000 bytes)]", "k".repeat(40)));
+    }
 
     #[test]
     fn renders_like_kubernetes() {

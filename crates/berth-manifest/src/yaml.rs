@@ -8,7 +8,7 @@
 //! octal. A manifest that means one thing to `kubectl` means the same here.
 //! Keys always keep their source text.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 
@@ -31,11 +31,17 @@ pub struct Limits {
 }
 
 /// Values per input (a "billion laughs" guard together with the bytes).
-pub const MAX_NODES: usize = 1_000_000;
-/// Bytes of text per input once aliases are expanded: far above any real
-/// manifest (the Kubernetes API server takes 3 MiB per request and etcd
-/// 1.5 MiB per object), far below the daemon's memory.
-pub const MAX_EXPANDED_BYTES: usize = 64 << 20;
+/// A Kubernetes object holds hundreds to a few thousand values; each costs
+/// a few hundred bytes across the tree, its JSON and its typed form
+/// (measured: 1,000,000 tiny values peaked the daemon near 300 MiB), so
+/// this bounds one parse near 60 MiB.
+pub const MAX_NODES: usize = 200_000;
+/// Bytes of text per input once aliases are expanded: ten times what the
+/// Kubernetes API server takes in one request (3 MiB; etcd stores at most
+/// 1.5 MiB per object), and small enough that reading, decoding and
+/// validating an input at the bound peaks near 4 times this in memory
+/// (measured: about 110 MiB of daemon RSS).
+pub const MAX_EXPANDED_BYTES: usize = 32 << 20;
 /// Nesting depth: Kubernetes objects nest about 15 levels; serde_json and
 /// serde_yaml stop at 128, so whatever is read here can be stored as JSON
 /// and read back. Every walker of the tree (conversion, validation, drop)
@@ -151,6 +157,9 @@ enum Frame {
         start: Span,
         anchor: usize,
         entries: Vec<(String, Node)>,
+        /// The keys of `entries`, so a mapping of n keys is checked for
+        /// duplicates in O(n), not O(n²).
+        keys: HashSet<String>,
         key: Option<(String, Span)>,
         merges: Vec<Node>,
         cost: Cost,
@@ -209,6 +218,7 @@ impl Builder {
                     start: span,
                     anchor,
                     entries: Vec::new(),
+                    keys: HashSet::new(),
                     key: None,
                     merges: Vec::new(),
                     cost: Cost::default(),
@@ -327,7 +337,7 @@ impl Builder {
                 total.add(cost);
                 items.push(node)
             }
-            Some(Frame::Map { entries, key, merges, cost: total, .. }) => {
+            Some(Frame::Map { entries, keys, key, merges, cost: total, .. }) => {
                 total.add(cost);
                 match key.take() {
                     None => {
@@ -349,8 +359,8 @@ impl Builder {
                         merges.push(node);
                     }
                     Some((k, key_span)) => {
-                        if let Some((_, first)) = entries.iter().find(|(existing, _)| *existing == k) {
-                            let line = first.line;
+                        if keys.contains(&k) {
+                            let line = entries.iter().find(|(existing, _)| *existing == k).map_or(0, |(_, n)| n.line);
                             return Err(self.error(
                                 key_span,
                                 format!(
@@ -359,6 +369,7 @@ impl Builder {
                                 ),
                             ));
                         }
+                        keys.insert(k.clone());
                         entries.push((k, node));
                     }
                 }
@@ -372,7 +383,7 @@ fn too_deep(depth: usize) -> String {
     format!("lists and mappings are nested more than {depth} levels deep; berth reads at most {depth} (Kubernetes objects need about 15)")
 }
 
-/// `64 MiB`, `1000 bytes`.
+/// `32 MiB`, `1000 bytes`.
 fn human_bytes(n: usize) -> String {
     if n >= 1 << 20 && (n >> 20) << 20 == n {
         format!("{} MiB", n >> 20)
@@ -416,9 +427,10 @@ fn merge_into(
         }
         _ => return Err(error(span_at(source.line, source.column))),
     };
+    let mut keys: HashSet<String> = entries.iter().map(|(k, _)| k.clone()).collect();
     for map in sources {
         for (k, v) in map {
-            if !entries.iter().any(|(existing, _)| *existing == k) {
+            if keys.insert(k.clone()) {
                 entries.push((k, v));
             }
         }

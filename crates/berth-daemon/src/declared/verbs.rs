@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ManifestFile, ObjectChange};
+use berth_manifest::error::MAX_PROBLEMS;
 use berth_manifest::model::{ClusterIp, Kind};
-use berth_manifest::{Object, ObjectKey};
+use berth_manifest::{ManifestError, Object, ObjectKey};
 
 use super::records::{self, StoredObject};
 use super::{now, plan, resource_kind, uid, Declared, DeclaredError, Result};
@@ -395,28 +396,47 @@ fn parse_files(files: &[ManifestFile]) -> Result<Vec<(Object, serde_json::Value)
     let mut out: Vec<(Object, serde_json::Value)> = Vec::new();
     let mut seen: BTreeMap<ObjectKey, String> = BTreeMap::new();
     let mut problems = Vec::new();
+    // Counted past the first MAX_PROBLEMS, not shown: the answer stays
+    // small whatever the input.
+    let mut more = 0;
     for f in files {
+        // The name comes from the client; it prefixes every line.
+        let name = berth_manifest::path::shorten(&f.name);
+        let mut lines = Vec::new();
         match berth_manifest::load_documents(&f.text) {
             Ok(objects) => {
                 for (o, m) in objects {
                     let key = o.key();
                     if let Some(first) = seen.get(&key) {
-                        problems.push(format!(
-                            "{}: {key}: declared again (first in {first}); declare each object once",
-                            f.name
+                        lines.push(format!(
+                            "{name}: {key}: declared again (first in {first}); declare each object once"
                         ));
                         continue;
                     }
-                    seen.insert(key, f.name.clone());
+                    seen.insert(key, name.to_string());
                     out.push((o, m));
                 }
             }
             Err(errors) => {
                 for e in errors.0 {
-                    problems.push(format!("{}:{}: {e}", f.name, e.line()));
+                    match (&e, e.line()) {
+                        (ManifestError::More { count, .. }, _) => more += count,
+                        (_, 0) => lines.push(format!("{name}: {e}")),
+                        (_, line) => lines.push(format!("{name}:{line}: {e}")),
+                    }
                 }
             }
         }
+        for line in lines {
+            if problems.len() < MAX_PROBLEMS {
+                problems.push(line);
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        problems.push(format!("{more} more problems not shown; fix the ones above and try again"));
     }
     if !problems.is_empty() {
         return Err(DeclaredError::Invalid(problems.join("\n")));

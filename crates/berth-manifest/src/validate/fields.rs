@@ -74,6 +74,11 @@ fn walk(
 
 /// The supported field closest to a misspelt one, if it is close.
 fn suggestion(key: &str, schema: &TypeSchema) -> Option<&'static str> {
+    // No field name is this long; the distance of a huge key costs its
+    // length times every field's.
+    if key.len() > 64 {
+        return None;
+    }
     let lower = key.to_ascii_lowercase();
     schema
         .fields

@@ -24,7 +24,7 @@ pub use references::check_references;
 
 use std::collections::BTreeMap;
 
-use crate::error::{DocumentRef, ManifestError, ManifestErrors};
+use crate::error::{DocumentRef, ManifestError, ManifestErrors, MAX_PROBLEMS};
 use crate::model::Object;
 use crate::parse::{Document, Manifest};
 use crate::path::{FieldPath, Segment};
@@ -35,15 +35,29 @@ pub(crate) struct Report<'a> {
     source: &'a DocumentRef,
     node: &'a Node,
     errors: Vec<ManifestError>,
+    /// Problems past [`MAX_PROBLEMS`]: counted, not located or kept.
+    more: usize,
 }
 
 impl<'a> Report<'a> {
     fn new(source: &'a DocumentRef, node: &'a Node) -> Self {
-        Report { source, node, errors: Vec::new() }
+        Report { source, node, errors: Vec::new(), more: 0 }
+    }
+
+    /// Whether there is room for one more problem; counts it if not.
+    fn room(&mut self) -> bool {
+        if self.errors.len() < MAX_PROBLEMS {
+            return true;
+        }
+        self.more += 1;
+        false
     }
 
     /// Records `<doc>: <path>: <problem>; <fix>`.
     fn invalid(&mut self, path: &FieldPath, problem: impl Into<String>, fix: impl Into<String>) {
+        if !self.room() {
+            return;
+        }
         self.errors.push(ManifestError::Invalid {
             doc: self.source.clone(),
             line: self.node.locate(path).line,
@@ -54,7 +68,9 @@ impl<'a> Report<'a> {
     }
 
     fn push(&mut self, error: ManifestError) {
-        self.errors.push(error);
+        if self.room() {
+            self.errors.push(error);
+        }
     }
 
     /// Whether the document declares anything at `path` (a value that is
@@ -103,6 +119,9 @@ pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
             let mut errors = report.errors;
             // Stable: errors on one line keep the order they were found in.
             errors.sort_by_key(ManifestError::line);
+            if report.more > 0 {
+                errors.push(ManifestError::More { doc: Some(doc.source.clone()), count: report.more });
+            }
             Err(errors)
         }
     }
@@ -153,7 +172,7 @@ pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, Ma
     if errors.is_empty() {
         Ok(objects)
     } else {
-        Err(ManifestErrors(errors))
+        Err(ManifestErrors::capped(errors))
     }
 }
 

@@ -181,3 +181,30 @@ fn errors_know_their_lines() {
     .unwrap_err();
     assert_eq!(e.0[0].line(), 12);
 }
+
+#[test]
+fn problems_are_capped_per_document_and_per_input() {
+    // 300 documents that are not objects: 100 shown, the rest counted.
+    let text = "--- a\n".repeat(300);
+    let errors = crate::load(&text).unwrap_err();
+    assert_eq!(errors.0.len(), 101);
+    assert_eq!(errors.0[100].to_string(), "200 more problems not shown; fix the ones above and try again");
+    // One ConfigMap with 250 bad keys.
+    let mut text = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n");
+    for i in 0..250 {
+        text.push_str(&format!("  \"bad key {i}\": v\n"));
+    }
+    let errors = crate::load(&text).unwrap_err();
+    assert_eq!(errors.0.len(), 101, "{errors}");
+    assert_eq!(errors.0[100].to_string(), "configmap/c: 150 more problems not shown; fix the ones above and try again");
+}
+
+#[test]
+fn long_names_and_keys_are_shortened_in_messages() {
+    let name = "n".repeat(10_000);
+    let text = format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{\"{name} x\": v}}\n");
+    let errors = crate::load(&text).unwrap_err();
+    for e in errors.iter() {
+        assert!(e.to_string().len() < 600, "{e}");
+    }
+}

@@ -123,7 +123,7 @@ fn a_large_anchored_scalar_is_charged_per_alias_before_it_is_copied() {
     text.push_str("]\n");
     let started = std::time::Instant::now();
     let err = parse_stream(&text).unwrap_err();
-    assert!(err.reason.contains("more than 64 MiB of text after expanding aliases"), "{err}");
+    assert!(err.reason.contains("more than 32 MiB of text after expanding aliases"), "{err}");
     assert_eq!(err.line, 5, "{err}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
     // Within the bound, aliases still work.
