@@ -276,6 +276,10 @@ pub struct CreateArgs {
     /// Mount the root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
+    /// User namespace: auto (root inside is an unprivileged host uid from
+    /// the daemon's range) or host (share the host's ids; the default).
+    #[arg(long, value_parser = ["auto", "host"])]
+    pub userns: Option<String>,
     /// Add a capability (repeatable; ALL for all).
     #[arg(long)]
     pub cap_add: Vec<String>,

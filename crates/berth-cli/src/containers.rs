@@ -128,6 +128,8 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,
         secret_env: Vec::new(),
+        userns: a.userns.clone(),
+        userns_mapping: None,
     })
 }
 

@@ -180,6 +180,11 @@ pub struct ContainerConfig {
     /// does not say (`--pids-limit`), so a fork bomb stays inside it; -1
     /// for no default limit.
     pub default_pids_limit: i64,
+    /// Host ids for `--userns=auto` containers, `START:COUNT` (uids and
+    /// gids alike; COUNT a multiple of 65536, each container takes 65536).
+    /// Unset: the `berth` user's entries in /etc/subuid and /etc/subgid,
+    /// else 1073741824:1073741824.
+    pub userns_range: Option<String>,
 }
 
 impl ContainerConfig {
@@ -195,6 +200,18 @@ impl ContainerConfig {
     }
 }
 
+impl ContainerConfig {
+    /// The id pool for user-namespaced containers (see `userns_range`).
+    pub fn userns_pool(&self) -> Result<crate::containers::userns::UsernsPool, String> {
+        let read = |p: &str| std::fs::read_to_string(p).ok();
+        crate::containers::userns::resolve_pool(
+            self.userns_range.as_deref(),
+            read("/etc/subuid").as_deref(),
+            read("/etc/subgid").as_deref(),
+        )
+    }
+}
+
 impl Default for ContainerConfig {
     fn default() -> Self {
         Self {
@@ -204,6 +221,7 @@ impl Default for ContainerConfig {
             log_max_files: 3,
             restart_backoff_max_seconds: 60,
             default_pids_limit: 4096,
+            userns_range: None,
         }
     }
 }
@@ -278,6 +296,9 @@ impl DaemonConfig {
         cfg.network.validate()?;
         cfg.services.settings()?;
         cfg.containers.default_pids_limit()?;
+        if let Some(range) = &cfg.containers.userns_range {
+            crate::containers::userns::parse_range(range)?;
+        }
         cfg.metrics_socket_address()?;
         Ok(cfg)
     }
@@ -370,6 +391,14 @@ mod tests {
             let e = DaemonConfig::parse(&format!("[containers]\ndefault_pids_limit = {bad}")).unwrap_err();
             assert!(e.contains("containers.default_pids_limit") && e.contains("-1 for no limit"), "{e}");
         }
+    }
+
+    #[test]
+    fn userns_range_is_checked_at_load() {
+        let c = DaemonConfig::parse("[containers]\nuserns_range = \"200000:131072\"").unwrap();
+        assert_eq!(c.containers.userns_pool().unwrap().blocks, 2);
+        let e = DaemonConfig::parse("[containers]\nuserns_range = \"200000:1000\"").unwrap_err();
+        assert!(e.contains("containers.userns_range") && e.contains("65536"), "{e}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ impl Daemon {
             log_max_files: c.log_max_files,
             backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
             default_pids_limit: c.default_pids_limit().map_err(|e| anyhow::anyhow!("{e}"))?,
+            userns_pool: c.userns_pool().map_err(|e| anyhow::anyhow!("{e}"))?,
         };
         let events = crate::events::Events::new(Arc::clone(&store));
         let net_settings =

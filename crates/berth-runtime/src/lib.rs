@@ -363,9 +363,17 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
     }
     // ICMP sockets let ping work without CAP_NET_RAW; the range is per
     // network namespace, so never set it in the host's.
+    // A user namespace may not write the sysctls of a network namespace it
+    // does not own (a joined one: runc fails with EACCES); then ping needs
+    // the network's own setting.
     let sysctl = match input.network {
         NetworkMode::Host => HashMap::new(),
-        _ => HashMap::from([("net.ipv4.ping_group_range".to_string(), "0 2147483647".to_string())]),
+        NetworkMode::Join(_) if userns.is_some() => HashMap::new(),
+        // The range is of gids in the writer's user namespace.
+        _ => {
+            let last = userns.map_or(2147483647, |m| m.size - 1);
+            HashMap::from([("net.ipv4.ping_group_range".to_string(), format!("0 {last}"))])
+        }
     };
 
     let mut linux = LinuxBuilder::default()

@@ -516,6 +516,8 @@ fn userns_auto_maps_root_to_the_allocated_range() {
         assert_eq!(maps.len(), 1);
         assert_eq!((maps[0].container_id(), maps[0].host_id(), maps[0].size()), (0, 1_000_065_536, 65536));
     }
+    let sysctl = linux.sysctl().as_ref().unwrap();
+    assert_eq!(sysctl["net.ipv4.ping_group_range"], "0 65535", "gids of the user namespace");
     // Its own network namespace: sysfs is mounted as usual.
     let sys = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
     assert_eq!(sys.typ().as_deref(), Some("sysfs"));
@@ -544,6 +546,8 @@ fn userns_in_a_joined_network_namespace_binds_sys() {
         assert_eq!(sys.source().as_deref(), Some(Path::new("/sys")));
         let opts = sys.options().as_ref().unwrap();
         assert!(opts.iter().any(|o| o == "ro") && opts.iter().any(|o| o == "rbind"), "{opts:?}");
+        let sysctl = spec.linux().as_ref().unwrap().sysctl().clone().unwrap_or_default();
+        assert!(sysctl.is_empty(), "a netns the userns does not own: {sysctl:?}");
     }
 }
 

@@ -12,6 +12,7 @@ mod exec;
 pub mod logs;
 mod secret_env;
 pub mod stats;
+pub mod userns;
 mod view;
 
 pub use exec::{resize, TtySession};
@@ -76,6 +77,8 @@ pub struct ContainerSettings {
     /// The pids limit of a container whose request sets none (`None`: no
     /// limit); written into its request, so `inspect` shows it.
     pub default_pids_limit: Option<i64>,
+    /// Where `--userns=auto` containers' host ids come from.
+    pub userns_pool: userns::UsernsPool,
 }
 
 pub struct Containers {
@@ -104,6 +107,9 @@ pub struct Containers {
     changed: tokio::sync::Notify,
     /// Exits of containers removed right after (for `wait` on `--rm`).
     recent_exits: Mutex<std::collections::HashMap<String, WaitResponse>>,
+    /// Held from choosing a user namespace's host range until the record
+    /// holding it is stored, so no range is handed out twice.
+    userns_alloc: tokio::sync::Mutex<()>,
 }
 
 fn now() -> String {
@@ -169,6 +175,7 @@ impl Containers {
             procs,
             locks: Mutex::new(Default::default()),
             recent_exits: Mutex::new(Default::default()),
+            userns_alloc: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
             changed: tokio::sync::Notify::new(),
         }))
@@ -294,6 +301,28 @@ impl Containers {
         if req.limits.pids_limit.is_none() {
             req.limits.pids_limit = self.settings.default_pids_limit;
         }
+        let _userns_guard = match req.userns.as_deref() {
+            _ if req.userns_mapping.is_some() => {
+                return Err(ContainerError::Invalid(
+                    "userns_mapping is chosen by the daemon; give userns \"auto\" and leave it out".into(),
+                ))
+            }
+            None | Some("host") => None,
+            Some("auto") => {
+                let guard = self.userns_alloc.lock().await;
+                let used: Vec<_> = self.store.list_containers()?.iter().filter_map(userns::mapping_of).collect();
+                req.userns_mapping = Some(userns::allocate(&self.settings.userns_pool, &used).ok_or_else(|| {
+                    ContainerError::Conflict(format!(
+                        "all {} user namespace ranges of containers.userns_range are in use; remove containers or configure a larger range",
+                        self.settings.userns_pool.blocks
+                    ))
+                })?);
+                Some(guard)
+            }
+            Some(other) => {
+                return Err(ContainerError::Invalid(format!("userns {other:?} is not known; give auto or host")))
+            }
+        };
         let restart: RestartPolicy = req
             .restart
             .as_deref()
@@ -377,7 +406,7 @@ impl Containers {
         image: &berth_core::api::ImageRunConfig,
         net: &crate::networks::Attached,
     ) -> Result<()> {
-        let rootfs = self.images.mount_rootfs(&req.image, id)?;
+        let rootfs = self.images.mount_rootfs_shifted(&req.image, id, userns::shift(req.userns_mapping))?;
         let (passwd, group) = user_files(&rootfs, req.user.as_deref())?;
         let seccomp = berth_runtime::seccomp_choice(&req.security.security_opt, |p| std::fs::read_to_string(p))
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
@@ -452,8 +481,8 @@ impl Containers {
         // The root filesystem survives a daemon restart but not a reboot.
         let image_ref = c.image_digest.to_string();
         let images = Arc::clone(&self.images);
-        let id = c.id.clone();
-        tokio::task::spawn_blocking(move || images.mount_rootfs(&image_ref, &id))
+        let (id, shift) = (c.id.clone(), userns::shift(userns::mapping_of(&c)));
+        tokio::task::spawn_blocking(move || images.mount_rootfs_shifted(&image_ref, &id, shift))
             .await
             .map_err(|e| ContainerError::Io(e.to_string()))??;
         let _ = std::fs::remove_dir_all(&sd.0);

@@ -1,0 +1,148 @@
+//! User namespaces: `berth run --userns=auto` and a pod's `hostUsers:
+//! false` put root of the container on an unprivileged host uid of a range
+//! the daemon allocates, so a process that escapes its mounts is nobody on
+//! the host. Root inside still owns its root filesystem (`/etc`, `/tmp`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::berthd::Berthd;
+use crate::support::images;
+
+const BUSYBOX: &str = "busybox:test";
+const RANGE_START: u64 = 1_073_741_824;
+
+fn import_busybox(d: &Berthd) {
+    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", BUSYBOX]);
+}
+
+/// The container's uid map, as `inside host size`.
+fn uid_map(d: &Berthd, name: &str) -> Vec<u64> {
+    let out = d.ok(&["exec", name, "cat", "/proc/self/uid_map"]);
+    out.split_whitespace().map(|n| n.parse().unwrap()).collect()
+}
+
+/// The effective uid and gid of host process `pid`, from the host's /proc.
+fn host_ids(pid: i64) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        line.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Root inside, an unprivileged range outside; the rootfs is root's own.
+fn assert_confined(d: &Berthd, name: &str) -> u64 {
+    assert_eq!(d.ok(&["exec", name, "id", "-u"]).trim(), "0");
+    let map = uid_map(d, name);
+    assert_eq!(map.len(), 3, "one mapping: {map:?}");
+    assert_eq!((map[0], map[2]), (0, 65536), "{map:?}");
+    let host = map[1];
+    assert!(host >= RANGE_START, "root maps to a range above host accounts: {map:?}");
+    d.ok(&[
+        "exec",
+        name,
+        "sh",
+        "-c",
+        "echo x > /etc/written && echo y > /tmp/written && cat /etc/written /tmp/written",
+    ]);
+    let listing = d.ok(&["exec", name, "ls", "-lnd", "/etc", "/bin", "/etc/written"]);
+    for line in listing.lines() {
+        let owner: Vec<&str> = line.split_whitespace().skip(2).take(2).collect();
+        assert_eq!(owner, ["0", "0"], "root owns its rootfs inside: {listing}");
+    }
+
+    let inspect = d.json(&["inspect", name]);
+    let mapping = &inspect["request"]["userns_mapping"];
+    assert_eq!(mapping["host_uid"].as_u64(), Some(host), "inspect shows the mapping: {inspect}");
+    assert_eq!(mapping["size"].as_u64(), Some(65536));
+    let pid = inspect["pid"].as_i64().expect("running container has a pid");
+    assert_eq!(host_ids(pid), (host, mapping["host_gid"].as_u64().unwrap()), "the init process as seen by the host");
+    host
+}
+
+#[test]
+fn userns_auto_containers_run_as_unprivileged_host_ranges() {
+    let mut d = crate::daemon("");
+    import_busybox(&d);
+    // `--network none`: runc 1.1 cannot `exec` into a user namespace
+    // whose network namespace the host's user namespace owns (below).
+    for name in ["uns-a", "uns-b"] {
+        d.ok(&["run", "-d", "--name", name, "--network", "none", "--userns", "auto", BUSYBOX, "sleep", "300"]);
+    }
+    let (a, b) = (assert_confined(&d, "uns-a"), assert_confined(&d, "uns-b"));
+    assert!(a.abs_diff(b) >= 65536, "two containers share ids: {a} and {b}");
+
+    // A host container is unchanged, and a client cannot choose a range.
+    d.ok(&["run", "-d", "--name", "uns-host", "--userns", "host", BUSYBOX, "sleep", "300"]);
+    assert_eq!(uid_map(&d, "uns-host"), [0, 0, 4294967295]);
+    let body = serde_json::json!({"image": BUSYBOX, "userns": "auto",
+        "userns_mapping": {"host_uid": 0, "host_gid": 0, "size": 65536}});
+    let answer = d.api_post("/v1/containers", &body);
+    assert!(answer.to_string().contains("chosen by the daemon"), "{answer}");
+    let (_, err) = d.fails(&["run", "--userns", "auto", "--privileged", BUSYBOX, "true"]);
+    assert!(err.contains("--userns=host"), "{err}");
+
+    // Ranges are never handed out twice, across a daemon restart too; a
+    // removed container's range is free again.
+    d.stop();
+    d.restart();
+    d.ok(&["run", "-d", "--name", "uns-c", "--network", "none", "--userns", "auto", BUSYBOX, "sleep", "300"]);
+    let c = assert_confined(&d, "uns-c");
+    assert!(c != a && c != b, "{c} reused while {a} and {b} are held");
+    d.ok(&["rm", "-f", "uns-a"]);
+    d.ok(&["run", "-d", "--name", "uns-d", "--network", "none", "--userns", "auto", BUSYBOX, "sleep", "300"]);
+    assert_eq!(assert_confined(&d, "uns-d"), a.min(b).min(c), "the lowest free range");
+    for name in ["uns-b", "uns-c", "uns-d", "uns-host"] {
+        d.ok(&["rm", "-f", name]);
+    }
+    crate::assert_serving(&mut d);
+}
+
+/// On the default network (a namespace the daemon made, owned by the
+/// host's user namespace): /sys is the host's, bound read-only, and the
+/// container runs confined and reaches its gateway.
+#[test]
+fn userns_auto_on_a_network_runs_confined() {
+    let mut d = crate::daemon("");
+    import_busybox(&d);
+    let script = "id -u; cat /proc/self/uid_map; touch /etc/w && echo etc-ok; ls /sys/class/net; sleep 300";
+    d.ok(&["run", "-d", "--name", "uns-net", "--userns", "auto", BUSYBOX, "sh", "-c", script]);
+    let logs = wait_for("the container's output", 20, || {
+        let out = d.ok(&["logs", "uns-net"]);
+        out.contains("eth0").then_some(out)
+    });
+    let mut lines = logs.lines();
+    assert_eq!(lines.next(), Some("0"), "{logs}");
+    let map: Vec<u64> = lines.next().unwrap().split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert!(map[0] == 0 && map[1] >= RANGE_START && map[2] == 65536, "{logs}");
+    assert!(logs.contains("etc-ok"), "{logs}");
+    let inspect = d.json(&["inspect", "uns-net"]);
+    let pid = inspect["pid"].as_i64().unwrap();
+    assert_eq!(host_ids(pid).0, map[1]);
+    d.ok(&["rm", "-f", "uns-net"]);
+    crate::assert_serving(&mut d);
+}
+
+#[allow(dead_code)]
+fn pod_named(d: &Berthd, prefix: &str) -> Option<Value> {
+    let pods = d.json(&["get", "pods"]);
+    pods["items"]
+        .as_array()?
+        .iter()
+        .find(|p| p["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .cloned()
+}
