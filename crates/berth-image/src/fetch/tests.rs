@@ -218,3 +218,27 @@ fn error_envelopes_are_kept_short_and_on_one_line() {
     assert_eq!(error_envelope(long.as_bytes()).1[0].len(), 200);
     assert_eq!(error_envelope(b"not json"), (vec![], vec![]));
 }
+
+#[tokio::test]
+async fn a_token_server_answering_without_end_is_refused_at_the_cap() {
+    let addr_cell: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let cell = addr_cell.clone();
+    let (addr, sent) = serve(move |path, _| {
+        if path.starts_with("/token") {
+            return Reply::Stream {
+                status: "200 OK",
+                headers: vec![],
+                chunk: vec![b' '; 1 << 20],
+                times: 100,
+                delay: Duration::ZERO,
+            };
+        }
+        let realm = format!("Bearer realm=\"http://{}/token\"", cell.get().unwrap());
+        Reply::Full("401 Unauthorized", vec![format!("WWW-Authenticate: {realm}")], vec![])
+    });
+    addr_cell.set(addr.clone()).unwrap();
+    let e = client(&addr, SECS_5, SECS_5).manifest("v1", "application/json").await.unwrap_err();
+    assert!(e.to_string().contains("token is larger than the 1048576 bytes"), "{e}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(sent.load(Ordering::Relaxed) < 40 << 20);
+}
