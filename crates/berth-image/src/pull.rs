@@ -80,7 +80,16 @@ impl ImageStore {
         let fetch_manifest = |reference: String| {
             let client = &client;
             let accept = &accept;
-            async move { client.manifest(&reference, accept).await }
+            let shown = &shown;
+            async move {
+                // Name what the user asked for, not the registry's path.
+                client.manifest(&reference, accept).await.map_err(|e| match e {
+                    ImageError::ManifestUnknown { registry, .. } => {
+                        ImageError::ManifestUnknown { reference: shown.clone(), registry }
+                    }
+                    other => other,
+                })
+            }
         };
         let top = fetch_manifest(by_tag_or_digest).await?;
         let top_digest = Digest::of(&top);
