@@ -80,18 +80,23 @@ pub fn run(args: ShimArgs) -> i32 {
     0
 }
 
-/// Moves this process into each cgroup directory, creating it if needed
-/// (another daemon's shutdown may have removed an empty one). Returns what
-/// failed, one line each.
+/// Moves this process into each cgroup directory, creating it if needed.
+/// The daemon removes the directory whenever it sees it empty, so one that
+/// vanishes between its creation and the move is made again (a few times).
+/// Returns what failed, one line each.
 fn join_cgroups(dirs: &[PathBuf]) -> Vec<String> {
     let me = std::process::id().to_string();
+    let join = |dir: &PathBuf| {
+        let mut tries = 0;
+        loop {
+            match fs::create_dir_all(dir).and_then(|()| fs::write(dir.join("cgroup.procs"), &me)) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                done => return done,
+            }
+        }
+    };
     dirs.iter()
-        .filter_map(|dir| {
-            fs::create_dir_all(dir)
-                .and_then(|()| fs::write(dir.join("cgroup.procs"), &me))
-                .err()
-                .map(|e| format!("cannot move the shim into cgroup {}: {e}", dir.display()))
-        })
+        .filter_map(|dir| join(dir).err().map(|e| format!("cannot move the shim into cgroup {}: {e}", dir.display())))
         .collect()
 }
 

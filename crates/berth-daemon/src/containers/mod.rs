@@ -722,6 +722,7 @@ impl Containers {
         // The shim deletes the runtime's record after it reported the exit;
         // let it finish rather than race it.
         self.wait_shim_gone(c, Duration::from_secs(10)).await;
+        self.remove_empty_shim_cgroup();
         let _ = self.runtime.delete(&c.id, true);
         let mut c = c.clone();
         self.detach_network(&mut c).await;
@@ -945,13 +946,19 @@ impl Containers {
         }
     }
 
+    /// Removes the shims' cgroup once no shim is in it (rmdir fails on a
+    /// busy cgroup); a shim starting meanwhile makes it again.
+    fn remove_empty_shim_cgroup(&self) {
+        for dir in self.cgroups.joinable(&self.shim_cgroup()) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+
     /// Removes the cgroup parent directories if no container uses them
     /// (rmdir fails on a busy cgroup, which is what keeps running ones).
     pub fn remove_empty_cgroup_parent(&self) {
         // The shims' first: running shims keep it (and so the parent).
-        for dir in self.cgroups.joinable(&self.shim_cgroup()) {
-            let _ = std::fs::remove_dir(dir);
-        }
+        self.remove_empty_shim_cgroup();
         let parent = self.settings.cgroup_parent.trim_matches('/');
         if parent.is_empty() {
             return;

@@ -97,6 +97,32 @@ fn containers_get_a_pids_limit_by_default_and_minus_one_lifts_it() {
 }
 
 #[test]
+fn a_pods_containers_get_the_default_pids_limit_too() {
+    let d = with_image(&config("default_pids_limit = 321"));
+    let manifest = d.dir().join("bomb-host.yaml");
+    fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: forky}\nspec:\n  replicas: 1\n  \
+         selector: {matchLabels: {app: forky}}\n  template:\n    metadata: {labels: {app: forky}}\n    \
+         spec:\n      containers:\n        - {name: main, image: busybox:test, command: [sleep, '600']}\n",
+    )
+    .unwrap();
+    d.ok(&["apply", "-f", &manifest.display().to_string()]);
+    let mut id = String::new();
+    wait_for("the pod's container", Duration::from_secs(30), || {
+        let pods = d.json(&["get", "pods"]);
+        id = pods["items"][0]["status"]["containerStatuses"][0]["containerID"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("berth://")
+            .to_string();
+        !id.is_empty()
+    });
+    assert_eq!(d.json(&["inspect", &id])["request"]["limits"]["pids_limit"], 321);
+    d.ok(&["delete", "-f", &manifest.display().to_string()]);
+}
+
+#[test]
 fn a_fork_bomb_is_held_at_the_pids_limit() {
     let config = config("default_pids_limit = 200");
     let parent = cgroup_parent(&config);
