@@ -307,7 +307,7 @@ pub static SECURITY_CONTEXT: TypeSchema = TypeSchema {
     fields: &[
         value("runAsUser", "0 or more"),
         value("runAsGroup", "0 or more"),
-        value("runAsNonRoot", "refuses runAsUser 0"),
+        value("runAsNonRoot", "refuses runAsUser 0, and (as kubelet) an image whose user is root, empty or a name"),
         value("readOnlyRootFilesystem", ""),
         value("privileged", ""),
         value("allowPrivilegeEscalation", "not false with privileged"),

@@ -181,3 +181,28 @@ fn errors_do_not_repeat_tagged_values() {
     assert_eq!(quoted_excerpt("short"), "\"short\"");
     assert_eq!(quoted_excerpt(&"k".repeat(100)), format!("{:?}… (100 bytes)", "k".repeat(40)));
 }
+
+#[test]
+fn a_mapping_of_many_keys_is_read_in_linear_time() {
+    // Checking each key against all before it took minutes for 500,000.
+    let mut text = String::new();
+    for i in 0..99_000 {
+        text.push_str(&format!("k{i}: v\n"));
+    }
+    let started = std::time::Instant::now();
+    let docs = parse_stream(&text).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(matches!(&docs[0].root.value, Value::Map(e) if e.len() == 99_000));
+    let mut merged = String::from("base: &b {");
+    for i in 0..20_000 {
+        merged.push_str(&format!("m{i}: 1, "));
+    }
+    merged.push_str("}\nuse:\n  <<: *b\n");
+    for i in 0..20_000 {
+        merged.push_str(&format!("  u{i}: 2\n"));
+    }
+    let started = std::time::Instant::now();
+    let docs = parse_stream(&merged).unwrap();
+    assert!(matches!(&docs[0].root.get("use").unwrap().value, Value::Map(e) if e.len() == 40_000));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+}
