@@ -23,6 +23,8 @@ pub struct Berthd {
     pub config: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// A memory cgroup the daemon runs in (hostile tests), removed on drop.
+    confined: Option<PathBuf>,
     dir: tempfile::TempDir,
 }
 
@@ -77,15 +79,83 @@ impl Berthd {
             config: config_path,
             log: dir.path().join("daemon.log"),
             child: None,
+            confined: None,
             dir,
         };
         d.spawn();
         d
     }
 
+    /// Starts a daemon in a memory cgroup of its own limited to `limit`
+    /// bytes (swap included where the host accounts it), so a test can
+    /// prove an attack leaves it bounded: past the limit the kernel
+    /// OOM-kills it and [`Berthd::alive`] turns false.
+    pub fn start_confined(config: &str, limit: u64) -> Self {
+        let dir = tempfile::Builder::new().prefix("berthd-").tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        let run_root = dir.path().join("run");
+        let config_path = dir.path().join("config.toml");
+        let (network, prefix) = network_config();
+        let mut config = if config.contains("[network]") { config.to_string() } else { format!("{config}\n{network}") };
+        // Containers under a cgroup parent of this daemon's own.
+        let cgroup_parent = format!("berth-test-{}-{prefix}", std::process::id());
+        let parent_line = format!("cgroup_parent = \"{cgroup_parent}\"\n");
+        if !config.contains("cgroup_parent") {
+            config = match config.find("[containers]\n") {
+                Some(at) => format!("{}{parent_line}{}", &config[..at + 13], &config[at + 13..]),
+                None => format!("{config}\n[containers]\n{parent_line}"),
+            };
+        }
+        fs::write(&config_path, config).expect("write config");
+        let cgroup = memory_cgroup(&format!("berth-hostile-{prefix}"), limit);
+        let mut d = Self {
+            prefix: prefix.clone(),
+            cgroup_parent,
+            socket: run_root.join("berth.sock"),
+            root,
+            run_root,
+            config: config_path,
+            log: dir.path().join("daemon.log"),
+            child: None,
+            confined: Some(cgroup),
+            dir,
+        };
+        d.spawn();
+        d
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+
+    /// The daemon's resident memory high-water mark (VmHWM), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let Some(pid) = self.child.as_ref().map(|c| c.id()) else { return 0 };
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+
     fn spawn(&mut self) {
         let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("daemon log");
-        let child = Command::new(BERTH)
+        // A confined daemon joins its cgroup before it execs, so every
+        // byte it allocates is counted.
+        let mut command = match &self.confined {
+            Some(cg) => {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg("echo $$ > \"$0/cgroup.procs\" && exec \"$@\"").arg(cg).arg(BERTH);
+                c
+            }
+            None => Command::new(BERTH),
+        };
+        let child = command
             .arg("daemon")
             .arg("--root")
             .arg(&self.root)
@@ -216,6 +286,30 @@ impl Berthd {
     }
 }
 
+/// Creates a memory cgroup named `name` limited to `limit` bytes, on a
+/// cgroup v1 memory hierarchy or on cgroup v2; returns its directory.
+pub fn memory_cgroup(name: &str, limit: u64) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup/memory");
+    let (dir, files): (PathBuf, &[&str]) = if v1.join("memory.limit_in_bytes").exists() {
+        (v1.join(name), &["memory.limit_in_bytes"])
+    } else {
+        (Path::new("/sys/fs/cgroup").join(name), &["memory.max", "memory.swap.max"])
+    };
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create memory cgroup {}: {e}", dir.display()));
+    for f in files {
+        let value = if f.contains("swap") { "0".to_string() } else { limit.to_string() };
+        let _ = fs::write(dir.join(f), value);
+    }
+    // v1 counts swap separately; cap memory+swap too where the host has it.
+    let memsw = dir.join("memory.memsw.limit_in_bytes");
+    if memsw.exists() {
+        let _ = fs::write(memsw, limit.to_string());
+    }
+    let set = fs::read_to_string(dir.join(files[0])).unwrap_or_default();
+    assert!(!set.trim().is_empty(), "memory limit of {} not readable", dir.display());
+    dir
+}
+
 fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
@@ -294,6 +388,9 @@ impl Drop for Berthd {
         ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in ours {
             let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+        if let Some(cg) = self.confined.take() {
+            let _ = fs::remove_dir(&cg);
         }
         if std::thread::panicking() {
             eprintln!("--- berth daemon log ({}) ---\n{}", self.log.display(), self.log());
