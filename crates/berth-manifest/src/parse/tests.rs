@@ -146,3 +146,29 @@ fn redaction_keeps_the_kind_of_what_was_given() {
     );
     assert_eq!(without_quoted_value("missing field `name`"), "missing field `name`");
 }
+
+#[test]
+fn the_deepest_document_read_is_decoded_and_dropped_on_a_small_stack() {
+    // 100 levels, the most the reader takes, inside a field Kubernetes does
+    // not know and one it does (labels take strings): every walker after
+    // the reader recurses this deep, on a 2 MiB stack as tokio's blocking
+    // threads have.
+    let deep = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+    let text = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d, labels: {{a: {}}}}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: e}}\nspec:\n  unknown: {}\n",
+        deep(97),
+        deep(98)
+    );
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let messages = crate::load(&text).unwrap_err().messages();
+            assert!(
+                messages.iter().any(|m| m.starts_with("deployment/d: metadata.labels[a]: invalid type")),
+                "{messages:?}"
+            );
+            assert!(messages.iter().any(|m| m.starts_with("deployment/e: spec.unknown")), "{messages:?}");
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
