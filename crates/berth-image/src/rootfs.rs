@@ -66,7 +66,7 @@ impl ImageStore {
     }
 
     fn mount_snapshot(&self, img: &ImageRecord, dir: &Path, target: &Path, metacopy: bool) -> Result<()> {
-        let mut lower = self.layer_dirs(&img)?;
+        let mut lower = self.layer_dirs(img)?;
         if lower.is_empty() {
             // overlayfs needs one lower directory; an image may have none.
             let empty = dir.join("empty");

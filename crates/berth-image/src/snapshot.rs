@@ -131,8 +131,7 @@ pub fn shift_ownership(root: &Path, shift: &IdShift) -> Result<u64, SnapshotErro
     // One frame per open directory: its descriptor, path and the names
     // still to visit.
     let mut stack = vec![(top, root.to_path_buf(), top_names)];
-    loop {
-        let Some((dir, dir_path, pending)) = stack.last_mut() else { break };
+    while let Some((dir, dir_path, pending)) = stack.last_mut() {
         let Some(name) = pending.pop() else {
             stack.pop();
             continue;

@@ -147,6 +147,10 @@ pub static POD_SPEC: TypeSchema = TypeSchema {
         value("terminationGracePeriodSeconds", "default 30"),
         value("restartPolicy", "Always only (the Deployment rule)"),
         value("hostname", "DNS-1123 label; default the pod name"),
+        value(
+            "hostUsers",
+            "false: a user namespace, root inside an unprivileged host id range (one per pod); default true, the host's ids",
+        ),
     ],
 };
 

@@ -310,8 +310,9 @@ impl Containers {
             None | Some("host") => None,
             Some("auto") => {
                 let guard = self.userns_alloc.lock().await;
-                let used: Vec<_> = self.store.list_containers()?.iter().filter_map(userns::mapping_of).collect();
-                req.userns_mapping = Some(userns::allocate(&self.settings.userns_pool, &used).ok_or_else(|| {
+                let held: Vec<_> = self.store.list_containers()?.iter().filter_map(userns::held).collect();
+                let chosen = userns::choose(&self.settings.userns_pool, &held, &req.networks);
+                req.userns_mapping = Some(chosen.ok_or_else(|| {
                     ContainerError::Conflict(format!(
                         "all {} user namespace ranges of containers.userns_range are in use; remove containers or configure a larger range",
                         self.settings.userns_pool.blocks
@@ -407,6 +408,11 @@ impl Containers {
         net: &crate::networks::Attached,
     ) -> Result<()> {
         let rootfs = self.images.mount_rootfs_shifted(&req.image, id, userns::shift(req.userns_mapping))?;
+        if let Some(m) = req.userns_mapping {
+            let roots = [self.root.parent(), self.run_root.parent()].into_iter().flatten().collect::<Vec<_>>();
+            userns::own_volumes(&req.volumes, m, &roots)
+                .map_err(|e| ContainerError::Io(format!("giving the volumes to the user namespace: {e}")))?;
+        }
         let (passwd, group) = user_files(&rootfs, req.user.as_deref())?;
         let seccomp = berth_runtime::seccomp_choice(&req.security.security_opt, |p| std::fs::read_to_string(p))
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;

@@ -44,7 +44,7 @@ pub fn parse_range(text: &str) -> Result<UsernsPool, String> {
 }
 
 fn pool(uid_start: u32, gid_start: u32, count: u32) -> Result<UsernsPool, String> {
-    if count < BLOCK || count % BLOCK != 0 {
+    if count < BLOCK || !count.is_multiple_of(BLOCK) {
         return Err(format!("has a COUNT that is not a non-zero multiple of {BLOCK}"));
     }
     for start in [uid_start, gid_start] {
@@ -109,6 +109,56 @@ pub fn allocate(pool: &UsernsPool, used: &[IdMapping]) -> Option<IdMapping> {
         let free = used.iter().all(|m| !overlaps(uid, m.host_uid, m.size) && !overlaps(gid, m.host_gid, m.size));
         free.then_some(IdMapping { host_uid: uid, host_gid: gid, size: BLOCK })
     })
+}
+
+/// A range a stored container holds, and the networks it asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub networks: Vec<String>,
+    pub mapping: IdMapping,
+}
+
+/// What `c` holds, if it is in a user namespace.
+pub fn held(c: &ContainerRecord) -> Option<Held> {
+    let networks = c.request.get("networks").and_then(|n| serde_json::from_value(n.clone()).ok()).unwrap_or_default();
+    Some(Held { networks, mapping: mapping_of(c)? })
+}
+
+/// The range for a new `auto` container: the one its pod's other
+/// containers hold (they share the pod's network namespace, `pod:UID`, and
+/// its volumes, as Kubernetes gives a pod one range), else the lowest free
+/// block. `None`: the pool is exhausted.
+pub fn choose(pool: &UsernsPool, held: &[Held], networks: &[String]) -> Option<IdMapping> {
+    let pod = networks.iter().find(|n| n.starts_with("pod:"));
+    if let Some(h) = held.iter().find(|h| pod.is_some_and(|p| h.networks.contains(p))) {
+        return Some(h.mapping);
+    }
+    let used: Vec<IdMapping> = held.iter().map(|h| h.mapping).collect();
+    allocate(pool, &used)
+}
+
+/// Gives root of the namespace the writable volume directories the daemon
+/// made (a pod's emptyDirs: sources under one of `roots`) that host root
+/// still owns; a user's own bind mounts are left as they are. Idempotent.
+pub fn own_volumes(volumes: &[String], m: IdMapping, roots: &[&std::path::Path]) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for v in volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (source, writable) = match parts.as_slice() {
+            [s, _] => (*s, true),
+            [s, _, mode] => (*s, *mode != "ro"),
+            _ => continue,
+        };
+        let source = std::path::Path::new(source);
+        if !writable || !roots.iter().any(|r| source.starts_with(r)) {
+            continue;
+        }
+        let meta = std::fs::symlink_metadata(source)?;
+        if meta.is_dir() && meta.uid() == 0 {
+            std::os::unix::fs::lchown(source, Some(m.host_uid), Some(m.host_gid))?;
+        }
+    }
+    Ok(())
 }
 
 /// The mapping a stored container holds, if any.
@@ -190,8 +240,51 @@ mod tests {
             ..Default::default()
         };
         let value = serde_json::to_value(&req).unwrap();
-        assert_eq!(value.get("userns_mapping").and_then(|v| mapping_of_value(v)), Some(m(100000, 200000)));
+        assert_eq!(value.get("userns_mapping").and_then(mapping_of_value), Some(m(100000, 200000)));
         assert_eq!(shift(Some(m(7 * BLOCK, 8 * BLOCK))), Some(IdShift { uid: 7 * BLOCK, gid: 8 * BLOCK, size: BLOCK }));
+    }
+
+    fn held(networks: &[&str], mapping: IdMapping) -> Held {
+        Held { networks: networks.iter().map(|n| n.to_string()).collect(), mapping }
+    }
+
+    #[test]
+    fn a_pods_containers_share_one_range() {
+        let pool = UsernsPool { uid_start: 100000, gid_start: 100000, blocks: 4 };
+        let pod_a = ["pod:a".to_string()];
+        let records = vec![held(&["bridge"], m(100000, 100000)), held(&["pod:a"], m(231072, 231072))];
+        assert_eq!(choose(&pool, &records, &pod_a), Some(m(231072, 231072)), "the pod's range");
+        assert_eq!(choose(&pool, &records, &["pod:b".to_string()]), Some(m(165536, 165536)), "a new pod: a free one");
+        assert_eq!(choose(&pool, &records, &[]), Some(m(165536, 165536)));
+        assert_eq!(choose(&pool, &records[..1], &pod_a), Some(m(165536, 165536)), "no member holds one yet");
+    }
+
+    #[test]
+    fn daemon_made_writable_volumes_are_given_to_root_inside() {
+        use std::os::unix::fs::MetadataExt;
+        if !nix::unistd::geteuid().is_root() {
+            panic!("this test changes owners: run it as root");
+        }
+        let root = tempfile::TempDir::new().unwrap();
+        let (ours, theirs) = (root.path().join("state/pods/u/volumes"), root.path().join("host"));
+        for d in ["scratch", "frozen"] {
+            std::fs::create_dir_all(ours.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(&theirs).unwrap();
+        std::os::unix::fs::symlink(&theirs, ours.join("link")).unwrap();
+        let volumes = [
+            format!("{}:/scratch:rw", ours.join("scratch").display()),
+            format!("{}:/frozen:ro", ours.join("frozen").display()),
+            format!("{}:/host", theirs.display()),
+            format!("{}:/link", ours.join("link").display()),
+        ];
+        let state = root.path().join("state");
+        own_volumes(&volumes, m(300000, 400000), &[&state]).unwrap();
+        let owner = |p: &std::path::Path| std::fs::symlink_metadata(p).map(|m| (m.uid(), m.gid())).unwrap();
+        assert_eq!(owner(&ours.join("scratch")), (300000, 400000));
+        assert_eq!(owner(&ours.join("frozen")), (0, 0), "read-only: left alone");
+        assert_eq!(owner(&theirs), (0, 0), "a user's bind mount, and through a symlink: left alone");
+        own_volumes(&volumes, m(300000, 400000), &[&state]).unwrap();
     }
 
     fn mapping_of_value(v: &serde_json::Value) -> Option<IdMapping> {

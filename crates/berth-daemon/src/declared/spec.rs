@@ -254,6 +254,9 @@ pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, 
         },
         restart: Some("no".into()),
         stop_timeout: Some(i.template.termination_grace_period.as_secs().min(u64::from(u32::MAX)) as u32),
+        // The daemon gives all containers of the pod (they share its
+        // network namespace) one host range.
+        userns: (!i.template.host_users).then(|| "auto".to_string()),
         ..Default::default()
     })
 }
@@ -436,5 +439,29 @@ mod tests {
             req.volumes,
             vec!["/m/cfg:/cfg:ro", "/m/sec:/sec:ro", "/d/scratch:/scratch:rw", "/d/frozen:/frozen:ro"]
         );
+    }
+
+    #[test]
+    fn host_users_false_asks_for_a_user_namespace() {
+        for (host_users, want) in [("true", None), ("false", Some("auto"))] {
+            let objs = load(&format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      hostUsers: {host_users}\n      containers: [{{name: web, image: busybox}}]\n"
+            ));
+            let Some(berth_manifest::Object::Deployment(d)) = objs.into_iter().next() else { panic!("a deployment") };
+            let pod = PodIdentity { namespace: "default", name: "web-1", ip: "10.0.0.9", hostname: "web-1", uid: "u" };
+            let req = container_request(RequestInput {
+                pod: &pod,
+                template: &d.template,
+                container: &d.template.containers[0],
+                env: Vec::new(),
+                name: "web".into(),
+                disk: Path::new("/d"),
+                memory: Path::new("/m"),
+                labels: BTreeMap::new(),
+            })
+            .unwrap();
+            assert_eq!(req.userns.as_deref(), want, "hostUsers: {host_users}");
+            assert_eq!(req.userns_mapping, None, "the daemon chooses the range");
+        }
     }
 }

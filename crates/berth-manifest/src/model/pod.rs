@@ -21,6 +21,20 @@ pub struct PodTemplate {
     /// Time between SIGTERM and SIGKILL.
     pub termination_grace_period: Duration,
     pub hostname: Option<String>,
+    /// Kubernetes' `hostUsers`: `false` runs the pod's containers in a user
+    /// namespace (one host id range for the pod). Left out of the
+    /// normalised form when true, so templates that do not say keep their
+    /// hashes.
+    #[serde(default = "host_users_default", skip_serializing_if = "is_true")]
+    pub host_users: bool,
+}
+
+fn host_users_default() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,7 @@ pub(super) fn template(path: &FieldPath, t: &k8s::PodTemplateSpec, report: &mut 
         volumes,
         termination_grace_period: Duration::from_secs(grace.into()),
         hostname: spec.hostname.clone(),
+        host_users: spec.host_users.unwrap_or(true),
     })
 }
 

@@ -208,3 +208,17 @@ fn long_names_and_keys_are_shortened_in_messages() {
         assert!(e.to_string().len() < 600, "{e}");
     }
 }
+
+#[test]
+fn host_users_false_asks_for_a_user_namespace_and_true_changes_no_hash() {
+    let containers = "      containers: [{name: app, image: busybox}]\n";
+    let plain = only_deployment(&pod(containers));
+    assert!(plain.template.host_users, "absent: the host's ids, as Kubernetes");
+    let with = |v: &str| only_deployment(&pod(&format!("      hostUsers: {v}\n{containers}")));
+    let (yes, no) = (with("true"), with("false"));
+    assert!(yes.template.host_users && !no.template.host_users);
+    assert_eq!(yes.template.hash(), plain.template.hash(), "spelled-out default");
+    assert_ne!(no.template.hash(), plain.template.hash(), "a change of what runs");
+    let e = errors(&pod(&format!("      hostUsers: maybe\n{containers}")));
+    assert!(e.iter().any(|m| m.contains("hostUsers")), "{e:?}");
+}

@@ -137,7 +137,6 @@ fn userns_auto_on_a_network_runs_confined() {
     crate::assert_serving(&mut d);
 }
 
-#[allow(dead_code)]
 fn pod_named(d: &Berthd, prefix: &str) -> Option<Value> {
     let pods = d.json(&["get", "pods"]);
     pods["items"]
@@ -145,4 +144,72 @@ fn pod_named(d: &Berthd, prefix: &str) -> Option<Value> {
         .iter()
         .find(|p| p["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
         .cloned()
+}
+
+/// `hostUsers: false`: the pod's init and main containers share one range;
+/// root inside owns its rootfs and the emptyDir the init container filled.
+#[test]
+fn a_pod_with_host_users_false_runs_in_one_user_namespace() {
+    let mut d = crate::daemon("");
+    import_busybox(&d);
+    let path = d.dir().join("userns-pod.yaml");
+    std::fs::write(
+        &path,
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: unsdep}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: unsdep}}
+  template:
+    metadata: {labels: {app: unsdep}}
+    spec:
+      hostUsers: false
+      initContainers:
+        - name: init
+          image: busybox:test
+          command: [sh, -c, "echo from-init > /data/f"]
+          volumeMounts: [{name: data, mountPath: /data}]
+      containers:
+        - name: main
+          image: busybox:test
+          command: [sh, -c, "id -u; cat /proc/self/uid_map; cat /data/f; echo more >> /data/f && touch /etc/w && echo writes-ok; sleep 300"]
+          volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+        - {name: data, emptyDir: {}}
+"#,
+    )
+    .unwrap();
+    d.ok(&["apply", "-f", &path.display().to_string()]);
+    wait_for("the pod to run", 60, || {
+        let p = pod_named(&d, "unsdep-")?;
+        p["status"]["containerStatuses"][0]["state"]["running"].is_object().then_some(())
+    });
+    let logs = wait_for("the pod's output", 20, || {
+        let out = d.run(&["logs", "deploy/unsdep"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.contains("writes-ok").then_some(text)
+    });
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines[0], "0", "{logs}");
+    let map: Vec<u64> = lines[1].split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert!(map[0] == 0 && map[1] >= RANGE_START && map[2] == 65536, "{logs}");
+    assert_eq!(lines[2], "from-init", "{logs}");
+
+    // From the host: every container of the pod holds the same range, and
+    // the running one is that range's uid, not root.
+    let (mut held, mut checked) = (Vec::new(), 0);
+    for c in d.json(&["ps", "-a"]).as_array().unwrap() {
+        let inspect = d.json(&["inspect", c["id"].as_str().unwrap()]);
+        let Some(uid) = inspect["request"]["userns_mapping"]["host_uid"].as_u64() else { continue };
+        held.push(uid);
+        if let Some(pid) = inspect["pid"].as_i64().filter(|_| inspect["state"] == "running") {
+            assert_eq!(host_ids(pid).0, map[1], "{inspect}");
+            checked += 1;
+        }
+    }
+    assert_eq!(held, vec![map[1]; 2], "init and main share the pod's range");
+    assert_eq!(checked, 1, "the main container's process was seen from the host");
+    d.ok(&["delete", "-f", &path.display().to_string()]);
+    crate::assert_serving(&mut d);
 }
