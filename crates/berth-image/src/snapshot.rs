@@ -445,6 +445,26 @@ mod tests {
         assert_eq!(meta("etc").uid(), 1_000_000_000, "idempotent");
     }
 
+    /// The cost of the walk on a large tree (the host's /usr as the only
+    /// lower layer, read-only): `cargo test -p berth-image --lib
+    /// measure_shift -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn measure_shift_of_usr() {
+        require_root();
+        let root = TempDir::new().unwrap();
+        let (upper, work, target) = (root.path().join("upper"), root.path().join("work"), root.path().join("merged"));
+        let s =
+            OverlaySpec { lower: vec![Path::new("/usr")], upper: &upper, work: &work, target: &target, metacopy: true };
+        mount_overlay(&s).unwrap();
+        let _guard = MountGuard(target.clone());
+        let started = std::time::Instant::now();
+        let seen = shift_ownership(&target, &IdShift { uid: 1 << 30, gid: 1 << 30, size: 65536 }).unwrap();
+        let took = started.elapsed();
+        let du = std::process::Command::new("du").args(["-sk"]).arg(&upper).output().unwrap();
+        eprintln!("shifted {seen} entries of /usr in {took:?}; upper: {}", String::from_utf8_lossy(&du.stdout).trim());
+    }
+
     #[test]
     fn unmount_is_idempotent() {
         require_root();
