@@ -211,7 +211,8 @@ fn contract_log_retention(store: &dyn Store) {
         store.append(Log::Audit, &format!("2026-01-01T00:00:{n:02}Z"), &serde_json::json!({"n": n})).unwrap();
     }
     store.append(Log::Events, "2026-01-01T00:00:01Z", &serde_json::json!({"n": 0})).unwrap();
-    let ns = |rows: Vec<(i64, serde_json::Value)>| rows.iter().map(|(_, r)| r["n"].as_i64().unwrap()).collect::<Vec<_>>();
+    let ns =
+        |rows: Vec<(i64, serde_json::Value)>| rows.iter().map(|(_, r)| r["n"].as_i64().unwrap()).collect::<Vec<_>>();
     // Newest first, the latest ones whatever the length.
     assert_eq!(ns(store.read_log_newest(Log::Audit, None, 3).unwrap()), vec![10, 9, 8]);
     assert_eq!(ns(store.read_log_newest(Log::Audit, Some("2026-01-01T00:00:09Z"), 100).unwrap()), vec![10, 9]);

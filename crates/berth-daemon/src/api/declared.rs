@@ -42,6 +42,7 @@ pub async fn delete(
     }
     Ok(Json(done))
 }
+
 /// A request carrying manifest files: its body read up to a bound
 /// (`MAX_MANIFEST_BYTES` of text, twice that of JSON for escaping), then
 /// decoded on the blocking pool, so neither a large nor a slow-to-decode
@@ -99,7 +100,6 @@ where
         Ok(ManifestBody(req))
     }
 }
-
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -516,6 +516,10 @@ impl Worker {
             PodIdentity { namespace: &pod.namespace, name: &pod.name, ip: &ip, hostname: &hostname, uid: &pod.uid };
         let env = spec::environment(c, &identity, sources);
         let name = Self::container_name(pod, c);
+        let disk = self.d.disk.join(&pod.uid).join("volumes");
+        let memory = self.d.memory.join(&pod.uid).join("volumes");
+        // Under the pod's tmpfs directory, so the pod's teardown unmounts them.
+        let subpaths = self.d.memory.join(&pod.uid).join("subpaths").join(&c.name);
         let req = env.and_then(|environment| {
             let mut labels = std::collections::BTreeMap::new();
             labels.insert("io.kubernetes.pod.namespace".to_string(), pod.namespace.clone());
@@ -527,12 +531,24 @@ impl Worker {
                 container: c,
                 env: environment.env,
                 name: name.clone(),
-                disk: &self.d.disk.join(&pod.uid).join("volumes"),
-                memory: &self.d.memory.join(&pod.uid).join("volumes"),
+                disk: &disk,
+                memory: &memory,
+                subpaths: &subpaths,
                 labels,
             })
             .map(|req| berth_core::api::ContainerCreateRequest { secret_env: environment.secret_env, ..req })
         });
+        let req = match (req, spec::subpath_binds(&pod.template, c, &disk, &memory, &subpaths)) {
+            (Ok(req), Ok(binds)) if binds.is_empty() => Ok(req),
+            (Ok(req), Ok(binds)) => {
+                let container = c.name.clone();
+                tokio::task::spawn_blocking(move || super::subpath::prepare(&container, &binds))
+                    .await
+                    .unwrap_or_else(|e| Err(spec::ConfigError(format!("preparing subPath mounts: {e}"))))
+                    .map(|()| req)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         let req = match req {
             Ok(r) => r,
             Err(e) => {

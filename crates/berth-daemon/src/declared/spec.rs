@@ -203,17 +203,62 @@ pub struct RequestInput<'a> {
     /// Volume directories: on disk, and in memory.
     pub disk: &'a Path,
     pub memory: &'a Path,
+    /// Where this container's subPath mounts are bound first (see
+    /// [`subpath_binds`]).
+    pub subpaths: &'a Path,
     pub labels: BTreeMap<String, String>,
+}
+
+/// A volume mount with a `subPath`. Handing `VOLUME/SUBPATH` to the
+/// runtime would let the runtime follow a symlink the pod planted there
+/// out to the host (`ln -s / esc`, `subPath: esc`), so the daemon opens the
+/// subPath inside the volume itself and binds what it opened on `target`,
+/// a mount point of its own; the runtime binds `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubPathBind {
+    /// The volumeMount's volume name.
+    pub volume: String,
+    /// The volume's directory on the host.
+    pub volume_dir: PathBuf,
+    /// Relative to the volume; validated as text by the manifest reader
+    /// (no `..`, not absolute), and resolved beneath the volume.
+    pub sub_path: String,
+    pub target: PathBuf,
+}
+
+/// The subPath binds of a container, in the order of its volumeMounts;
+/// `subpaths` is the container's directory of bind targets.
+pub fn subpath_binds(
+    template: &PodTemplate,
+    container: &ContainerSpec,
+    disk: &Path,
+    memory: &Path,
+    subpaths: &Path,
+) -> Result<Vec<SubPathBind>, ConfigError> {
+    let mut out = Vec::new();
+    for (index, m) in container.volume_mounts.iter().enumerate() {
+        let Some(sub) = &m.sub_path else { continue };
+        let volume_dir = volume_dir(template, &m.name, disk, memory)
+            .ok_or_else(|| ConfigError(format!("volume {:?} is not declared in the pod", m.name)))?;
+        out.push(SubPathBind {
+            volume: m.name.clone(),
+            volume_dir,
+            sub_path: sub.clone(),
+            target: subpaths.join(index.to_string()),
+        });
+    }
+    Ok(out)
 }
 
 pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, ConfigError> {
     let c = i.container;
     let mut volumes = Vec::new();
-    for m in &c.volume_mounts {
+    for (index, m) in c.volume_mounts.iter().enumerate() {
         let dir = volume_dir(i.template, &m.name, i.disk, i.memory)
             .ok_or_else(|| ConfigError(format!("volume {:?} is not declared in the pod", m.name)))?;
+        // Never VOLUME/SUBPATH: the bind target the daemon prepared.
         let source = match &m.sub_path {
-            Some(sub) => dir.join(sub),
+            Some(_) => i.subpaths.join(index.to_string()),
             None => dir,
         };
         let mode = if m.read_only || is_projected(i.template, &m.name) { "ro" } else { "rw" };
@@ -432,6 +477,7 @@ mod tests {
             name: "web".into(),
             disk: Path::new("/d"),
             memory: Path::new("/m"),
+            subpaths: Path::new("/s"),
             labels: BTreeMap::new(),
         })
         .unwrap();
@@ -457,6 +503,7 @@ mod tests {
                 name: "web".into(),
                 disk: Path::new("/d"),
                 memory: Path::new("/m"),
+                subpaths: Path::new("/s"),
                 labels: BTreeMap::new(),
             })
             .unwrap();
