@@ -65,6 +65,37 @@ impl SqliteStore {
         Ok(Self { conn: Mutex::new(conn) })
     }
 
+    /// A log's records from `since` on, at most `limit`, by sequence in
+    /// `order` (`ASC`: oldest first, `DESC`: newest first).
+    fn read_log_in(
+        &self,
+        log: Log,
+        since: Option<&str>,
+        limit: usize,
+        order: &'static str,
+    ) -> Result<Vec<(i64, serde_json::Value)>> {
+        self.with(|c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT seq, record FROM {} WHERE time >= ?1 ORDER BY seq {order} LIMIT ?2",
+                    log.table()
+                ))
+                .map_err(sql("reading a log"))?;
+            let rows = stmt
+                .query_map(params![since.unwrap_or(""), limit.min(i64::MAX as usize) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(sql("reading a log"))?;
+            rows.map(|row| {
+                let (seq, json) = row.map_err(sql("reading a log"))?;
+                let v = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Corrupt { what: "log record", detail: e.to_string() })?;
+                Ok((seq, v))
+            })
+            .collect()
+        })
+    }
+
     pub(crate) fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         // A panic while holding the lock cannot leave a half transaction
         // behind (rusqlite rolls back on drop), so a poisoned lock is safe.
@@ -557,46 +588,11 @@ impl Store for SqliteStore {
     }
 
     fn read_log(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare(&format!("SELECT seq, record FROM {} WHERE time >= ?1 ORDER BY seq LIMIT ?2", log.table()))
-                .map_err(sql("reading a log"))?;
-            let rows = stmt
-                .query_map(params![since.unwrap_or(""), limit as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql("reading a log"))?;
-            rows.map(|row| {
-                let (seq, json) = row.map_err(sql("reading a log"))?;
-                let v = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt { what: "log record", detail: e.to_string() })?;
-                Ok((seq, v))
-            })
-            .collect()
-        })
+        self.read_log_in(log, since, limit, "ASC")
     }
 
     fn read_log_newest(&self, log: Log, since: Option<&str>, limit: usize) -> Result<Vec<(i64, serde_json::Value)>> {
-        self.with(|c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "SELECT seq, record FROM {} WHERE time >= ?1 ORDER BY seq DESC LIMIT ?2",
-                    log.table()
-                ))
-                .map_err(sql("reading a log"))?;
-            let rows = stmt
-                .query_map(params![since.unwrap_or(""), limit.min(i64::MAX as usize) as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(sql("reading a log"))?;
-            rows.map(|row| {
-                let (seq, json) = row.map_err(sql("reading a log"))?;
-                let v = serde_json::from_str(&json)
-                    .map_err(|e| StoreError::Corrupt { what: "log record", detail: e.to_string() })?;
-                Ok((seq, v))
-            })
-            .collect()
-        })
+        self.read_log_in(log, since, limit, "DESC")
     }
 
     fn prune_log(&self, log: Log, keep: Option<u64>, before: Option<&str>) -> Result<u64> {

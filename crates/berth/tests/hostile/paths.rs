@@ -5,44 +5,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::time::Duration;
 
 use crate::berthd::Berthd;
 use crate::support::images;
-
-const BUSYBOX: &str = "busybox:test";
-
-fn import_busybox(d: &Berthd) {
-    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", BUSYBOX]);
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn pod_named(d: &Berthd, prefix: &str) -> Option<Value> {
-    let pods = d.json(&["get", "pods"]);
-    pods["items"]
-        .as_array()?
-        .iter()
-        .find(|p| p["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
-        .cloned()
-}
-
-fn apply(d: &Berthd, name: &str, text: &str) {
-    let path = d.dir().join(name);
-    std::fs::write(&path, text).unwrap();
-    d.ok(&["apply", "-f", &path.display().to_string()]);
-}
+use crate::{apply, import_busybox, pod_named, wait_for, BUSYBOX};
 
 /// The reproduction from the issue: an init container leaves `esc -> /` in
 /// an emptyDir and the main container mounts `subPath: esc` at /host. The
@@ -80,7 +47,7 @@ spec:
         - {name: data, emptyDir: {}}
 "#,
     );
-    let why = wait_for("the escape pod to be refused", 60, || {
+    let why = wait_for("the escape pod to be refused", Duration::from_secs(60), || {
         let p = pod_named(&d, "escape-")?;
         let waiting = &p["status"]["containerStatuses"][0]["state"]["waiting"];
         (waiting["reason"] == "CreateContainerConfigError")
@@ -126,11 +93,11 @@ spec:
         - {name: data, emptyDir: {}}
 "#,
     );
-    wait_for("the inside pod to run", 60, || {
+    wait_for("the inside pod to run", Duration::from_secs(60), || {
         let p = pod_named(&d, "inside-")?;
         p["status"]["containerStatuses"][0]["state"]["running"].is_object().then_some(())
     });
-    let logs = wait_for("the inside pod's output", 20, || {
+    let logs = wait_for("the inside pod's output", Duration::from_secs(20), || {
         let out = d.run(&["logs", "deploy/inside"]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         text.contains("inside").then_some(text)

@@ -9,12 +9,12 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::berthd::Berthd;
-use crate::{assert_serving, daemon, support};
+use crate::{apply, assert_serving, daemon, support, wait_for};
 
 /// Values no image, test or log would hold by chance.
 const VALUE: &str = "s3cr3t-4f9b2c7e-v1";
@@ -56,23 +56,6 @@ spec:
       volumes:
         - {name: creds, secret: {secretName: vault-db}}
 "#;
-
-fn apply(d: &Berthd, name: &str, text: &str) -> String {
-    let path = d.dir().join(name);
-    fs::write(&path, text).unwrap();
-    d.ok(&["apply", "-f", &path.display().to_string()])
-}
-
-fn wait_for<T>(what: &str, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn the_pod(d: &Berthd) -> Value {
     d.json(&["get", "pods", "-l", "app=vault"])["items"][0].clone()

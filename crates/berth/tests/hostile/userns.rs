@@ -3,19 +3,12 @@
 //! the daemon allocates, so a process that escapes its mounts is nobody on
 //! the host. Root inside still owns its root filesystem (`/etc`, `/tmp`).
 
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::time::Duration;
 
 use crate::berthd::Berthd;
-use crate::support::images;
+use crate::{import_busybox, pod_named, wait_for, BUSYBOX};
 
-const BUSYBOX: &str = "busybox:test";
 const RANGE_START: u64 = 1_073_741_824;
-
-fn import_busybox(d: &Berthd) {
-    d.ok(&["image", "import", &images().join("single").display().to_string(), "--tag", BUSYBOX]);
-}
 
 /// The container's uid map, as `inside host size`.
 fn uid_map(d: &Berthd, name: &str) -> Vec<u64> {
@@ -31,17 +24,6 @@ fn host_ids(pid: i64) -> (u64, u64) {
         line.split_whitespace().nth(2).unwrap().parse().unwrap()
     };
     (field("Uid:"), field("Gid:"))
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Root inside, an unprivileged range outside; the rootfs is root's own.
@@ -130,7 +112,7 @@ fn userns_auto_on_a_network_runs_confined() {
     import_busybox(&d);
     let script = "id -u; cat /proc/self/uid_map; touch /etc/w && echo etc-ok; ls /sys/class/net; sleep 300";
     d.ok(&["run", "-d", "--name", "uns-net", "--userns", "auto", BUSYBOX, "sh", "-c", script]);
-    let logs = wait_for("the container's output", 20, || {
+    let logs = wait_for("the container's output", Duration::from_secs(20), || {
         let out = d.ok(&["logs", "uns-net"]);
         out.contains("eth0").then_some(out)
     });
@@ -144,15 +126,6 @@ fn userns_auto_on_a_network_runs_confined() {
     assert_eq!(host_ids(pid).0, map[1]);
     d.ok(&["rm", "-f", "uns-net"]);
     crate::assert_serving(&mut d);
-}
-
-fn pod_named(d: &Berthd, prefix: &str) -> Option<Value> {
-    let pods = d.json(&["get", "pods"]);
-    pods["items"]
-        .as_array()?
-        .iter()
-        .find(|p| p["metadata"]["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
-        .cloned()
 }
 
 /// `hostUsers: false`: the pod's init and main containers share one range;
@@ -190,11 +163,11 @@ spec:
     )
     .unwrap();
     d.ok(&["apply", "-f", &path.display().to_string()]);
-    wait_for("the pod to run", 60, || {
+    wait_for("the pod to run", Duration::from_secs(60), || {
         let p = pod_named(&d, "unsdep-")?;
         p["status"]["containerStatuses"][0]["state"]["running"].is_object().then_some(())
     });
-    let logs = wait_for("the pod's output", 20, || {
+    let logs = wait_for("the pod's output", Duration::from_secs(20), || {
         let out = d.run(&["logs", "deploy/unsdep"]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         text.contains("writes-ok").then_some(text)
