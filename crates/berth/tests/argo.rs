@@ -558,7 +558,13 @@ spec:
 
     // The query says 0 errors: the canary passes.
     apply(&d, &app("v2", &server));
-    let r = healthy(&d, 90);
+    // Until the reconciler has seen v2, the status is still v1's healthy
+    // one: wait for v2's analysis to have run.
+    let r = wait_status(&d, "v2 healthy after its analysis", 90, |s| {
+        s["phase"] == "Healthy"
+            && s["availableReplicas"] == s["replicas"]
+            && s["analysisRuns"].as_array().is_some_and(|runs| !runs.is_empty())
+    });
     let runs = r["status"]["analysisRuns"].as_array().unwrap();
     assert!(runs.iter().any(|run| run["phase"] == "Successful" && run["metrics"][0]["lastValue"] == "0"), "{runs:?}");
 
