@@ -81,7 +81,10 @@ impl Daemon {
             nft: Arc::new(berth_net::NftCli::new()),
             conntrack: Arc::new(berth_net::ConntrackCli::new()),
             links: Arc::new(berth_net::NetlinkLinks::new()),
-            namespaces: Arc::new(berth_net::NetnsDir::new(net_settings.netns_dir.clone())),
+            namespaces: Arc::new(berth_net::NetnsDir::new(
+                net_settings.netns_dir.clone(),
+                opts.run_root.join("userns"),
+            )),
         };
         let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, kernel);
         let containers = crate::containers::Containers::new(

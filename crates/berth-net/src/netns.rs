@@ -11,14 +11,27 @@
 //! The directory is made a mount point with shared propagation (as
 //! `ip netns add` does), so the namespace mounts propagate to mount
 //! namespaces created later and an unmount frees the namespace everywhere.
+//!
+//! A container in a user namespace gets a network namespace *owned* by
+//! that user namespace ([`create_owned`]): the user namespace, with its id
+//! mapping, is kept the same way in a second directory and runc joins both
+//! by path, user first (containerd's approach). Only then may a process
+//! that enters the container later (`exec`, exec probes) join its network
+//! namespace: runc 1.1 enters the user namespace before the network one,
+//! and a network namespace owned by the host's user namespace refuses it.
+//! It also lets the container mount sysfs and set its own network sysctls.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, BufRead};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::thread;
+use std::time::{Duration, Instant};
+
+use berth_core::api::IdMapping;
 
 use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -46,6 +59,8 @@ pub enum NetnsError {
     Thread { path: PathBuf, source: io::Error },
     #[error("the thread working inside network namespace {path} panicked")]
     Panicked { path: PathBuf },
+    #[error("cannot create the user namespace {path} for a container's network namespace: {step}: {detail}; the daemon needs root, util-linux's unshare(1), and user namespaces enabled (sysctl user.max_user_namespaces > 0)")]
+    UserNs { path: PathBuf, step: &'static str, detail: String },
 }
 
 fn io_err(e: Errno) -> io::Error {
@@ -116,6 +131,120 @@ pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
         let _ = delete(&path);
     }
     made.map(|()| path)
+}
+
+/// Like [`create`], for a container in a user namespace: first a user
+/// namespace mapping container ids `0..size` to the host ids of `mapping`,
+/// kept on `userns_dir/name`, then the network namespace, owned by it, on
+/// `dir/name`, with `lo` up. Returns the network namespace's path. A failed
+/// call leaves neither file nor mount behind.
+///
+/// The two namespaces are made by a short-lived child (`unshare --user
+/// --net`, a new process because a multi-threaded one may not make a user
+/// namespace) that waits while the daemon writes its id maps and mounts
+/// its namespaces, then exits.
+pub fn create_owned(dir: &Path, userns_dir: &Path, name: &str, mapping: IdMapping) -> Result<PathBuf, NetnsError> {
+    check_name(name)?;
+    prepare_dir(dir)?;
+    prepare_dir(userns_dir)?;
+    let path = dir.join(name);
+    let user = userns_dir.join(name);
+    for p in [&path, &user] {
+        match OpenOptions::new().write(true).create_new(true).mode(0o444).open(p) {
+            Ok(file) => drop(file),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if p == &user {
+                    let _ = delete(&path);
+                }
+                return Err(NetnsError::Exists { path: p.clone() });
+            }
+            Err(source) => {
+                if p == &user {
+                    let _ = delete(&path);
+                }
+                return Err(NetnsError::Create { path: p.clone(), step: "create the file", source });
+            }
+        }
+    }
+    let made = make_owned(&path, &user, mapping);
+    if made.is_err() {
+        let _ = delete(&path);
+        let _ = delete(&user);
+    }
+    made.map(|()| path)
+}
+
+/// How long the child that makes a user namespace may take to be ready.
+const USERNS_CHILD_DEADLINE: Duration = Duration::from_secs(10);
+
+fn make_owned(path: &Path, user: &Path, m: IdMapping) -> Result<(), NetnsError> {
+    let fail = |step, detail: String| NetnsError::UserNs { path: user.to_path_buf(), step, detail };
+    // The child says it is inside the new namespaces (a line on stdout),
+    // then waits for its stdin to close.
+    let mut child = Command::new("unshare")
+        .args(["--user", "--net", "--", "/bin/sh", "-c", "echo ready; read _ || true"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .spawn()
+        .map_err(|e| fail("start unshare(1)", e.to_string()))?;
+    let pid = child.id();
+    let result = (|| {
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = tx.send(io::BufReader::new(stdout).read_line(&mut line).map(|_| line));
+        });
+        let started = Instant::now();
+        let line = rx
+            .recv_timeout(USERNS_CHILD_DEADLINE.saturating_sub(started.elapsed()))
+            .map_err(|_| fail("wait for the child", format!("no answer within {USERNS_CHILD_DEADLINE:?}")))?
+            .map_err(|e| fail("read the child's answer", e.to_string()))?;
+        if line.trim() != "ready" {
+            return Err(fail("wait for the child", "it exited before entering the new namespaces".into()));
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        for (file, start) in [("uid_map", m.host_uid), ("gid_map", m.host_gid)] {
+            fs::write(proc_dir.join(file), format!("0 {start} {}\n", m.size))
+                .map_err(|e| fail("write the id map", format!("{file}: {e}")))?;
+        }
+        for (ns, target, step) in
+            [("user", user, "mount the user namespace"), ("net", path, "mount the network namespace")]
+        {
+            mount(Some(&proc_dir.join("ns").join(ns)), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(|e| fail(step, io_err(e).to_string()))?;
+        }
+        run_in(path, crate::link::loopback_up)?.map_err(|source| NetnsError::Create {
+            path: path.to_path_buf(),
+            step: "bring lo up",
+            source,
+        })
+    })();
+    // Closing stdin lets the child exit; it is ours, so on failure it is
+    // also killed by its pid.
+    drop(child.stdin.take());
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    result.map_err(|e| match e {
+        NetnsError::UserNs { path, step, detail } if !stderr.trim().is_empty() => {
+            NetnsError::UserNs { path, step, detail: format!("{detail} ({})", stderr.trim()) }
+        }
+        e => e,
+    })?;
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(fail("the child", format!("exited with {s}: {}", stderr.trim()))),
+        Err(e) => Err(fail("wait for the child", e.to_string())),
+    }
 }
 
 /// On a thread of its own: a new network namespace, bind-mounted onto
@@ -195,22 +324,30 @@ pub fn run_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> Result<T, 
 pub trait Namespaces: Send + Sync {
     /// See [`create`].
     fn create(&self, name: &str) -> Result<PathBuf, NetnsError>;
-    /// See [`delete`]; idempotent.
+    /// See [`create_owned`].
+    fn create_owned(&self, name: &str, mapping: IdMapping) -> Result<PathBuf, NetnsError>;
+    /// Where the user namespace of `create_owned(name, ..)` is kept (the
+    /// path runc joins it by); it exists only while that namespace does.
+    fn userns_path(&self, name: &str) -> PathBuf;
+    /// See [`delete`]; also removes the namespace's user namespace, if it
+    /// has one of its own. Idempotent.
     fn delete(&self, path: &Path) -> Result<(), NetnsError>;
     /// See [`list`].
     fn list(&self, prefix: &str) -> Result<Vec<PathBuf>, NetnsError>;
 }
 
 /// The real [`Namespaces`]: bind mounts under a directory (`/run/netns`
-/// for the daemon, a temporary directory in tests).
+/// for the daemon, a temporary directory in tests), and the user
+/// namespaces of [`create_owned`] under a second one.
 #[derive(Debug, Clone)]
 pub struct NetnsDir {
     dir: PathBuf,
+    userns_dir: PathBuf,
 }
 
 impl NetnsDir {
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into() }
+    pub fn new(dir: impl Into<PathBuf>, userns_dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into(), userns_dir: userns_dir.into() }
     }
 
     pub fn dir(&self) -> &Path {
@@ -223,8 +360,21 @@ impl Namespaces for NetnsDir {
         create(&self.dir, name)
     }
 
+    fn create_owned(&self, name: &str, mapping: IdMapping) -> Result<PathBuf, NetnsError> {
+        create_owned(&self.dir, &self.userns_dir, name, mapping)
+    }
+
+    fn userns_path(&self, name: &str) -> PathBuf {
+        self.userns_dir.join(name)
+    }
+
     fn delete(&self, path: &Path) -> Result<(), NetnsError> {
-        delete(path)
+        let netns = delete(path);
+        let user = match path.file_name() {
+            Some(name) => delete(&self.userns_dir.join(name)),
+            None => Ok(()),
+        };
+        netns.and(user)
     }
 
     fn list(&self, prefix: &str) -> Result<Vec<PathBuf>, NetnsError> {
@@ -237,16 +387,23 @@ impl Namespaces for NetnsDir {
 pub struct FakeNamespaces {
     dir: PathBuf,
     live: Mutex<Vec<PathBuf>>,
+    owners: Mutex<Vec<(PathBuf, IdMapping)>>,
 }
 
 impl FakeNamespaces {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), live: Mutex::default() }
+        Self { dir: dir.into(), ..Self::default() }
     }
 
     /// The namespaces created and not deleted.
     pub fn live(&self) -> Vec<PathBuf> {
         self.live.lock().expect("fake lock").clone()
+    }
+
+    /// The mapping of the user namespace that owns `path`, if it was made
+    /// by `create_owned` and not deleted.
+    pub fn owner(&self, path: &Path) -> Option<IdMapping> {
+        self.owners.lock().expect("fake lock").iter().find(|(p, _)| p == path).map(|(_, m)| *m)
     }
 }
 
@@ -263,8 +420,19 @@ impl Namespaces for FakeNamespaces {
         Ok(path)
     }
 
+    fn create_owned(&self, name: &str, mapping: IdMapping) -> Result<PathBuf, NetnsError> {
+        let path = self.create(name)?;
+        self.owners.lock().expect("fake lock").push((path.clone(), mapping));
+        Ok(path)
+    }
+
+    fn userns_path(&self, name: &str) -> PathBuf {
+        self.dir.join("userns").join(name)
+    }
+
     fn delete(&self, path: &Path) -> Result<(), NetnsError> {
         self.live.lock().expect("fake lock").retain(|p| p != path);
+        self.owners.lock().expect("fake lock").retain(|(p, _)| p != path);
         Ok(())
     }
 

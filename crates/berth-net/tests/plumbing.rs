@@ -236,6 +236,72 @@ fn namespaces_are_created_listed_and_deleted() {
     assert_eq!(netns::list(lab.dir(), &lab.prefix).unwrap(), [b, lab.host.clone()]);
 }
 
+/// A directory for user namespaces that is unmounted and removed even when
+/// the test fails.
+struct UsernsDir(tempfile::TempDir);
+
+impl Drop for UsernsDir {
+    fn drop(&mut self) {
+        if let Ok(all) = std::fs::read_dir(self.0.path()) {
+            for e in all.flatten() {
+                let _ = netns::delete(&e.path());
+            }
+        }
+        let _ = netns::release_dir(self.0.path());
+    }
+}
+
+/// Enters the user namespace at `user`, then, from inside it, the network
+/// namespace at `net`: the order runc 1.1 uses for `exec`.
+fn enter_user_then_net(user: &Path, net: &Path) -> std::process::Output {
+    Command::new("nsenter")
+        .arg(format!("--user={}", user.display()))
+        .args(["--", "nsenter"])
+        .arg(format!("--net={}", net.display()))
+        .args(["--", "sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; ip -o link show lo"])
+        .output()
+        .expect("run nsenter")
+}
+
+#[test]
+fn owned_namespaces_admit_a_process_from_their_user_namespace() {
+    let lab = Lab::new();
+    let users = UsernsDir(tempfile::Builder::new().prefix("berth-userns-").tempdir().unwrap());
+    let name = format!("{}-owned", lab.prefix);
+    let m = berth_core::api::IdMapping { host_uid: 1_000_000_000, host_gid: 1_000_065_536, size: 65536 };
+    let ns = netns::create_owned(lab.dir(), users.0.path(), &name, m).unwrap();
+    let user = users.0.path().join(&name);
+    assert!(mounted(&ns) && mounted(&user));
+
+    let out = enter_user_then_net(&user, &ns);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    let maps: Vec<Vec<&str>> = text.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(maps, [vec!["0", "1000000000", "65536"], vec!["0", "1000065536", "65536"]]);
+    assert!(text.contains(",UP"), "lo is up: {text}");
+
+    // What runc 1.1 hits with a namespace the host's user namespace owns.
+    let plain = lab.netns("plain");
+    let out = enter_user_then_net(&user, &plain);
+    assert!(!out.status.success(), "a host-owned namespace refuses a process from a user namespace");
+
+    let again = netns::create_owned(lab.dir(), users.0.path(), &name, m);
+    assert!(matches!(again, Err(NetnsError::Exists { .. })), "{again:?}");
+    // A name taken only in the user namespace directory leaves nothing.
+    let taken = format!("{}-taken", lab.prefix);
+    std::fs::write(users.0.path().join(&taken), b"").unwrap();
+    let err = netns::create_owned(lab.dir(), users.0.path(), &taken, m).unwrap_err();
+    assert!(matches!(err, NetnsError::Exists { .. }), "{err}");
+    assert!(!lab.dir().join(&taken).exists(), "the network namespace file is removed again");
+
+    use berth_net::Namespaces;
+    let dirs = berth_net::NetnsDir::new(lab.dir(), users.0.path());
+    assert_eq!(dirs.userns_path(&name), user);
+    dirs.delete(&ns).unwrap();
+    dirs.delete(&ns).unwrap();
+    assert!(!ns.exists() && !user.exists() && !mounted(&user), "both namespaces are gone");
+}
+
 #[test]
 fn namespaces_show_in_mount_namespaces_made_before_them() {
     // Shared propagation on the directory, as `ip netns add` sets it up: a

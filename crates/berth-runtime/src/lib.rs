@@ -147,6 +147,11 @@ pub enum NetworkMode<'a> {
     Isolated,
     /// One prepared by the caller (a bind-mounted namespace file), joined.
     Join(&'a Path),
+    /// One prepared by the caller and owned by the user namespace at
+    /// `user`, which a container with a user namespace joins too (user
+    /// first, as runc does), so that later `exec`s may enter the network
+    /// namespace. Without a user namespace the same as `Join(net)`.
+    JoinOwned { net: &'a Path, user: &'a Path },
     /// The host's own: `--network host`, an explicit opt-in.
     Host,
 }
@@ -158,7 +163,8 @@ fn all_mounts(
 ) -> Result<Vec<oci_spec::runtime::Mount>, SpecError> {
     let req = input.request;
     let mut mounts = mounts::build_mounts(&req.volumes, &req.tmpfs, input.resolv_conf, privileged)?;
-    if userns.is_some() && input.network != NetworkMode::Isolated {
+    let owned = matches!(input.network, NetworkMode::Isolated | NetworkMode::JoinOwned { .. });
+    if userns.is_some() && !owned {
         // Only the owner of a network namespace's user namespace may mount
         // sysfs for it, and a joined or the host's network namespace is
         // owned by the host's: bind the host's /sys read-only instead
@@ -346,7 +352,7 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
 
     let network = match input.network {
         NetworkMode::Isolated => Some(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).build()?),
-        NetworkMode::Join(path) => {
+        NetworkMode::Join(path) | NetworkMode::JoinOwned { net: path, .. } => {
             Some(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Network).path(path.to_path_buf()).build()?)
         }
         NetworkMode::Host => None,
@@ -359,7 +365,11 @@ pub fn build_spec(input: &SpecInput) -> Result<Spec, SpecError> {
     namespaces.extend(network);
     namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::Cgroup).build()?);
     if userns.is_some() {
-        namespaces.push(LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User).build()?);
+        let mut user = LinuxNamespaceBuilder::default().typ(LinuxNamespaceType::User);
+        if let NetworkMode::JoinOwned { user: path, .. } = input.network {
+            user = user.path(path.to_path_buf());
+        }
+        namespaces.push(user.build()?);
     }
     // ICMP sockets let ping work without CAP_NET_RAW; the range is per
     // network namespace, so never set it in the host's.

@@ -552,6 +552,38 @@ fn userns_in_a_joined_network_namespace_binds_sys() {
 }
 
 #[test]
+fn userns_joins_the_user_namespace_that_owns_its_network_namespace() {
+    let img = image();
+    let (net, user) = (Path::new("/run/netns/bt-x"), Path::new("/run/berth/userns/bt-x"));
+    let network = NetworkMode::JoinOwned { net, user };
+    let req = auto(|_| {});
+    let spec = build_spec(&SpecInput { network, ..input(&img, &req) }).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    let path_of = |t| path_of_in(linux, t);
+    assert_eq!(path_of(LinuxNamespaceType::Network).as_deref(), Some(net));
+    assert_eq!(path_of(LinuxNamespaceType::User).as_deref(), Some(user));
+    // The mapping stays in the spec: runc reads it for the root's owner.
+    assert_eq!(linux.uid_mappings().as_ref().unwrap()[0].host_id(), 1_000_065_536);
+    // The namespace is the container's own: sysfs and its sysctls as usual.
+    let sys = spec.mounts().as_ref().unwrap().iter().find(|m| m.destination() == Path::new("/sys")).unwrap();
+    assert_eq!(sys.typ().as_deref(), Some("sysfs"));
+    assert_eq!(linux.sysctl().as_ref().unwrap()["net.ipv4.ping_group_range"], "0 65535");
+
+    // Without a user namespace of its own the container only joins the
+    // network namespace (host root may enter any).
+    let plain = ContainerCreateRequest::default();
+    let spec = build_spec(&SpecInput { network, ..input(&img, &plain) }).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    let types: Vec<_> = linux.namespaces().as_ref().unwrap().iter().map(|n| n.typ()).collect();
+    assert!(!types.contains(&LinuxNamespaceType::User), "{types:?}");
+    assert_eq!(path_of_in(linux, LinuxNamespaceType::Network).as_deref(), Some(net));
+}
+
+fn path_of_in(linux: &oci_spec::runtime::Linux, t: LinuxNamespaceType) -> Option<std::path::PathBuf> {
+    linux.namespaces().as_ref().unwrap().iter().find(|n| n.typ() == t).unwrap().path().clone()
+}
+
+#[test]
 fn userns_mistakes_are_refused_with_a_reason() {
     let cases: Vec<(ContainerCreateRequest, &str)> = vec![
         (auto(|r| r.userns_mapping = None), "allocates"),

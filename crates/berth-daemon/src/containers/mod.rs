@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, WaitResponse};
+use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, IdMapping, WaitResponse};
 use berth_core::container::{validate_name, Backoff, ContainerId, ContainerState, RestartPolicy, Transition};
 use berth_image::ImageStore;
 use berth_shim::identity::{Known, Liveness, Lost, Processes, ShimIdentity};
@@ -310,14 +310,14 @@ impl Containers {
             None | Some("host") => None,
             Some("auto") => {
                 let guard = self.userns_alloc.lock().await;
-                let held: Vec<_> = self.store.list_containers()?.iter().filter_map(userns::held).collect();
-                let chosen = userns::choose(&self.settings.userns_pool, &held, &req.networks);
-                req.userns_mapping = Some(chosen.ok_or_else(|| {
-                    ContainerError::Conflict(format!(
-                        "all {} user namespace ranges of containers.userns_range are in use; remove containers or configure a larger range",
-                        self.settings.userns_pool.blocks
-                    ))
-                })?);
+                // A container joining another's network namespace joins the
+                // user namespace that owns it, so takes its range.
+                let joined = req.networks.iter().find_map(|n| n.strip_prefix("container:"));
+                let theirs = joined.and_then(|name| self.resolve(name).ok()).and_then(|o| userns::mapping_of(&o));
+                req.userns_mapping = Some(match theirs {
+                    Some(m) => m,
+                    None => self.choose_userns(&req.networks)?,
+                });
                 Some(guard)
             }
             Some(other) => {
@@ -355,7 +355,7 @@ impl Containers {
 
         let attached = self.networks.plan(&req, &self.bundle(&id), &id, |name| {
             let other = self.resolve(name).ok()?;
-            Some((other.id.clone(), self.bundle(&other.id)))
+            Some((other.id.clone(), self.bundle(&other.id), userns::mapping_of(&other)))
         })?;
         let this = Arc::clone(self);
         let (id2, req2) = (id.clone(), req.clone());
@@ -400,6 +400,33 @@ impl Containers {
         Ok(record)
     }
 
+    /// A range for a new user-namespaced container on `networks`: its
+    /// pod's (held by the pod's sandbox or other containers), else the
+    /// lowest free block. The caller holds `userns_alloc` until the choice
+    /// is recorded.
+    fn choose_userns(&self, networks: &[String]) -> Result<IdMapping> {
+        let pods = self.networks.sandbox_mappings()?.into_iter();
+        let held: Vec<userns::Held> = pods
+            .map(|(uid, mapping)| userns::Held { networks: vec![format!("pod:{uid}")], mapping })
+            .chain(self.store.list_containers()?.iter().filter_map(userns::held))
+            .collect();
+        userns::choose(&self.settings.userns_pool, &held, networks).ok_or_else(|| {
+            ContainerError::Conflict(format!(
+                "all {} user namespace ranges of containers.userns_range are in use; remove containers or configure a larger range",
+                self.settings.userns_pool.blocks
+            ))
+        })
+    }
+
+    /// The user namespace range of pod `uid` (`hostUsers: false`): the one
+    /// its sandbox or containers already hold, else a free one. The range
+    /// is reserved only once the sandbox records it, so the caller keeps
+    /// the returned guard until then.
+    pub async fn pod_userns(&self, uid: &str) -> Result<(IdMapping, tokio::sync::MutexGuard<'_, ()>)> {
+        let guard = self.userns_alloc.lock().await;
+        Ok((self.choose_userns(&[format!("pod:{uid}")])?, guard))
+    }
+
     fn prepare_bundle(
         &self,
         id: &str,
@@ -427,10 +454,11 @@ impl Containers {
             seccomp,
             resolv_conf: net.resolv_conf.as_deref(),
             hosts: net.hosts.as_deref(),
-            network: match (&net.plan, &net.netns) {
-                (crate::networks::NetworkPlan::Host, _) => berth_runtime::NetworkMode::Host,
-                (_, Some(path)) => berth_runtime::NetworkMode::Join(path),
-                (_, None) => berth_runtime::NetworkMode::Isolated,
+            network: match (&net.plan, &net.netns, &net.userns) {
+                (crate::networks::NetworkPlan::Host, _, _) => berth_runtime::NetworkMode::Host,
+                (_, Some(net), Some(user)) => berth_runtime::NetworkMode::JoinOwned { net, user },
+                (_, Some(path), None) => berth_runtime::NetworkMode::Join(path),
+                (_, None, _) => berth_runtime::NetworkMode::Isolated,
             },
             host: self.host.clone(),
         };

@@ -197,12 +197,26 @@ impl Worker {
                 "svc.cluster.local".to_string(),
                 "cluster.local".to_string(),
             ];
-            match self
+            // A pod without host users gets its user namespace range first:
+            // the sandbox's network namespace is owned by that namespace.
+            let userns = match pod.template.host_users {
+                true => None,
+                false => match self.d.containers.pod_userns(&pod.uid).await {
+                    Ok(reserved) => Some(reserved),
+                    Err(e) => {
+                        self.event(pod, true, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {e}"));
+                        return Duration::from_secs(5);
+                    }
+                },
+            };
+            let mapping = userns.as_ref().map(|(m, _)| *m);
+            let made = self
                 .d
                 .networks
-                .ensure_sandbox(&pod.uid, &pod.key(), &hostname, &search, &dir_memory.join("etc"))
-                .await
-            {
+                .ensure_sandbox(&pod.uid, &pod.key(), &hostname, &search, &dir_memory.join("etc"), mapping)
+                .await;
+            drop(userns);
+            match made {
                 Ok(s) => pod.ip = Some(s.ip.to_string()),
                 Err(e) => {
                     self.event(pod, true, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {e}"));

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_core::api::{ContainerCreateRequest, ContainerNetwork, NetworkAttachment, PublishedPortView};
+use berth_core::api::{ContainerCreateRequest, ContainerNetwork, IdMapping, NetworkAttachment, PublishedPortView};
 use berth_core::net::{
     check_bindings, pick_host_port, AddressPool, HostBinding, PortSpec, Protocol, DEFAULT_HOST_PORT_RANGE,
 };
@@ -35,6 +35,9 @@ pub struct Attached {
     pub plan: NetworkPlan,
     /// The namespace to join, when not the host's or a new empty one.
     pub netns: Option<PathBuf>,
+    /// The user namespace that owns `netns`, when it is not the host's:
+    /// a container in a user namespace joins it too.
+    pub userns: Option<PathBuf>,
     pub resolv_conf: Option<PathBuf>,
     pub hosts: Option<PathBuf>,
 }
@@ -49,14 +52,21 @@ impl Networks {
         format!("{}-{}", self.settings.prefix, &id[..12])
     }
 
+    /// The user namespace that owns the network namespace of `id` (a
+    /// container or a pod sandbox), if it was made in one.
+    pub fn userns_path(&self, id: &str) -> PathBuf {
+        self.kernel.namespaces.userns_path(&self.netns_name(id))
+    }
+
     /// Decides and checks a container's networking at create. `other`
-    /// resolves `container:NAME` to that container's id and plan.
+    /// resolves `container:NAME` to that container's id, bundle and user
+    /// namespace mapping.
     pub fn plan(
         &self,
         req: &ContainerCreateRequest,
         bundle: &Path,
         id: &str,
-        other: impl Fn(&str) -> Option<(String, PathBuf)>,
+        other: impl Fn(&str) -> Option<(String, PathBuf, Option<IdMapping>)>,
     ) -> Result<Attached> {
         for p in &req.publish {
             PortSpec::parse(p).map_err(|e| NetworkError::Invalid(e.to_string()))?;
@@ -79,10 +89,13 @@ impl Networks {
             }
         }
         match special.map(String::as_str) {
-            Some("none") => Ok(Attached { plan: NetworkPlan::None, netns: None, resolv_conf: None, hosts: None }),
+            Some("none") => {
+                Ok(Attached { plan: NetworkPlan::None, netns: None, userns: None, resolv_conf: None, hosts: None })
+            }
             Some("host") => Ok(Attached {
                 plan: NetworkPlan::Host,
                 netns: None,
+                userns: None,
                 resolv_conf: Some(PathBuf::from("/etc/resolv.conf")),
                 hosts: Some(PathBuf::from("/etc/hosts")),
             }),
@@ -93,6 +106,7 @@ impl Networks {
                 })?;
                 Ok(Attached {
                     netns: Some(sandbox.netns),
+                    userns: sandbox.userns,
                     resolv_conf: Some(sandbox.resolv_conf),
                     hosts: Some(sandbox.hosts),
                     plan: NetworkPlan::Container(pod.to_string()),
@@ -100,11 +114,12 @@ impl Networks {
             }
             Some(s) => {
                 let name = &s["container:".len()..];
-                let (other_id, other_bundle) = other(name).ok_or_else(|| {
+                let (other_id, other_bundle, other_userns) = other(name).ok_or_else(|| {
                     NetworkError::Invalid(format!("--network container:{name}: no such container; start it first"))
                 })?;
                 Ok(Attached {
                     netns: Some(self.netns_path(&other_id)),
+                    userns: other_userns.map(|_| self.userns_path(&other_id)),
                     resolv_conf: Some(other_bundle.join("resolv.conf")),
                     hosts: Some(other_bundle.join("hosts")),
                     plan: NetworkPlan::Container(other_id),
@@ -136,6 +151,7 @@ impl Networks {
                 }
                 Ok(Attached {
                     netns: Some(self.netns_path(id)),
+                    userns: req.userns_mapping.map(|_| self.userns_path(id)),
                     resolv_conf: Some(bundle.join("resolv.conf")),
                     hosts: Some(bundle.join("hosts")),
                     plan: NetworkPlan::Bridge(names),
@@ -214,11 +230,18 @@ impl Networks {
                 mtu: Some(n.mtu),
             })
             .collect();
+        // A container in a user namespace gets a network namespace that
+        // namespace owns (see berth_net::netns).
+        let owner = req.userns_mapping;
         let netns = blocking(move || {
             for s in &specs {
                 links.ensure_bridge(s).map_err(|e| e.to_string())?;
             }
-            namespaces.create(&netns_name).map_err(|e| e.to_string())
+            match owner {
+                Some(m) => namespaces.create_owned(&netns_name, m),
+                None => namespaces.create(&netns_name),
+            }
+            .map_err(|e| e.to_string())
         })
         .await?;
 

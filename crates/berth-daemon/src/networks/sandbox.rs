@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use berth_core::api::NetworkAttachment;
+use berth_core::api::{IdMapping, NetworkAttachment};
 use berth_store::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -27,12 +27,19 @@ pub struct SandboxRecord {
     pub dir: PathBuf,
     #[serde(default)]
     pub attachment: Option<NetworkAttachment>,
+    /// The id range of the pod's user namespace (`hostUsers: false`),
+    /// which owns the sandbox's network namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<IdMapping>,
 }
 
 /// What a pod's containers need to join its sandbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
     pub netns: PathBuf,
+    /// The pod's user namespace, owner of `netns`, when it has one.
+    pub userns: Option<PathBuf>,
+    pub mapping: Option<IdMapping>,
     pub ip: std::net::Ipv4Addr,
     pub resolv_conf: PathBuf,
     pub hosts: PathBuf,
@@ -62,8 +69,10 @@ impl Networks {
 
     /// The sandbox of pod `id`, made if it does not exist yet: a namespace
     /// on the default network with the next free address, resolv.conf
-    /// (with the pod's search domains) and hosts in `dir`. Idempotent; a
-    /// sandbox half-made by a crash is remade.
+    /// (with the pod's search domains) and hosts in `dir`. With `userns`
+    /// the namespace is owned by a user namespace with that mapping, which
+    /// the pod's containers join. Idempotent; a sandbox half-made by a
+    /// crash is remade.
     pub async fn ensure_sandbox(
         &self,
         id: &str,
@@ -71,6 +80,7 @@ impl Networks {
         hostname: &str,
         search: &[String],
         dir: &Path,
+        userns: Option<IdMapping>,
     ) -> Result<Sandbox> {
         let _guard = self.lock.lock().await;
         if let Some(rec) = self.sandbox_record(id)? {
@@ -79,8 +89,13 @@ impl Networks {
             }
             self.undo(id, 1).await;
         }
-        let rec =
-            SandboxRecord { id: id.to_string(), owner: owner.to_string(), dir: dir.to_path_buf(), attachment: None };
+        let rec = SandboxRecord {
+            id: id.to_string(),
+            owner: owner.to_string(),
+            dir: dir.to_path_buf(),
+            attachment: None,
+            userns,
+        };
         self.store.put_object(KIND, id, &serde_json::to_value(&rec).expect("serialises"))?;
         match self.make_sandbox(rec, hostname, search).await {
             Ok(s) => {
@@ -101,9 +116,14 @@ impl Networks {
             berth_net::BridgeSpec { name: n.bridge.clone(), gateway: n.gateway, subnet: n.subnet, mtu: Some(n.mtu) };
         let (links, namespaces) = (Arc::clone(&self.kernel.links), Arc::clone(&self.kernel.namespaces));
         let netns_name = self.netns_name(&rec.id);
+        let owner = rec.userns;
         let netns = blocking(move || {
             links.ensure_bridge(&spec).map_err(|e| e.to_string())?;
-            namespaces.create(&netns_name).map_err(|e| e.to_string())
+            match owner {
+                Some(m) => namespaces.create_owned(&netns_name, m),
+                None => namespaces.create(&netns_name),
+            }
+            .map_err(|e| e.to_string())
         })
         .await?;
         let ip = self.claim(&n, &rec.id)?;
@@ -121,6 +141,8 @@ impl Networks {
     fn sandbox_view(&self, id: &str, rec: &SandboxRecord, a: &NetworkAttachment) -> Sandbox {
         Sandbox {
             netns: self.netns_path(id),
+            userns: rec.userns.map(|_| self.userns_path(id)),
+            mapping: rec.userns,
             ip: a.ip.parse().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED),
             resolv_conf: rec.dir.join("resolv.conf"),
             hosts: rec.dir.join("hosts"),
@@ -145,5 +167,10 @@ impl Networks {
     /// garbage collection).
     pub fn sandbox_ids(&self) -> Vec<String> {
         self.sandbox_records().unwrap_or_default().into_iter().map(|r| r.id).collect()
+    }
+
+    /// The user namespace ranges pod sandboxes hold, by pod uid.
+    pub fn sandbox_mappings(&self) -> Result<Vec<(String, IdMapping)>> {
+        Ok(self.sandbox_records()?.into_iter().filter_map(|r| Some((r.id, r.userns?))).collect())
     }
 }

@@ -60,10 +60,9 @@ fn assert_confined(d: &Berthd, name: &str) -> u64 {
 fn userns_auto_containers_run_as_unprivileged_host_ranges() {
     let mut d = crate::daemon("");
     import_busybox(&d);
-    // `--network none`: runc 1.1 cannot `exec` into a user namespace
-    // whose network namespace the host's user namespace owns (below).
-    for name in ["uns-a", "uns-b"] {
-        d.ok(&["run", "-d", "--name", name, "--network", "none", "--userns", "auto", BUSYBOX, "sleep", "300"]);
+    // One on the default network, one on none: `exec` enters both.
+    for (name, network) in [("uns-a", "bridge"), ("uns-b", "none")] {
+        d.ok(&["run", "-d", "--name", name, "--network", network, "--userns", "auto", BUSYBOX, "sleep", "300"]);
     }
     let (a, b) = (assert_confined(&d, "uns-a"), assert_confined(&d, "uns-b"));
     assert!(a.abs_diff(b) >= 65536, "two containers share ids: {a} and {b}");
@@ -103,9 +102,10 @@ fn userns_auto_containers_run_as_unprivileged_host_ranges() {
     crate::assert_serving(&mut d);
 }
 
-/// On the default network (a namespace the daemon made, owned by the
-/// host's user namespace): /sys is the host's, bound read-only, and the
-/// container runs confined and reaches its gateway.
+/// On the default network: the daemon makes the container's network
+/// namespace inside its user namespace, so the container runs confined,
+/// sees its own interfaces in sysfs, and `exec` can enter it (runc 1.1
+/// joins the user namespace first, then the network namespace).
 #[test]
 fn userns_auto_on_a_network_runs_confined() {
     let mut d = crate::daemon("");
@@ -124,7 +124,18 @@ fn userns_auto_on_a_network_runs_confined() {
     let inspect = d.json(&["inspect", "uns-net"]);
     let pid = inspect["pid"].as_i64().unwrap();
     assert_eq!(host_ids(pid).0, map[1]);
+    // exec enters the same user and network namespaces.
+    assert_eq!(uid_map(&d, "uns-net"), map);
+    let ip = inspect["network"]["networks"][0]["ip"].as_str().unwrap().to_string();
+    let shown = d.ok(&["exec", "uns-net", "cat", "/proc/net/fib_trie"]);
+    assert!(shown.contains(&format!("|-- {ip}\n")), "{shown}");
+    // The user namespace is kept beside the network namespace while the
+    // container runs, and removed with it.
+    let user = d.run_root.join("userns");
+    let held = || std::fs::read_dir(&user).map(|e| e.count()).unwrap_or(0);
+    assert_eq!(held(), 1, "one user namespace file in {}", user.display());
     d.ok(&["rm", "-f", "uns-net"]);
+    assert_eq!(held(), 0, "the user namespace is removed with the container");
     crate::assert_serving(&mut d);
 }
 
@@ -157,6 +168,9 @@ spec:
           image: busybox:test
           command: [sh, -c, "id -u; cat /proc/self/uid_map; cat /data/f; echo more >> /data/f && touch /etc/w && echo writes-ok; sleep 300"]
           volumeMounts: [{name: data, mountPath: /data}]
+          readinessProbe:
+            exec: {command: [cat, /proc/self/uid_map]}
+            periodSeconds: 1
       volumes:
         - {name: data, emptyDir: {}}
 "#,
@@ -165,7 +179,8 @@ spec:
     d.ok(&["apply", "-f", &path.display().to_string()]);
     wait_for("the pod to run", Duration::from_secs(60), || {
         let p = pod_named(&d, "unsdep-")?;
-        p["status"]["containerStatuses"][0]["state"]["running"].is_object().then_some(())
+        let st = &p["status"]["containerStatuses"][0];
+        (st["state"]["running"].is_object() && st["ready"] == true).then_some(())
     });
     let logs = wait_for("the pod's output", Duration::from_secs(20), || {
         let out = d.run(&["logs", "deploy/unsdep"]);
@@ -187,6 +202,9 @@ spec:
         held.push(uid);
         if let Some(pid) = inspect["pid"].as_i64().filter(|_| inspect["state"] == "running") {
             assert_eq!(host_ids(pid).0, map[1], "{inspect}");
+            // exec (like the exec probe that made the pod ready) enters
+            // the pod's user and network namespaces.
+            assert_eq!(uid_map(&d, c["id"].as_str().unwrap()), map);
             checked += 1;
         }
     }
