@@ -1,6 +1,6 @@
-//! A registry's answers read with bounds, for `pull`.
+//! A registry's answers read with bounds, for `pull` and `push`.
 //!
-//! Why not `oci-client` here: it reads manifests, token answers and error
+//! Why not a registry client crate (`oci-client`): it reads manifests, token answers and error
 //! bodies whole (`bytes()`/`text()`) before anyone can look at their size,
 //! and its read timeout restarts on every byte, so a hostile registry can
 //! make the daemon allocate without limit or hold a pull forever. This
@@ -19,8 +19,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
-use reqwest::{Response, StatusCode};
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode};
 use tokio::time::{timeout_at, Instant};
 
 use crate::config::Source;
@@ -46,6 +46,18 @@ pub(crate) struct Bounds {
     pub request: Duration,
     /// When the whole pull must be over.
     pub deadline: Instant,
+}
+
+/// One request of [`RegistryClient::send_with`].
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub url: &'a str,
+    pub accept: Option<&'a str>,
+    /// Content type and a small body (sent again after authenticating).
+    pub body: Option<(&'a str, Bytes)>,
+    /// What is asked for, in messages ("manifest", "blob upload").
+    pub what: &'a str,
+    pub until: Instant,
 }
 
 /// One registry (or mirror) and repository, with the credentials to use.
@@ -150,17 +162,27 @@ impl RegistryClient {
     /// Sends a GET, authenticating once if the registry asks to. Any
     /// answer but success becomes an error read from a capped body.
     async fn send(&self, url: &str, accept: Option<&str>, what: &str, until: Instant) -> Result<Response> {
+        self.send_with(Request { method: Method::GET, url, accept, body: None, what, until }, &[]).await
+    }
+
+    /// Sends `r`, authenticating once if the registry asks to (a body is
+    /// small and sent again then). An answer that is neither a success nor
+    /// in `also` becomes an error read from a capped body.
+    pub(crate) async fn send_with(&self, r: Request<'_>, also: &[StatusCode]) -> Result<Response> {
         let mut authenticated = false;
         loop {
-            let mut req = self.http.get(url);
-            if let Some(a) = accept {
+            let mut req = self.http.request(r.method.clone(), r.url);
+            if let Some(a) = r.accept {
                 req = req.header(ACCEPT, a);
+            }
+            if let Some((content_type, body)) = &r.body {
+                req = req.header(CONTENT_TYPE, *content_type).body(body.clone());
             }
             if let Some(h) = self.auth.lock().expect("auth lock").clone() {
                 req = req.header(AUTHORIZATION, h);
             }
-            let resp = match timeout_at(until, req.send()).await {
-                Err(_) => return Err(self.timeout(what, 0)),
+            let resp = match timeout_at(r.until, req.send()).await {
+                Err(_) => return Err(self.timeout(r.what, 0)),
                 Ok(Err(e)) => return Err(self.transport(&e)),
                 Ok(Ok(resp)) => resp,
             };
@@ -168,13 +190,13 @@ impl RegistryClient {
                 authenticated = true;
                 let challenge = resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(str::to_string);
                 drop(resp);
-                self.authenticate(challenge.as_deref().unwrap_or(""), until).await?;
+                self.authenticate(challenge.as_deref().unwrap_or(""), r.until).await?;
                 continue;
             }
-            if resp.status().is_success() {
+            if resp.status().is_success() || also.contains(&resp.status()) {
                 return Ok(resp);
             }
-            return Err(self.status_error(resp, what, until).await);
+            return Err(self.status_error(resp, &r.method, r.what, r.until).await);
         }
     }
 
@@ -248,14 +270,14 @@ impl RegistryClient {
 
     /// Turns an unsuccessful answer into an error, reading at most
     /// [`MAX_ERROR_BYTES`] of its body for the registry's own words.
-    async fn status_error(&self, resp: Response, what: &str, until: Instant) -> ImageError {
+    pub(crate) async fn status_error(&self, resp: Response, method: &Method, what: &str, until: Instant) -> ImageError {
         let status = resp.status();
         let url = resp.url().clone();
         let body = read_prefix(resp, MAX_ERROR_BYTES, until).await;
         let (codes, messages) = error_envelope(&body);
         let registry = self.registry.clone();
         let upper = codes.join(",").to_uppercase();
-        if (what == "manifest" && status == StatusCode::NOT_FOUND)
+        if (what == "manifest" && status == StatusCode::NOT_FOUND && method == Method::GET)
             || upper.contains("MANIFEST_UNKNOWN")
             || upper.contains("NAME_UNKNOWN")
         {
@@ -273,7 +295,7 @@ impl RegistryClient {
             };
         }
         let said = if messages.is_empty() { String::new() } else { format!(": {}", messages.join("; ")) };
-        ImageError::Registry { registry, detail: format!("GET {url} for the {what} answered {status}{said}") }
+        ImageError::Registry { registry, detail: format!("{method} {url} for the {what} answered {status}{said}") }
     }
 }
 
@@ -409,6 +431,8 @@ fn error_envelope(body: &[u8]) -> (Vec<String>, Vec<String>) {
         Err(_) => (Vec::new(), Vec::new()),
     }
 }
+
+mod upload;
 
 #[cfg(test)]
 mod tests;

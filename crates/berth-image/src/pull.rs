@@ -43,7 +43,7 @@ impl ImageStore {
             Err(ImageError::Unreachable { registry: r.registry().into(), detail: "no source to try".into() });
         for src in &sources {
             progress.send(ProgressEvent::Source { registry: src.registry.clone(), mirror: src.mirror });
-            let anonymous = matches!(self.auth_for(&src.registry), Ok(oci_client::secrets::RegistryAuth::Anonymous));
+            let anonymous = self.is_anonymous(&src.registry);
             result = self
                 .pull_from(&r, src, &platform, progress, &mut op, bounds)
                 .await

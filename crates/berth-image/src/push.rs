@@ -1,16 +1,15 @@
-//! `berth push`: send a stored image's blobs and manifest to a registry.
+//! `berth push`: send a stored image's blobs and manifest to a registry,
+//! through the same bounded client as a pull (`fetch`).
 
 use std::sync::Arc;
 
 use berth_core::api::ImageSummary;
 use berth_core::{Digest, ImageRef};
-use futures::StreamExt;
-use oci_client::errors::OciDistributionError;
 
 use crate::config::Source;
 use crate::error::{ImageError, Result};
+use crate::fetch::{Bounds, RegistryClient};
 use crate::progress::Progress;
-use crate::registry::{client_for, map_err, oci_ref};
 use crate::store::ImageStore;
 
 impl ImageStore {
@@ -18,7 +17,7 @@ impl ImageStore {
     /// at. Blobs the registry already has are not sent again.
     pub async fn push(self: &Arc<Self>, reference: &str, progress: &Progress) -> Result<ImageSummary> {
         let r = ImageRef::parse(reference)?;
-        let anonymous = matches!(self.auth_for(r.registry()), Ok(oci_client::secrets::RegistryAuth::Anonymous));
+        let anonymous = self.is_anonymous(r.registry());
         self.push_inner(reference, progress)
             .await
             .map_err(|e| crate::registry::explain_anonymous(e, anonymous, &r.familiar()))
@@ -43,49 +42,32 @@ impl ImageStore {
             plain_http: self.config.is_insecure(r.registry()),
             mirror: false,
         };
-        let client = client_for(&src, self.config.concurrent_downloads);
-        let auth = self.auth_for(&src.registry)?;
-        let oref = oci_ref(&r, &src.registry);
-        let shown = r.familiar();
-        // oci-client authenticates lazily per operation; do it once for push.
-        client
-            .auth(&oref, &auth, oci_client::RegistryOperation::Push)
-            .await
-            .map_err(|e| map_err(&src.registry, &shown, e))?;
+        let bounds = Bounds {
+            request: std::time::Duration::from_secs(self.config.registry_timeout_secs),
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(self.config.pull_timeout_secs),
+        };
+        let creds = self.credentials.get(&src.registry)?;
+        let client = RegistryClient::new(&src, r.repository(), creds, bounds)?;
 
         let mut blobs: Vec<(Digest, u64)> = img.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
         blobs.push((img.config_digest.clone(), img.config_size));
         for (d, size) in blobs {
-            let exists =
-                client.blob_exists(&oref, &d.to_string()).await.map_err(|e| map_err(&src.registry, &shown, e))?;
-            if exists {
+            if client.blob_exists(&d.to_string()).await? {
                 progress.blob(&d, size, size, "exists");
                 continue;
             }
             let file = tokio::fs::File::from_std(self.blobs.open_read(&d)?);
-            let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let counter = Arc::clone(&sent);
-            let p = progress.clone();
-            let digest = d.clone();
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |chunk| {
-                let chunk = chunk.map_err(OciDistributionError::IoError)?;
-                let now =
-                    counter.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed) + chunk.len() as u64;
-                p.blob(&digest, now, size, "uploading");
-                Ok(chunk)
-            });
-            client
-                .push_blob_stream(&oref, stream, &d.to_string(), Some(size))
-                .await
-                .map_err(|e| map_err(&src.registry, &shown, e))?;
+            let (p, digest) = (progress.clone(), d.clone());
+            client.upload_blob(&d.to_string(), size, file, move |now| p.blob(&digest, now, size, "uploading")).await?;
             progress.blob(&d, size, size, "done");
         }
         let manifest = self.blobs.read(&img.digest)?;
-        let content_type = img.media_type.parse().map_err(|_| ImageError::InvalidManifest {
-            what: "stored manifest".into(),
-            detail: format!("media type {:?}", img.media_type),
-        })?;
-        client.push_manifest_raw(&oref, manifest, content_type).await.map_err(|e| map_err(&src.registry, &shown, e))?;
+        let reference = match (r.tag(), r.digest()) {
+            (Some(t), _) => t.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => berth_core::reference::DEFAULT_TAG.to_string(),
+        };
+        client.put_manifest(&reference, &img.media_type, manifest.into()).await?;
         let repo_digest = format!("{}@{}", r.name(), img.digest);
         // Only adds to an image that still exists (an rmi may have run meanwhile).
         self.store.add_repo_digest(&img.digest, &repo_digest)?;

@@ -1,50 +1,19 @@
-//! Talking to OCI distribution registries through `oci-client`: which
-//! client and credentials to use for a source, how its errors read to a
-//! user, and the credential check behind `berth login`.
+//! Registries: saved credentials, how refusals read to a user, the token
+//! challenge parser, and the credential check behind `berth login`. The
+//! requests of pull and push go through the bounded client in `fetch`.
 
 use std::time::Duration;
 
 use berth_core::ImageRef;
-use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
-use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 
-use crate::config::Source;
 use crate::error::{ImageError, Result};
 use crate::store::ImageStore;
 
-pub(crate) fn client_for(src: &Source, concurrent: usize) -> Client {
-    let protocol =
-        if src.plain_http { ClientProtocol::HttpsExcept(vec![src.registry.clone()]) } else { ClientProtocol::Https };
-    Client::new(ClientConfig {
-        protocol,
-        max_concurrent_download: concurrent,
-        max_concurrent_upload: concurrent,
-        connect_timeout: Some(Duration::from_secs(10)),
-        read_timeout: Some(Duration::from_secs(60)),
-        ..Default::default()
-    })
-}
-
-/// The reference as the source registry names it.
-pub(crate) fn oci_ref(r: &ImageRef, registry: &str) -> Reference {
-    let registry = registry.to_string();
-    let repo = r.repository().to_string();
-    match (r.tag(), r.digest()) {
-        (Some(tag), Some(d)) => Reference::with_tag_and_digest(registry, repo, tag.to_string(), d.to_string()),
-        (None, Some(d)) => Reference::with_digest(registry, repo, d.to_string()),
-        (Some(tag), None) => Reference::with_tag(registry, repo, tag.to_string()),
-        (None, None) => Reference::with_tag(registry, repo, berth_core::reference::DEFAULT_TAG.to_string()),
-    }
-}
-
 impl ImageStore {
-    pub(crate) fn auth_for(&self, registry: &str) -> Result<RegistryAuth> {
-        Ok(match self.credentials.get(registry)? {
-            Some((u, p)) => RegistryAuth::Basic(u, p),
-            None => RegistryAuth::Anonymous,
-        })
+    /// Whether no credentials are saved for `registry` (then a refusal
+    /// means "log in", not "wrong password").
+    pub(crate) fn is_anonymous(&self, registry: &str) -> bool {
+        matches!(self.credentials.get(registry), Ok(None))
     }
 
     /// Checks credentials against the registry and saves them (0600).
@@ -188,70 +157,6 @@ pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
-}
-
-/// Turns a registry client error into one a user can act on.
-pub(crate) fn map_err(registry: &str, reference: &str, e: OciDistributionError) -> ImageError {
-    let registry = registry.to_string();
-    match e {
-        OciDistributionError::RequestError(ref re) => {
-            let detail = root_cause(re);
-            if detail.contains("InvalidContentType")
-                || detail.contains("invalid HTTP version")
-                || detail.contains("http2 error")
-            {
-                return ImageError::Registry {
-                    registry,
-                    detail: format!("{detail} (does it speak plain HTTP? then list it under insecure_registries)"),
-                };
-            }
-            ImageError::Unreachable { registry, detail }
-        }
-        OciDistributionError::AuthenticationFailure(detail) => {
-            ImageError::Unauthorized { registry, user: String::new(), detail }
-        }
-        OciDistributionError::UnauthorizedError { url } => {
-            ImageError::Unauthorized { registry, user: String::new(), detail: format!("access to {url} denied") }
-        }
-        OciDistributionError::ImageManifestNotFoundError(_) => {
-            ImageError::ManifestUnknown { reference: reference.to_string(), registry }
-        }
-        OciDistributionError::RegistryError { envelope, url } => {
-            let codes: Vec<String> = envelope.errors.iter().map(|e| format!("{:?}", e.code)).collect();
-            let text = codes.join(",").to_uppercase();
-            if text.contains("MANIFEST_UNKNOWN")
-                || text.contains("NAME_UNKNOWN")
-                || text.contains("MANIFESTUNKNOWN")
-                || text.contains("NAMEUNKNOWN")
-            {
-                ImageError::ManifestUnknown { reference: reference.to_string(), registry }
-            } else if text.contains("UNAUTHORIZED") || text.contains("DENIED") {
-                ImageError::Unauthorized {
-                    registry,
-                    user: String::new(),
-                    detail: format!("{url}: {}", codes.join(", ")),
-                }
-            } else {
-                let msgs: Vec<String> = envelope.errors.iter().map(|e| e.message.clone()).collect();
-                ImageError::Registry { registry, detail: format!("{url}: {}", msgs.join("; ")) }
-            }
-        }
-        OciDistributionError::ServerError { code, url, message } => {
-            if code == 404 {
-                ImageError::ManifestUnknown { reference: reference.to_string(), registry }
-            } else if code == 401 || code == 403 {
-                ImageError::Unauthorized { registry, user: String::new(), detail: format!("{url} answered {code}") }
-            } else {
-                ImageError::Registry { registry, detail: format!("{url} answered {code}: {message}") }
-            }
-        }
-        OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError { expected, actual }) => {
-            ImageError::DigestMismatch { what: format!("content of {reference} from {registry}"), expected, actual }
-        }
-        OciDistributionError::DigestError(d) => ImageError::Registry { registry, detail: d.to_string() },
-        OciDistributionError::IoError(io) => ImageError::Io { path: format!("transfer from {registry}"), source: io },
-        other => ImageError::Registry { registry, detail: other.to_string() },
-    }
 }
 
 /// Whether a pull that failed at a mirror should go on to the next source.

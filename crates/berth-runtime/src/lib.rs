@@ -42,7 +42,7 @@ use oci_spec::runtime::{
 
 pub use caps::{caps_from_mask, effective_caps, ALL_CAPS, DEFAULT_CAPS};
 pub use error::SpecError;
-pub use mounts::{default_mounts, parse_tmpfs, parse_volume};
+pub use mounts::{default_mounts, keep_locked_flags, parse_tmpfs, parse_volume, LockedFlags};
 pub use process::DEFAULT_PATH;
 pub use resources::{build_resources, CPU_PERIOD, MIN_MEMORY};
 pub use seccomp::{

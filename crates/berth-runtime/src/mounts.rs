@@ -337,3 +337,71 @@ mod tests {
         ));
     }
 }
+
+/// Flags of the mount a bind source sits on that a user namespace may not
+/// clear: the kernel locks `nosuid`, `nodev` and `noexec` of mounts that
+/// enter a user namespace, and refuses a remount (runc's read-only
+/// remount of a `ro` bind) that drops one with EPERM.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockedFlags {
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+/// Adds to every bind mount of `mounts` the locked flags of its source's
+/// mount (`flags_of`, e.g. from statvfs), so a container in a user
+/// namespace can remount it read-only; runc 1.1 does not carry them over
+/// itself. Sources `flags_of` cannot read are left as they are.
+pub fn keep_locked_flags(
+    mounts: &mut [oci_spec::runtime::Mount],
+    flags_of: impl Fn(&std::path::Path) -> Option<LockedFlags>,
+) {
+    for m in mounts.iter_mut() {
+        let is_bind = m.typ().as_deref() == Some("bind")
+            || m.options().as_ref().is_some_and(|o| o.iter().any(|o| o == "bind" || o == "rbind"));
+        let Some(source) = m.source().clone().filter(|_| is_bind) else { continue };
+        let Some(locked) = flags_of(&source) else { continue };
+        let mut options = m.options().clone().unwrap_or_default();
+        for (set, name) in [(locked.nosuid, "nosuid"), (locked.nodev, "nodev"), (locked.noexec, "noexec")] {
+            if set && !options.iter().any(|o| o == name) {
+                options.push(name.to_string());
+            }
+        }
+        m.set_options(Some(options));
+    }
+}
+
+#[cfg(test)]
+mod locked_tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn binds_keep_the_locked_flags_of_their_source() {
+        let bind = |src: &str, opts: &[&str]| {
+            oci_spec::runtime::MountBuilder::default()
+                .destination("/d")
+                .typ("bind")
+                .source(src)
+                .options(opts.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .build()
+                .unwrap()
+        };
+        let proc_mount = oci_spec::runtime::MountBuilder::default()
+            .destination("/proc")
+            .typ("proc")
+            .source("proc")
+            .build()
+            .unwrap();
+        let mut mounts = vec![bind("/pods/x/volumes/s", &["rbind", "ro"]), bind("/srv", &["rbind"]), proc_mount];
+        keep_locked_flags(&mut mounts, |p| match p {
+            p if p == Path::new("/pods/x/volumes/s") => Some(LockedFlags { nosuid: true, nodev: true, noexec: false }),
+            p if p == Path::new("/proc") || p == Path::new("proc") => panic!("only binds are looked at"),
+            _ => None,
+        });
+        assert_eq!(mounts[0].options().as_ref().unwrap(), &["rbind", "ro", "nosuid", "nodev"]);
+        assert_eq!(mounts[1].options().as_ref().unwrap(), &["rbind"], "an unreadable source is left alone");
+        assert!(mounts[2].options().is_none());
+    }
+}

@@ -462,7 +462,12 @@ impl Containers {
             },
             host: self.host.clone(),
         };
-        let spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        let mut spec = berth_runtime::build_spec(&input).map_err(|e| ContainerError::Invalid(e.to_string()))?;
+        if req.userns_mapping.is_some() {
+            if let Some(mounts) = spec.mounts_mut() {
+                berth_runtime::keep_locked_flags(mounts, locked_flags);
+            }
+        }
         let bundle = self.bundle(id);
         std::fs::create_dir_all(&bundle).map_err(|e| ContainerError::Io(format!("{}: {e}", bundle.display())))?;
         let json = serde_json::to_vec_pretty(&spec).map_err(|e| ContainerError::Io(e.to_string()))?;
@@ -1213,4 +1218,15 @@ pub(crate) fn user_files(rootfs: &std::path::Path, user: Option<&str>) -> Result
         ))),
     };
     Ok((read("etc/passwd")?, read("etc/group")?))
+}
+
+/// The flags of the mount `path` is on that a user namespace cannot clear.
+fn locked_flags(path: &Path) -> Option<berth_runtime::LockedFlags> {
+    use nix::sys::statvfs::{statvfs, FsFlags};
+    let f = statvfs(path).ok()?.flags();
+    Some(berth_runtime::LockedFlags {
+        nosuid: f.contains(FsFlags::ST_NOSUID),
+        nodev: f.contains(FsFlags::ST_NODEV),
+        noexec: f.contains(FsFlags::ST_NOEXEC),
+    })
 }

@@ -231,7 +231,8 @@ impl Worker {
                 return Duration::from_secs(2);
             }
         };
-        if let Err(e) = self.volumes(pod, &sources, &dir_disk.join("volumes"), &dir_memory.join("volumes")) {
+        let owner = self.d.networks.sandbox(&pod.uid).ok().flatten().and_then(|s| s.mapping);
+        if let Err(e) = self.volumes(pod, &sources, &dir_disk.join("volumes"), &dir_memory.join("volumes"), owner) {
             for c in pod.template.all_containers().map(|c| c.name.clone()).collect::<Vec<_>>() {
                 if pod.container(&c).id.is_none() {
                     self.waiting(pod, &c, "CreateContainerConfigError", e.to_string());
@@ -286,14 +287,21 @@ impl Worker {
 
     /// Makes the pod's volume directories and writes ConfigMap and Secret
     /// files, once (a directory that exists is complete: it is renamed
-    /// into place).
+    /// into place). In a pod with a user namespace (`owner`) the files
+    /// belong to its root, as Kubernetes gives them, so a mode such as
+    /// 0400 still lets root inside read them.
     fn volumes(
         &self,
         pod: &PodRecord,
         sources: &ConfigSources,
         disk: &std::path::Path,
         memory: &std::path::Path,
+        owner: Option<berth_core::api::IdMapping>,
     ) -> Result<(), spec::ConfigError> {
+        let give = |p: &std::path::Path| match owner {
+            Some(m) => std::os::unix::fs::lchown(p, Some(m.host_uid), Some(m.host_gid)),
+            None => Ok(()),
+        };
         use std::os::unix::fs::PermissionsExt;
         let io = |e: std::io::Error| spec::ConfigError(format!("preparing the pod's volumes: {e}"));
         // Secrets, ConfigMaps and memory emptyDirs live on a tmpfs of the
@@ -328,13 +336,19 @@ impl Worker {
             std::fs::create_dir_all(&tmp).map_err(io)?;
             let mode = if matches!(v.source, VolumeSource::EmptyDir { .. }) { 0o777 } else { 0o755 };
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io)?;
+            give(&tmp).map_err(io)?;
             for (path, bytes, mode) in files {
                 let target = tmp.join(&path);
                 if let Some(p) = target.parent() {
                     std::fs::create_dir_all(p).map_err(io)?;
+                    // Directories an item path made (`a/b/key`) too.
+                    for d in p.ancestors().take_while(|d| d.starts_with(&tmp) && *d != tmp) {
+                        give(d).map_err(io)?;
+                    }
                 }
                 std::fs::write(&target, bytes).map_err(io)?;
                 std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777)).map_err(io)?;
+                give(&target).map_err(io)?;
             }
             std::fs::rename(&tmp, &dir).map_err(io)?;
         }

@@ -148,7 +148,12 @@ fn a_pod_with_host_users_false_runs_in_one_user_namespace() {
     let path = d.dir().join("userns-pod.yaml");
     std::fs::write(
         &path,
-        r#"apiVersion: apps/v1
+        r#"apiVersion: v1
+kind: Secret
+metadata: {name: unssecret}
+stringData: {token: s3cret}
+---
+apiVersion: apps/v1
 kind: Deployment
 metadata: {name: unsdep}
 spec:
@@ -166,13 +171,14 @@ spec:
       containers:
         - name: main
           image: busybox:test
-          command: [sh, -c, "id -u; cat /proc/self/uid_map; cat /data/f; echo more >> /data/f && touch /etc/w && echo writes-ok; sleep 300"]
-          volumeMounts: [{name: data, mountPath: /data}]
+          command: [sh, -c, "id -u; cat /proc/self/uid_map; cat /data/f; echo more >> /data/f && touch /etc/w && echo writes-ok; cat /s/token; echo; stat -c '%u %a' /s/token; sleep 300"]
+          volumeMounts: [{name: data, mountPath: /data}, {name: s, mountPath: /s}]
           readinessProbe:
             exec: {command: [cat, /proc/self/uid_map]}
             periodSeconds: 1
       volumes:
         - {name: data, emptyDir: {}}
+        - {name: s, secret: {secretName: unssecret, defaultMode: 0400}}
 "#,
     )
     .unwrap();
@@ -185,13 +191,17 @@ spec:
     let logs = wait_for("the pod's output", Duration::from_secs(20), || {
         let out = d.run(&["logs", "deploy/unsdep"]);
         let text = String::from_utf8_lossy(&out.stdout).to_string();
-        text.contains("writes-ok").then_some(text)
+        (text.contains("writes-ok") && text.lines().count() >= 6).then_some(text)
     });
     let lines: Vec<&str> = logs.lines().collect();
     assert_eq!(lines[0], "0", "{logs}");
     let map: Vec<u64> = lines[1].split_whitespace().map(|n| n.parse().unwrap()).collect();
     assert!(map[0] == 0 && map[1] >= RANGE_START && map[2] == 65536, "{logs}");
     assert_eq!(lines[2], "from-init", "{logs}");
+    // A Secret only its owner may read is root's inside the pod, as with
+    // Kubernetes: the files are given to the pod's range.
+    assert_eq!(lines[4], "s3cret", "{logs}");
+    assert_eq!(lines[5], "0 400", "{logs}");
 
     // From the host: every container of the pod holds the same range, and
     // the running one is that range's uid, not root.
