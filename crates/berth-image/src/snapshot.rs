@@ -141,11 +141,22 @@ pub fn shift_ownership(root: &Path, shift: &IdShift) -> Result<u64, SnapshotErro
         let st = statat(dir, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW).map_err(|e| err(&path, e))?;
         seen += 1;
         let (uid, gid) = ids(&st);
+        let kind = FileType::from_raw_mode(st.st_mode);
         if (uid, gid) != (st.st_uid, st.st_gid) {
+            // chown also drops file capabilities (`ping`'s cap_net_raw):
+            // read them first, put them back after (`l*`: the entry is a
+            // regular file, and nothing else writes the tree).
+            let caps = match kind {
+                FileType::RegularFile => file_caps(&path).map_err(|e| err(&path, e))?,
+                _ => None,
+            };
             let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
             chownat(dir, name.as_c_str(), uid, gid, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| err(&path, e))?;
+            if let Some(caps) = caps {
+                rustix::fs::lsetxattr(&path, FILE_CAPS, &caps, rustix::fs::XattrFlags::empty())
+                    .map_err(|e| err(&path, e))?;
+            }
         }
-        let kind = FileType::from_raw_mode(st.st_mode);
         if kind == FileType::RegularFile && st.st_mode & 0o6000 != 0 {
             // chown cleared the set-id bits. A regular file (checked without
             // following), so following is safe: nothing else writes the tree.
@@ -163,6 +174,20 @@ pub fn shift_ownership(root: &Path, shift: &IdShift) -> Result<u64, SnapshotErro
         stack.push((child, path, child_names));
     }
     Ok(seen)
+}
+
+/// The extended attribute that holds a file's capabilities.
+const FILE_CAPS: &str = "security.capability";
+
+/// The file capabilities of `path` (not followed), if it has any.
+fn file_caps(path: &Path) -> Result<Option<Vec<u8>>, rustix::io::Errno> {
+    // A v3 entry (with a root id) is 24 bytes; leave room.
+    let mut buf = [0u8; 64];
+    match rustix::fs::lgetxattr(path, FILE_CAPS, &mut buf[..]) {
+        Ok(n) => Ok(Some(buf[..n].to_vec())),
+        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::OPNOTSUPP) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Mounts `spec` as an overlay at `spec.target`, creating the upper, work
@@ -412,6 +437,12 @@ mod tests {
         fs::write(lower.join("etc/big"), vec![7u8; 1 << 20]).unwrap();
         fs::write(lower.join("etc/suid"), b"x").unwrap();
         fs::set_permissions(lower.join("etc/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
+        // cap_net_raw+ep, as iputils' ping carries it (a v2 entry).
+        let mut caps = vec![0x01, 0x00, 0x00, 0x02];
+        caps.extend_from_slice(&(1u32 << 13).to_le_bytes());
+        caps.extend_from_slice(&[0u8; 12]);
+        fs::write(lower.join("etc/ping"), b"x").unwrap();
+        rustix::fs::lsetxattr(lower.join("etc/ping"), FILE_CAPS, &caps, rustix::fs::XattrFlags::empty()).unwrap();
         std::os::unix::fs::lchown(lower.join("etc/deep"), Some(33), Some(44)).unwrap();
         std::os::unix::fs::symlink(&outside, lower.join("etc/escape")).unwrap();
         std::os::unix::fs::symlink("/", lower.join("root-link")).unwrap();
@@ -424,7 +455,7 @@ mod tests {
         let started = std::time::Instant::now();
         let seen = shift_ownership(&target, &shift).unwrap();
         eprintln!("shifted {seen} entries in {:?}", started.elapsed());
-        assert_eq!(seen, 8, "/, etc, deep, big, big2, suid, escape, root-link");
+        assert_eq!(seen, 9, "/, etc, deep, big, big2, suid, ping, escape, root-link");
 
         let meta = |p: &str| fs::symlink_metadata(target.join(p)).unwrap();
         for p in ["", "etc", "etc/big", "etc/big2", "etc/suid", "etc/escape", "root-link"] {
@@ -432,6 +463,8 @@ mod tests {
         }
         assert_eq!((meta("etc/deep").uid(), meta("etc/deep").gid()), (1_000_000_033, 1_000_000_044));
         assert_eq!(meta("etc/suid").mode() & 0o7777, 0o4755, "set-id bit restored");
+        assert_eq!(meta("etc/ping").uid(), 1_000_000_000);
+        assert_eq!(file_caps(&target.join("etc/ping")).unwrap(), Some(caps), "file capabilities restored");
         assert_eq!(fs::read(target.join("etc/big")).unwrap(), vec![7u8; 1 << 20]);
         // Symlinks were not followed: the host file and / keep their owners.
         assert_eq!(fs::metadata(&outside).unwrap().uid(), 0);

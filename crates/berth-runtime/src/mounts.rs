@@ -388,12 +388,8 @@ mod locked_tests {
                 .build()
                 .unwrap()
         };
-        let proc_mount = oci_spec::runtime::MountBuilder::default()
-            .destination("/proc")
-            .typ("proc")
-            .source("proc")
-            .build()
-            .unwrap();
+        let proc_mount =
+            oci_spec::runtime::MountBuilder::default().destination("/proc").typ("proc").source("proc").build().unwrap();
         let mut mounts = vec![bind("/pods/x/volumes/s", &["rbind", "ro"]), bind("/srv", &["rbind"]), proc_mount];
         keep_locked_flags(&mut mounts, |p| match p {
             p if p == Path::new("/pods/x/volumes/s") => Some(LockedFlags { nosuid: true, nodev: true, noexec: false }),

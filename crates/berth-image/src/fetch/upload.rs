@@ -50,12 +50,10 @@ impl RegistryClient {
             registry: self.registry.clone(),
             detail: format!("POST {start} answered without a Location to upload to"),
         })?;
-        let mut url = Url::parse(&start)
-            .and_then(|base| base.join(&location))
-            .map_err(|e| ImageError::Registry {
-                registry: self.registry.clone(),
-                detail: format!("the upload location {location:?} is not a URL: {e}"),
-            })?;
+        let mut url = Url::parse(&start).and_then(|base| base.join(&location)).map_err(|e| ImageError::Registry {
+            registry: self.registry.clone(),
+            detail: format!("the upload location {location:?} is not a URL: {e}"),
+        })?;
         url.query_pairs_mut().append_pair("digest", digest);
 
         let counter = Arc::new(AtomicU64::new(0));
@@ -362,7 +360,8 @@ mod tests {
             "PUT" => Act::Answer(
                 "400 Bad Request",
                 vec![],
-                b"{\"errors\":[{\"code\":\"MANIFEST_INVALID\",\"message\":\"manifest invalid\\nsecond line\"}]}".to_vec(),
+                b"{\"errors\":[{\"code\":\"MANIFEST_INVALID\",\"message\":\"manifest invalid\\nsecond line\"}]}"
+                    .to_vec(),
             ),
             _ => registry(s),
         });
