@@ -13,6 +13,7 @@
 //! root.
 
 pub mod api;
+pub mod clock;
 pub mod container;
 pub mod digest;
 pub mod frames;

@@ -480,9 +480,11 @@ fn detach_removes_the_pair() {
     lab.links.detach(&a.host_ifname).unwrap();
     assert!(!links_in(&lab.host).contains(&a.host_ifname));
     assert_eq!(links_in(&c), ["lo"], "the container end went with it");
-    // The namespace can be attached again afterwards.
+    // The namespace can be attached again afterwards. The new port starts
+    // forwarding when the kernel's link watcher sees its carrier, which may
+    // take up to a second: a first ping can be lost.
     lab.links.attach(&a).unwrap();
-    assert!(pings(&c, GATEWAY));
+    assert!((0..3).any(|_| pings(&c, GATEWAY)), "the re-attached namespace reaches its gateway");
 }
 
 #[test]
