@@ -74,28 +74,26 @@ impl Daemon {
             default_pids_limit: c.default_pids_limit().map_err(|e| anyhow::anyhow!("{e}"))?,
             userns_pool: c.userns_pool().map_err(|e| anyhow::anyhow!("{e}"))?,
         };
-        let events = crate::events::Events::new(Arc::clone(&store));
         let net_settings =
             crate::networks::NetworkSettings::from_config(&opts.config.network).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let kernel = crate::networks::Kernel {
-            nft: Arc::new(berth_net::NftCli::new()),
-            conntrack: Arc::new(berth_net::ConntrackCli::new()),
-            links: Arc::new(berth_net::NetlinkLinks::new()),
-            namespaces: Arc::new(berth_net::NetnsDir::new(
-                net_settings.netns_dir.clone(),
-                opts.run_root.join("userns"),
-            )),
-        };
-        let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, kernel);
+        // The composition root: every effect below is built here, once.
+        let host = crate::host::Host::real(
+            &settings.runtime,
+            &crate::containers::Containers::runtime_root(&opts.run_root),
+            &net_settings.netns_dir,
+            &opts.run_root.join("userns"),
+        );
+        let events = crate::events::Events::new(Arc::clone(&store), Arc::clone(&host.clock));
+        let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, &host);
         let containers = crate::containers::Containers::new(
             Arc::clone(&store),
             Arc::clone(&networks),
             Arc::clone(&images),
             Arc::clone(&events),
+            &host,
             &opts.root,
             &opts.run_root,
             settings,
-            Arc::new(berth_shim::identity::ProcFs::host()),
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let service_settings = opts.config.services.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -105,6 +103,7 @@ impl Daemon {
             Arc::clone(&networks),
             Arc::clone(&images),
             Arc::clone(&events),
+            Arc::clone(&host.clock),
             &opts.root,
             &opts.run_root,
             service_settings,

@@ -13,16 +13,23 @@ use tokio::sync::broadcast;
 pub struct Events {
     store: Arc<dyn Store>,
     live: broadcast::Sender<Event>,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    clock: Arc<dyn berth_core::clock::Clock>,
 }
 
 impl Events {
-    pub fn new(store: Arc<dyn Store>) -> Arc<Self> {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn berth_core::clock::Clock>) -> Arc<Self> {
         let (live, _) = broadcast::channel(1024);
-        Arc::new(Self { store, live })
+        Arc::new(Self { store, live, clock })
+    }
+
+    /// The daemon's clock.
+    pub fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Now, as events and audit entries stamp it.
+    pub fn now(&self) -> String {
+        self.clock.stamp()
     }
 
     /// Records and publishes an event. Never fails the caller: an event that
@@ -30,7 +37,7 @@ impl Events {
     pub fn emit(&self, kind: &str, action: &str, id: &str, name: &str, attributes: &[(&str, String)]) {
         let mut e = Event {
             seq: 0,
-            time: now(),
+            time: self.now(),
             kind: kind.to_string(),
             action: action.to_string(),
             id: id.to_string(),
@@ -86,7 +93,7 @@ impl Events {
     pub fn prune_audit(&self, max_entries: u64, max_age: std::time::Duration) -> Result<u64, berth_store::StoreError> {
         let before = (!max_age.is_zero()).then(|| {
             let age = chrono::Duration::from_std(max_age).unwrap_or(chrono::Duration::MAX);
-            let cutoff = chrono::Utc::now().checked_sub_signed(age).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let cutoff = self.clock.now().checked_sub_signed(age).unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
             cutoff.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
         });
         self.store.prune_log(Log::Audit, (max_entries > 0).then_some(max_entries), before.as_deref())
@@ -175,11 +182,12 @@ mod tests {
 
     #[test]
     fn the_audit_log_shows_the_newest_first_and_keeps_what_it_is_told() {
-        let events = Events::new(Arc::new(berth_store::FakeStore::new()));
-        let old =
-            (chrono::Utc::now() - chrono::Duration::days(100)).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let clock = Arc::new(berth_core::clock::FakeClock::at_epoch());
+        let events = Events::new(Arc::new(berth_store::FakeStore::new()), clock.clone());
+        let old = events.now();
+        clock.advance(std::time::Duration::from_secs(100 * 86_400));
         events.audit(&audit(&old, 0));
-        let recent = now();
+        let recent = events.now();
         for n in 1..=5 {
             events.audit(&audit(&recent, n));
         }
@@ -198,7 +206,7 @@ mod tests {
 
     #[test]
     fn emitted_events_are_stored_and_streamed() {
-        let events = Events::new(Arc::new(berth_store::FakeStore::new()));
+        let events = Events::new(Arc::new(berth_store::FakeStore::new()), Arc::new(crate::host::SystemClock));
         let mut rx = events.subscribe();
         events.emit("container", "die", "abc", "web", &[("exit_code", "3".into())]);
         let live = rx.try_recv().unwrap();

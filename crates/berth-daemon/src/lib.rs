@@ -15,6 +15,7 @@ pub mod containers;
 mod daemon;
 pub mod declared;
 pub mod events;
+pub mod host;
 mod metrics;
 pub mod networks;
 pub mod probes;

@@ -368,10 +368,6 @@ fn truncate(s: &str) -> String {
     }
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 /// The middleware: summarises the request, runs it, and records the
 /// outcome (for a stream, once the stream is over).
 pub async fn middleware(
@@ -386,7 +382,7 @@ pub async fn middleware(
     let peer = req.extensions().get::<axum::extract::ConnectInfo<Peer>>().map(|c| c.0).unwrap_or_default();
     let query: BTreeMap<String, String> =
         axum::extract::Query::try_from_uri(req.uri()).map(|q: axum::extract::Query<_>| q.0).unwrap_or_default();
-    let time = now();
+    let time = d.events.now();
     // A small JSON body is read here for the summary and handed on as it was.
     let small_json =
         req.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"))

@@ -45,6 +45,7 @@ pub async fn events(State(d): State<S>, Query(q): Query<EventsQuery>) -> Result<
     let mut live = d.events.subscribe();
     let history = if q.since.is_some() { d.events.history(q.since.as_deref()) } else { Vec::new() };
     let until = q.until.clone();
+    let events = std::sync::Arc::clone(&d.events);
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let past = |e: &Event| until.as_deref().is_some_and(|u| e.time.as_str() > u);
@@ -62,7 +63,7 @@ pub async fn events(State(d): State<S>, Query(q): Query<EventsQuery>) -> Result<
             let next = match &until {
                 Some(u) => {
                     let u = chrono::DateTime::parse_from_rfc3339(u).map(|t| t.with_timezone(&chrono::Utc)).ok();
-                    let wait = u.and_then(|u| (u - chrono::Utc::now()).to_std().ok()).unwrap_or_default();
+                    let wait = u.and_then(|u| (u - events.clock_now()).to_std().ok()).unwrap_or_default();
                     match tokio::time::timeout(wait, live.recv()).await {
                         Ok(r) => r,
                         Err(_) => return,

@@ -88,6 +88,7 @@ pub struct Containers {
     networks: Arc<crate::networks::Networks>,
     runtime: Arc<dyn OciRuntime>,
     runc: Runc,
+    clock: Arc<dyn berth_core::clock::Clock>,
     /// The host's cgroup filesystem and facts the spec needs, read once.
     cgroups: stats::Cgroups,
     host: berth_runtime::HostInfo,
@@ -112,25 +113,6 @@ pub struct Containers {
     userns_alloc: tokio::sync::Mutex<()>,
 }
 
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// What the spec needs to know about this host.
-fn host_info() -> berth_runtime::HostInfo {
-    let cap_bnd = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines().find_map(|l| l.strip_prefix("CapBnd:").and_then(|v| u64::from_str_radix(v.trim(), 16).ok()))
-    });
-    berth_runtime::HostInfo {
-        arch: std::env::consts::ARCH.to_string(),
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
-        max_nofile: nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .ok()
-            .map(|(_, hard)| hard),
-        capabilities: cap_bnd.map(berth_runtime::caps_from_mask),
-    }
-}
-
 impl Containers {
     /// The shim program: the small `berth-shim` next to this binary when it
     /// is installed, else this binary's own `shim` subcommand.
@@ -145,18 +127,20 @@ impl Containers {
         }
     }
 
+    /// The runtime's state lives under `run_root/runtime` (what
+    /// [`Host::real`](crate::host::Host::real) is given).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn Store>,
         networks: Arc<crate::networks::Networks>,
         images: Arc<ImageStore>,
         events: Arc<crate::events::Events>,
+        host: &crate::host::Host,
         root: &Path,
         run_root: &Path,
         settings: ContainerSettings,
-        procs: Arc<dyn Processes>,
     ) -> Result<Arc<Self>> {
-        let runc = Runc::new(&settings.runtime, &run_root.join("runtime"));
+        let runc = Runc::new(&settings.runtime, &Self::runtime_root(run_root));
         let exe =
             std::env::current_exe().map_err(|e| ContainerError::Io(format!("cannot find the berth binary: {e}")))?;
         Ok(Arc::new(Self {
@@ -164,21 +148,31 @@ impl Containers {
             events,
             images,
             networks,
-            runtime: Arc::new(runc.clone()),
+            runtime: Arc::clone(&host.runtime),
             runc,
-            cgroups: stats::Cgroups::host(),
-            host: host_info(),
+            clock: Arc::clone(&host.clock),
+            cgroups: host.cgroups.clone(),
+            host: host.info.clone(),
             root: root.join("containers"),
             run_root: run_root.join("containers"),
             exe,
             settings,
-            procs,
+            procs: Arc::clone(&host.procs),
             locks: Mutex::new(Default::default()),
             recent_exits: Mutex::new(Default::default()),
             userns_alloc: tokio::sync::Mutex::new(()),
             exited: tokio::sync::Notify::new(),
             changed: tokio::sync::Notify::new(),
         }))
+    }
+
+    /// Where the OCI runtime keeps its state, given the daemon's run root.
+    pub fn runtime_root(run_root: &Path) -> PathBuf {
+        run_root.join("runtime")
+    }
+
+    fn now(&self) -> String {
+        self.clock.stamp()
     }
 
     /// Holds the container's lock until the guard drops.
@@ -283,14 +277,14 @@ impl Containers {
             .list_containers()?
             .iter()
             .filter(|c| all || c.state == "running" || c.state == "restarting")
-            .map(view::summary)
+            .map(|c| view::summary(c, self.clock.now()))
             .collect())
     }
 
     pub fn inspect(&self, key: &str) -> Result<ContainerInspect> {
         let c = self.resolve(key)?;
         let spec = std::fs::read(self.bundle(&c.id).join("config.json")).ok();
-        Ok(view::inspect(&c, spec.as_deref(), &self.images.rootfs_path(&c.id), &self.log_path(&c.id)))
+        Ok(view::inspect(&c, spec.as_deref(), &self.images.rootfs_path(&c.id), &self.log_path(&c.id), self.clock.now()))
     }
 
     /// Creates a container: checks the request, mounts its root filesystem,
@@ -376,7 +370,7 @@ impl Containers {
             image_digest: image.digest.clone(),
             request: serde_json::to_value(&req).expect("request serialises"),
             state: ContainerState::Created.to_string(),
-            created_at: now(),
+            created_at: self.now(),
             started_at: None,
             finished_at: None,
             pid: None,
@@ -505,7 +499,7 @@ impl Containers {
                 c.state = ContainerState::Running.to_string();
                 c.pid = StateDir::read_pid(&sd.init_pid());
                 set_shim(&mut c, &shim);
-                c.started_at.get_or_insert_with(now);
+                c.started_at.get_or_insert_with(|| self.now());
                 c.finished_at = None;
                 c.exit_code = None;
                 self.store.put_container(&c)?;
@@ -601,7 +595,7 @@ impl Containers {
                 let exit = sd.read_exit().unwrap_or_else(|| ExitRecord {
                     code: 127,
                     signal: None,
-                    finished_at: now(),
+                    finished_at: self.now(),
                     oom_killed: false,
                     error: Some("the shim ended without a word".into()),
                 });
@@ -627,7 +621,7 @@ impl Containers {
             Some(k) => set_shim(&mut c, k),
             None => (c.shim_pid, c.shim_start_time, c.shim_boot_id) = (None, None, None),
         }
-        c.started_at = Some(now());
+        c.started_at = Some(self.now());
         c.finished_at = None;
         c.exit_code = None;
         c.exit_signal = None;
@@ -939,7 +933,7 @@ impl Containers {
             None => format!("shim lost: {why}; berth deleted what was left of the container (runc delete --force)"),
             Some(e) => format!("shim lost: {why}; deleting what was left of the container failed: {e}"),
         };
-        ExitRecord { code: 255, signal: None, finished_at: now(), oom_killed: false, error: Some(error) }
+        ExitRecord { code: 255, signal: None, finished_at: self.now(), oom_killed: false, error: Some(error) }
     }
 
     async fn restart_after_backoff(self: &Arc<Self>, id: &str) {
@@ -1018,7 +1012,7 @@ impl Containers {
     /// Counters from the container's cgroup.
     pub fn stats(&self, key: &str) -> Result<berth_core::api::ContainerStats> {
         let c = self.running(key)?;
-        Ok(self.cgroups.stats(&self.cgroups_path(&c.id)))
+        Ok(self.cgroups.stats(&self.cgroups_path(&c.id), self.now()))
     }
 
     /// The container's processes, as `ps` shows them (through the runtime,

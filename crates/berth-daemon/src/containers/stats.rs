@@ -32,11 +32,12 @@ impl Cgroups {
     }
 
     /// Reads the counters of the cgroup at `rel` (e.g. `berth/<id>`).
-    pub fn stats(&self, rel: &str) -> ContainerStats {
+    /// `time` is when they are read, as the caller's clock stamps it.
+    pub fn stats(&self, rel: &str, time: String) -> ContainerStats {
         let rel = rel.trim_start_matches('/');
         let num = |s: Option<String>| s.and_then(|s| parse_limit(s.trim()));
         let mut st = ContainerStats {
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            time,
             online_cpus: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1),
             ..Default::default()
         };
@@ -207,7 +208,7 @@ mod tests {
             "blkio/berth/c/blkio.throttle.io_service_bytes",
             "8:0 Read 100\n8:0 Write 50\n8:0 Total 150\nTotal 150\n",
         );
-        let st = Cgroups { root: r.to_path_buf(), v2: false }.stats("/berth/c");
+        let st = Cgroups { root: r.to_path_buf(), v2: false }.stats("/berth/c", "t".into());
         assert_eq!(st.cpu_usage_ns, Some(1_500_000_000));
         assert_eq!(st.memory_usage, Some(4096));
         assert_eq!(st.memory_limit, None, "the v1 'unlimited' value");
@@ -225,7 +226,7 @@ mod tests {
         write(r, "berth/c/pids.current", "2\n");
         write(r, "berth/c/pids.max", "100\n");
         write(r, "berth/c/io.stat", "8:0 rbytes=10 wbytes=20 rios=1 wios=2\n8:16 rbytes=1 wbytes=2\n");
-        let st = Cgroups { root: r.to_path_buf(), v2: true }.stats("berth/c");
+        let st = Cgroups { root: r.to_path_buf(), v2: true }.stats("berth/c", "t".into());
         assert_eq!(st.cpu_usage_ns, Some(2_000_000));
         assert_eq!(st.memory_limit, Some(268_435_456));
         assert_eq!(st.pids_limit, Some(100));

@@ -39,22 +39,26 @@ pub fn human_duration(d: std::time::Duration) -> String {
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
-fn since(t: Option<&str>) -> std::time::Duration {
-    t.and_then(parse_time).and_then(|t| (chrono::Utc::now() - t).to_std().ok()).unwrap_or_default()
+fn since(t: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    t.and_then(parse_time).and_then(|t| (now - t).to_std().ok()).unwrap_or_default()
 }
 
-pub fn status(c: &ContainerRecord) -> String {
+pub fn status(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String {
     match state(c) {
         ContainerState::Created => "Created".into(),
-        ContainerState::Running => format!("Up {}", human_duration(since(c.started_at.as_deref()))),
+        ContainerState::Running => format!("Up {}", human_duration(since(c.started_at.as_deref(), now))),
         ContainerState::Restarting => format!(
             "Restarting ({}) {} ago, next try in {} ms",
             c.exit_code.unwrap_or(0),
-            human_duration(since(c.finished_at.as_deref())),
+            human_duration(since(c.finished_at.as_deref(), now)),
             c.backoff_ms.unwrap_or(0)
         ),
         ContainerState::Exited => {
-            format!("Exited ({}) {} ago", c.exit_code.unwrap_or(0), human_duration(since(c.finished_at.as_deref())))
+            format!(
+                "Exited ({}) {} ago",
+                c.exit_code.unwrap_or(0),
+                human_duration(since(c.finished_at.as_deref(), now))
+            )
         }
     }
 }
@@ -63,7 +67,7 @@ fn request(c: &ContainerRecord) -> ContainerCreateRequest {
     serde_json::from_value(c.request.clone()).unwrap_or_default()
 }
 
-pub fn summary(c: &ContainerRecord) -> ContainerSummary {
+pub fn summary(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> ContainerSummary {
     let req = request(c);
     let mut command: Vec<String> = req.entrypoint.clone().unwrap_or_default();
     command.extend(req.cmd.clone().unwrap_or_default());
@@ -74,7 +78,7 @@ pub fn summary(c: &ContainerRecord) -> ContainerSummary {
         command: command.join(" "),
         created: c.created_at.clone(),
         state: c.state.clone(),
-        status: status(c),
+        status: status(c, now),
         exit_code: c.exit_code,
         restart_count: c.restart_count,
         backoff_ms: c.backoff_ms,
@@ -114,10 +118,16 @@ fn security(spec: Option<&[u8]>, req: &ContainerCreateRequest) -> EffectiveSecur
     }
 }
 
-pub fn inspect(c: &ContainerRecord, spec: Option<&[u8]>, rootfs: &Path, log: &Path) -> ContainerInspect {
+pub fn inspect(
+    c: &ContainerRecord,
+    spec: Option<&[u8]>,
+    rootfs: &Path,
+    log: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ContainerInspect {
     let req = request(c);
     ContainerInspect {
-        summary: summary(c),
+        summary: summary(c, now),
         image_digest: c.image_digest.to_string(),
         started_at: c.started_at.clone(),
         finished_at: c.finished_at.clone(),

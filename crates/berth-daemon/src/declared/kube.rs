@@ -68,10 +68,10 @@ pub fn deployment(
     s: &StoredObject,
     pods: &[PodRecord],
     state: Option<&super::rollout::DeploymentState>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let mut o = stored(s);
     let hash = d.template.hash().to_string();
-    let now = chrono::Utc::now();
     let mine: Vec<&PodRecord> = pods
         .iter()
         .filter(|p| p.namespace == d.meta.namespace && p.owner.as_deref() == Some(d.meta.name.as_str()))

@@ -72,6 +72,7 @@ pub struct Declared {
     networks: Arc<crate::networks::Networks>,
     images: Arc<berth_image::ImageStore>,
     events: Arc<crate::events::Events>,
+    clock: Arc<dyn berth_core::clock::Clock>,
     settings: ServiceSettings,
     /// Pod directories: on disk (emptyDirs), in memory (secrets, configs).
     disk: PathBuf,
@@ -88,10 +89,6 @@ pub struct Declared {
     /// Readiness probes per pod since the daemon started: (successes,
     /// attempts), for the analysis provider `probe`.
     probe_counts: Mutex<HashMap<String, (u64, u64)>>,
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 fn random_suffix(len: usize) -> String {
@@ -142,6 +139,7 @@ impl Declared {
         networks: Arc<crate::networks::Networks>,
         images: Arc<berth_image::ImageStore>,
         events: Arc<crate::events::Events>,
+        clock: Arc<dyn berth_core::clock::Clock>,
         root: &std::path::Path,
         run_root: &std::path::Path,
         settings: ServiceSettings,
@@ -152,6 +150,7 @@ impl Declared {
             networks,
             images,
             events,
+            clock,
             settings,
             disk: root.join("pods"),
             memory: run_root.join("pods"),
@@ -163,6 +162,11 @@ impl Declared {
             measured: Mutex::new(Vec::new()),
             probe_counts: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Now, to the second, as Kubernetes stamps objects.
+    fn now(&self) -> String {
+        berth_core::clock::stamp_secs(self.clock.now())
     }
 
     /// Starts the reconcilers: adopts every stored pod, then keeps

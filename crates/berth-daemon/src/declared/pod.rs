@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::plan;
 use super::records::{self, PodRecord};
 use super::spec::{self, ConfigSources, PodIdentity};
-use super::{now, Declared};
+use super::Declared;
 
 /// A running container instance and its probes.
 struct Instance {
@@ -54,8 +54,8 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// How long until an RFC 3339 time (zero when past).
-fn until(s: &str) -> Duration {
-    parse_time(s).and_then(|t| (t - chrono::Utc::now()).to_std().ok()).unwrap_or_default()
+fn until(s: &str, now: chrono::DateTime<chrono::Utc>) -> Duration {
+    parse_time(s).and_then(|t| (t - now).to_std().ok()).unwrap_or_default()
 }
 
 /// Mount points at or below `path`, deepest first.
@@ -170,7 +170,7 @@ impl Worker {
                 && pod.template.containers.iter().all(|c| pod.containers.get(&c.name).is_some_and(|s| s.ready));
         if ready != pod.ready {
             pod.ready = ready;
-            pod.ready_since = Some(now());
+            pod.ready_since = Some(self.d.now());
         }
         if pod != before {
             if let Err(e) = records::put_pod(self.d.store.as_ref(), &pod) {
@@ -246,12 +246,12 @@ impl Worker {
                 // As the kubelet does: the pod is evicted and its Deployment
                 // makes another.
                 self.event(pod, true, "Evicted", msg);
-                let _ = records::mark_deleting(self.d.store.as_ref(), &self.key, &now());
+                let _ = records::mark_deleting(self.d.store.as_ref(), &self.key, &self.d.now());
                 return Duration::ZERO;
             }
         }
         if pod.started.is_none() {
-            pod.started = Some(now());
+            pod.started = Some(self.d.now());
         }
         for c in pod.template.init_containers.clone() {
             if pod.containers.get(&c.name).is_some_and(|s| s.completed) {
@@ -405,7 +405,7 @@ impl Worker {
                 },
             },
         };
-        match plan::container_step(&st, observed, init, chrono::Utc::now(), &self.d.settings.backoff) {
+        match plan::container_step(&st, observed, init, self.d.clock.now(), &self.d.settings.backoff) {
             plan::ContainerStep::Create => self.create(pod, c, sources).await,
             plan::ContainerStep::Probe => {
                 let id = record.map(|r| r.id).unwrap_or_default();
@@ -429,7 +429,7 @@ impl Worker {
                 s.ready = false;
                 s.started = false;
                 s.backoff_ms = Some(delay.as_millis() as u64);
-                let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                let until = self.d.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                 s.waiting = Some((
                     "CrashLoopBackOff".into(),
@@ -500,7 +500,8 @@ impl Worker {
 
     /// Pulls the image if needed, creates the container and starts it.
     async fn create(&mut self, pod: &mut PodRecord, c: &ContainerSpec, sources: &ConfigSources) -> Duration {
-        let waiting_until = pod.container(&c.name).backoff_until.as_deref().map(until).unwrap_or_default();
+        let waiting_until =
+            pod.container(&c.name).backoff_until.as_deref().map(|t| until(t, self.d.clock.now())).unwrap_or_default();
         if !waiting_until.is_zero() {
             return waiting_until;
         }
@@ -527,7 +528,7 @@ impl Worker {
                     let delay =
                         self.d.settings.backoff.next_delay(s.backoff_ms.map(Duration::from_millis), Duration::ZERO);
                     s.backoff_ms = Some(delay.as_millis() as u64);
-                    let until = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let until = self.d.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     s.backoff_until = Some(until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
                     let reason = if first { "ErrImagePull" } else { "ImagePullBackOff" };
                     s.waiting = Some((reason.into(), e.to_string()));

@@ -70,7 +70,7 @@ impl Declared {
                         Object::Deployment(d) => {
                             let key = format!("{}/{}", d.meta.namespace, d.meta.name);
                             let state = records::deployment_state(self.store.as_ref(), &key).ok().flatten();
-                            kube::deployment(d, &stored, &pods, state.as_ref())
+                            kube::deployment(d, &stored, &pods, state.as_ref(), self.clock.now())
                         }
                         Object::Service(s) => {
                             let net = self.networks.service(&format!("{}/{}", s.meta.namespace, s.meta.name));
@@ -87,7 +87,7 @@ impl Declared {
                             {
                                 s.strategy = Some(routed);
                             }
-                            super::argo::kube_rollout(r, &stored, &pods, state.as_ref())
+                            super::argo::kube_rollout(r, &stored, &pods, state.as_ref(), self.clock.now())
                         }
                         Object::ConfigMap(_) | Object::AnalysisTemplate(_) => kube::stored(&stored),
                     })

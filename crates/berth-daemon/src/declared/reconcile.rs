@@ -8,7 +8,7 @@ use berth_manifest::model::{ClusterIp, ServiceType, DEFAULT_NAMESPACE};
 use berth_manifest::Object;
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{now, plan, pod, random_suffix, rollout, uid, Declared, DeclaredError, Result};
+use super::{plan, pod, random_suffix, rollout, uid, Declared, DeclaredError, Result};
 use crate::networks::{ServiceNet, ServicePortNet};
 
 impl Declared {
@@ -60,7 +60,7 @@ impl Declared {
                     .chain(rollouts.iter())
                     .any(|(_, _, o)| o.meta().namespace == p.namespace && o.meta().name == *owner);
                 if !exists && p.deleting.is_none() {
-                    records::mark_deleting(self.store.as_ref(), &p.key(), &now())?;
+                    records::mark_deleting(self.store.as_ref(), &p.key(), &self.now())?;
                 }
             }
         }
@@ -92,7 +92,7 @@ impl Declared {
             .iter()
             .filter(|p| p.namespace == d.meta.namespace && p.owner.as_deref() == Some(d.meta.name.as_str()))
             .collect();
-        let clock = chrono::Utc::now();
+        let clock = self.clock.now();
         let available = |p: &PodRecord| rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, clock);
         let facts: Vec<plan::PodFacts> = mine
             .iter()
@@ -110,7 +110,7 @@ impl Declared {
         let before = state.clone();
         let images = d.template.containers.iter().map(|c| c.image.to_string()).collect();
         let cause = d.meta.annotations.get(rollout::CHANGE_CAUSE).cloned();
-        let at = now();
+        let at = self.now();
         rollout::record_revision(
             &mut state,
             &hash,
@@ -243,7 +243,7 @@ impl Declared {
                 labels,
                 template: template.clone(),
                 spec: spec.clone(),
-                created: now(),
+                created: self.now(),
                 deleting: None,
                 ip: None,
                 started: None,

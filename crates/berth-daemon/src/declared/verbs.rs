@@ -11,7 +11,7 @@ use berth_manifest::model::{ClusterIp, Kind};
 use berth_manifest::{ManifestError, Object, ObjectKey};
 
 use super::records::{self, StoredObject};
-use super::{now, plan, resource_kind, uid, Declared, DeclaredError, Result};
+use super::{plan, resource_kind, uid, Declared, DeclaredError, Result};
 
 impl Declared {
     // ---- apply, delete, scale ----
@@ -85,7 +85,7 @@ impl Declared {
                     let live = carry_imperative(&o, &manifest);
                     StoredObject { generation: o.generation + 1, manifest: live, applied: Some(manifest), ..o }
                 }
-                None => StoredObject { uid: uid(), created: now(), generation: 1, manifest, applied: None },
+                None => StoredObject { uid: uid(), created: self.now(), generation: 1, manifest, applied: None },
             };
             self.store.put_object(
                 &records::store_kind(&kind),
@@ -131,7 +131,7 @@ impl Declared {
                 if records::pod(self.store.as_ref(), &key)?.is_none() {
                     return Err(DeclaredError::NotFound(format!("pods {name:?} not found in namespace {namespace}")));
                 }
-                records::mark_deleting(self.store.as_ref(), &key, &now())?;
+                records::mark_deleting(self.store.as_ref(), &key, &self.now())?;
                 self.wake_pod(&key);
                 self.wake.notify_one();
                 return Ok(ApplyResponse {
@@ -177,7 +177,7 @@ impl Declared {
                     super::argo::state::remove(self.store.as_ref(), &store_key)?;
                 }
                 records::remove_deployment_state(self.store.as_ref(), &store_key)?;
-                let at = now();
+                let at = self.now();
                 for p in records::pods(self.store.as_ref())? {
                     if p.namespace == key.namespace && p.owner.as_deref() == Some(key.name.as_str()) {
                         records::mark_deleting(self.store.as_ref(), &p.key(), &at)?;
@@ -331,7 +331,8 @@ impl Declared {
                 if !template["metadata"].is_object() {
                     template["metadata"] = serde_json::json!({});
                 }
-                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = serde_json::json!(now());
+                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+                    serde_json::json!(self.now());
             }
             "undo" => {
                 let current = state.current().map(|r| r.revision).unwrap_or(0);

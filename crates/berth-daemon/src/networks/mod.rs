@@ -89,6 +89,7 @@ pub struct NetworkRecord {
 }
 
 /// The kernel side, injected so the logic above it can be tested.
+#[derive(Clone)]
 pub struct Kernel {
     pub nft: Arc<dyn Nftables + Send + Sync>,
     pub conntrack: Arc<dyn Conntrack + Send + Sync>,
@@ -100,6 +101,7 @@ pub struct Networks {
     store: Arc<dyn Store>,
     settings: NetworkSettings,
     kernel: Kernel,
+    clock: Arc<dyn berth_core::clock::Clock>,
     /// Serialises changes to networks, addresses, VIPs and the rules.
     lock: tokio::sync::Mutex<()>,
     /// The ruleset last applied, for repair after a flush.
@@ -118,11 +120,12 @@ fn valid_network_name(name: &str) -> bool {
 }
 
 impl Networks {
-    pub fn new(store: Arc<dyn Store>, settings: NetworkSettings, kernel: Kernel) -> Arc<Self> {
+    pub fn new(store: Arc<dyn Store>, settings: NetworkSettings, host: &crate::host::Host) -> Arc<Self> {
         Arc::new(Self {
             store,
             settings,
-            kernel,
+            kernel: host.kernel.clone(),
+            clock: Arc::clone(&host.clock),
             lock: tokio::sync::Mutex::new(()),
             applied: Mutex::new(None),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -217,7 +220,7 @@ impl Networks {
             bridge: self.bridge_name(&req.name),
             internal: req.internal,
             mtu,
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            created: berth_core::clock::stamp_secs(self.clock.now()),
         };
         // Checked as the rules will see it before anything is stored.
         self.desired_with(Some(&rec), None)?;

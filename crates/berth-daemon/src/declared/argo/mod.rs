@@ -30,7 +30,7 @@ use berth_manifest::model::{AnalysisRef, AnalysisTemplateSpec, Metric, Provider,
 use berth_manifest::Object;
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{now, rollout, Declared, DeclaredError, Result};
+use super::{rollout, Declared, DeclaredError, Result};
 use machine::{Ev, Plan, WantedRun};
 pub(super) use measure::Taken;
 use state::{RolloutState, RunRecord, StrategyStatus};
@@ -45,16 +45,16 @@ pub(super) struct Measured {
     pub taken: Taken,
 }
 
-/// Time since the Unix epoch: the rollout machines' virtual time, which
-/// survives a daemon restart.
-fn epoch_now() -> Duration {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
-}
-
 /// The event kind berth's event log uses for rollouts.
 const EVENT_KIND: &str = "rollout";
 
 impl Declared {
+    /// Time since the Unix epoch on the daemon's clock: the rollout
+    /// machines' virtual time, which survives a daemon restart.
+    fn epoch_now(&self) -> Duration {
+        (self.clock.now() - chrono::DateTime::UNIX_EPOCH).to_std().unwrap_or_default()
+    }
+
     /// One pass over one Rollout. Called under the declared lock.
     pub(super) fn reconcile_rollout(
         self: &Arc<Self>,
@@ -65,8 +65,8 @@ impl Declared {
     ) -> Result<bool> {
         let key = format!("{}/{}", r.meta.namespace, r.meta.name);
         let hash = r.template.hash().to_string();
-        let now_v = epoch_now();
-        let clock = chrono::Utc::now();
+        let now_v = self.epoch_now();
+        let clock = self.clock.now();
         let mine: Vec<&PodRecord> = pods
             .iter()
             .filter(|p| p.namespace == r.meta.namespace && p.owner.as_deref() == Some(r.meta.name.as_str()))
@@ -80,7 +80,7 @@ impl Declared {
 
         let mut state = state::load(self.store.as_ref(), &key)?.unwrap_or_default();
         let before = state.clone();
-        let at = now();
+        let at = self.now();
         let images = r.template.containers.iter().map(|c| c.image.to_string()).collect();
         let cause = r.meta.annotations.get(rollout::CHANGE_CAUSE).cloned();
         rollout::record_revision(
@@ -286,7 +286,7 @@ impl Declared {
 
     /// Starts a task for every measurement that is due and not under way.
     fn spawn_measurements(self: &Arc<Self>, key: &str, state: &RolloutState, mine: &[&PodRecord]) {
-        let now_v = epoch_now();
+        let now_v = self.epoch_now();
         let ready_ips = |hash: &str| -> Vec<std::net::Ipv4Addr> {
             mine.iter()
                 .filter(|p| p.hash == hash && p.ready && p.deleting.is_none())
@@ -329,7 +329,7 @@ impl Declared {
     /// ones (unready first, then the newest) and those of other revisions
     /// marked for deletion.
     fn scale_revisions(&self, r: &RolloutSpec, stored: &StoredObject, mine: &[&PodRecord], plan: &Plan) -> Result<()> {
-        let at = now();
+        let at = self.now();
         let hash = r.template.hash().to_string();
         let mut wanted: BTreeMap<&str, u32> = BTreeMap::new();
         for (h, n) in &plan.replicas {
@@ -415,7 +415,7 @@ impl Declared {
                     "rollout {name:?} has not started yet; wait for its first pods"
                 )));
             };
-            let (status, _) = machine::next(&r, &status, ev, epoch_now())
+            let (status, _) = machine::next(&r, &status, ev, self.epoch_now())
                 .map_err(|e| DeclaredError::Conflict(format!("rollout {name:?}: {e}")))?;
             self.status_events(&r, state.strategy.as_ref(), &status);
             state.strategy = Some(status);
@@ -426,7 +426,8 @@ impl Declared {
                 if !template["metadata"].is_object() {
                     template["metadata"] = serde_json::json!({});
                 }
-                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] = serde_json::json!(now());
+                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+                    serde_json::json!(self.now());
             } else {
                 let revs = &state.revisions;
                 let current = revs.current().map(|r| r.revision).unwrap_or(0);

@@ -8,9 +8,14 @@ use super::state::{RolloutState, RunRecord, StrategyStatus};
 use crate::declared::records::{PodRecord, StoredObject};
 use crate::declared::{kube, rollout};
 
-pub fn rollout(r: &RolloutSpec, stored: &StoredObject, pods: &[PodRecord], state: Option<&RolloutState>) -> Value {
+pub fn rollout(
+    r: &RolloutSpec,
+    stored: &StoredObject,
+    pods: &[PodRecord],
+    state: Option<&RolloutState>,
+    clock: chrono::DateTime<chrono::Utc>,
+) -> Value {
     let mut o = kube::stored(stored);
-    let clock = chrono::Utc::now();
     let mine: Vec<&PodRecord> = pods
         .iter()
         .filter(|p| p.namespace == r.meta.namespace && p.owner.as_deref() == Some(r.meta.name.as_str()))
