@@ -30,6 +30,8 @@ pub struct Host {
     pub cgroups: Cgroups,
     /// What specs need to know about this machine.
     pub info: berth_runtime::HostInfo,
+    /// Where the networks' DNS servers listen.
+    pub dns: crate::networks::DnsBind,
 }
 
 /// The wall clock.
@@ -59,6 +61,7 @@ impl Host {
             },
             cgroups: Cgroups::host(),
             info: host_info(),
+            dns: crate::networks::DnsBind::Gateway,
         }
     }
 
@@ -91,6 +94,7 @@ impl Host {
                 max_nofile: Some(1 << 20),
                 capabilities: None,
             },
+            dns: crate::networks::DnsBind::Loopback,
         };
         (host, fakes)
     }

@@ -45,19 +45,44 @@ fn config_for(net: &NetworkRecord) -> DnsConfig {
     DnsConfig::new(upstreams)
 }
 
+/// Where each network's DNS server listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DnsBind {
+    /// Port 53 on the network's gateway, where its containers look.
+    #[default]
+    Gateway,
+    /// Any free port on 127.0.0.1: for tests on a fake host, whose
+    /// gateways are not on any interface.
+    Loopback,
+}
+
 #[derive(Default)]
 pub struct Dns {
+    bind: DnsBind,
     servers: tokio::sync::Mutex<HashMap<String, (DnsServer, Records)>>,
 }
 
 impl Dns {
+    pub fn new(bind: DnsBind) -> Self {
+        Self { bind, servers: Default::default() }
+    }
+
+    /// Where the server of `network` listens, if it runs.
+    pub async fn address(&self, network: &str) -> Option<SocketAddr> {
+        self.servers.lock().await.get(network).map(|(s, _)| s.local_addr())
+    }
+
     /// Starts the network's server if it is not running, then makes its
     /// answers `entries`.
     pub async fn refresh(&self, net: &NetworkRecord, entries: Vec<(String, Entry)>) {
         let mut servers = self.servers.lock().await;
         if !servers.contains_key(&net.name) {
             let records = Records::new();
-            match DnsServer::start(SocketAddr::from((net.gateway, 53)), records.clone(), config_for(net)).await {
+            let at = match self.bind {
+                DnsBind::Gateway => SocketAddr::from((net.gateway, 53)),
+                DnsBind::Loopback => SocketAddr::from(([127, 0, 0, 1], 0)),
+            };
+            match DnsServer::start(at, records.clone(), config_for(net)).await {
                 Ok(server) => {
                     servers.insert(net.name.clone(), (server, records));
                 }

@@ -27,6 +27,7 @@ use berth_store::{ContainerRecord, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use attach::{Attached, NetworkPlan};
+pub use dns::DnsBind;
 pub use sandbox::Sandbox;
 pub use services::{ServiceNet, ServicePortNet};
 
@@ -129,7 +130,7 @@ impl Networks {
             lock: tokio::sync::Mutex::new(()),
             applied: Mutex::new(None),
             stopping: std::sync::atomic::AtomicBool::new(false),
-            dns: dns::Dns::default(),
+            dns: dns::Dns::new(host.dns),
         })
     }
 
@@ -474,3 +475,6 @@ fn wants_network(c: &ContainerRecord, network: &str, default: &str) -> bool {
     }
     req.networks.iter().any(|n| n == network) || c.network.networks.iter().any(|a| a.network == network)
 }
+
+#[cfg(test)]
+mod tests;

@@ -62,8 +62,10 @@ impl FakeNetLinks {
         self.lock().veths.keys().cloned().collect()
     }
 
+    /// The value set for `key`, given as a path or dotted
+    /// (`net.ipv4.ip_forward`), as `set_sysctl` takes it.
     pub fn sysctl(&self, key: &str) -> Option<String> {
-        self.lock().sysctls.get(key).cloned()
+        self.lock().sysctls.get(&sysctl_path(key).ok()?).cloned()
     }
 
     pub fn vip_route(&self, bridge: &str) -> Option<Ipv4Cidr> {
