@@ -138,6 +138,11 @@ impl Networks {
         &self.settings
     }
 
+    /// Where the DNS server of `network` listens, while it runs.
+    pub async fn dns_address(&self, network: &str) -> Option<std::net::SocketAddr> {
+        self.dns.address(network).await
+    }
+
     fn bridge_name(&self, network: &str) -> String {
         if network == self.settings.default_network {
             return format!("{}0", self.settings.prefix);

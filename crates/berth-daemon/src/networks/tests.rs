@@ -131,7 +131,7 @@ async fn a_container_gets_a_namespace_an_address_its_ports_and_a_name() {
     // network's own server.
     let resolv = std::fs::read_to_string(lab.bundle.join("resolv.conf")).unwrap();
     assert!(resolv.contains(&format!("nameserver {}", lab_net.gateway)), "{resolv}");
-    let dns = lab.nets.dns.address("lab").await.expect("the network's DNS server runs");
+    let dns = lab.nets.dns_address("lab").await.expect("the network's DNS server runs");
     for name in ["web", "api", &c.id[..12]] {
         assert_eq!(resolve(dns, name).await, vec![ip], "{name}");
     }
@@ -145,7 +145,7 @@ async fn a_container_gets_a_namespace_an_address_its_ports_and_a_name() {
     assert!(lab.fakes.links.veths().is_empty());
     assert!(lab.store.list_addresses(Some("lab")).unwrap().is_empty());
     assert!(!lab.rules().contains("8080"));
-    assert_eq!(lab.nets.dns.address("lab").await, None);
+    assert_eq!(lab.nets.dns_address("lab").await, None);
 }
 
 #[tokio::test]
