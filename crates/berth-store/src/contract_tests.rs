@@ -146,8 +146,8 @@ fn container(id: &str, name: &str) -> ContainerRecord {
         name: name.into(),
         image: "app:1".into(),
         image_digest: d(1),
-        request: serde_json::json!({"image": "app:1"}),
-        state: "created".into(),
+        request: berth_core::api::ContainerCreateRequest { image: "app:1".into(), ..Default::default() },
+        state: berth_core::container::ContainerState::Created,
         created_at: format!("2026-01-01T00:00:0{}Z", id.len() % 10),
         started_at: None,
         finished_at: None,
@@ -171,9 +171,9 @@ fn contract_containers(store: &dyn Store) {
     store.put_container(&a).unwrap();
     assert!(matches!(store.put_container(&container("bbbb", "web")), Err(StoreError::Conflict(_))));
     let mut a2 = a.clone();
-    a2.state = "running".into();
+    a2.state = berth_core::container::ContainerState::Running;
     store.put_container(&a2).unwrap();
-    assert_eq!(store.get_container("aaaa").unwrap().unwrap().state, "running");
+    assert_eq!(store.get_container("aaaa").unwrap().unwrap().state, berth_core::container::ContainerState::Running);
     store.put_container(&container("bbbb", "db")).unwrap();
     assert_eq!(store.list_containers().unwrap().len(), 2);
     store.delete_container("aaaa").unwrap();

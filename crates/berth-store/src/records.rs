@@ -71,10 +71,12 @@ pub struct ContainerRecord {
     pub image: String,
     /// The manifest digest of the image it was created from.
     pub image_digest: Digest,
-    /// What the user asked for (`ContainerCreateRequest` as JSON).
-    pub request: serde_json::Value,
-    /// `created`, `running`, `exited`, `restarting`.
-    pub state: String,
+    /// What the user asked for (with what the daemon chose for it: the
+    /// pids limit, the user namespace range). A stored request that no
+    /// longer decodes is an error naming the container, never a default.
+    pub request: berth_core::api::ContainerCreateRequest,
+    /// Stored as `created`, `running`, `exited` or `restarting`.
+    pub state: berth_core::container::ContainerState,
     pub created_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,

@@ -438,23 +438,20 @@ impl Store for SqliteStore {
                 .query_row("SELECT record FROM containers WHERE id = ?1", [id], |r| r.get(0))
                 .optional()
                 .map_err(sql("reading a container"))?;
-            json.map(|j| {
-                serde_json::from_str(&j)
-                    .map_err(|e| StoreError::Corrupt { what: "container record", detail: e.to_string() })
-            })
-            .transpose()
+            json.map(|j| decode_container(id, &j)).transpose()
         })
     }
 
     fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT record FROM containers").map_err(sql("listing containers"))?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(sql("listing containers"))?;
+            let mut stmt = c.prepare("SELECT id, record FROM containers").map_err(sql("listing containers"))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(sql("listing containers"))?;
             let mut out: Vec<ContainerRecord> = rows
                 .map(|row| {
-                    let j = row.map_err(sql("listing containers"))?;
-                    serde_json::from_str(&j)
-                        .map_err(|e| StoreError::Corrupt { what: "container record", detail: e.to_string() })
+                    let (id, j) = row.map_err(sql("listing containers"))?;
+                    decode_container(&id, &j)
                 })
                 .collect::<Result<_>>()?;
             out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
@@ -619,5 +616,35 @@ impl Store for SqliteStore {
             tx.commit().map_err(sql("pruning a log"))?;
             Ok(removed as u64)
         })
+    }
+}
+
+/// A stored container record, or an error naming the container: a record
+/// that no longer decodes is never read as defaults.
+fn decode_container(id: &str, json: &str) -> Result<ContainerRecord> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt { what: "container record", detail: format!("container {id}: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+
+    #[test]
+    fn a_container_record_that_does_not_decode_is_an_error_naming_it() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO containers (id, name, image_digest, record) VALUES ('abc', 'web', 'sha256:0', ?1)",
+                    [r#"{"id":"abc","request":{"image":"x","restart":7}}"#],
+                )
+                .map_err(sql("test"))
+            })
+            .unwrap();
+        for e in [store.get_container("abc").unwrap_err(), store.list_containers().unwrap_err()] {
+            assert!(matches!(&e, StoreError::Corrupt { detail, .. } if detail.starts_with("container abc: ")), "{e}");
+        }
     }
 }

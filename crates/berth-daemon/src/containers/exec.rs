@@ -8,7 +8,7 @@
 use std::os::fd::OwnedFd;
 
 use base64::Engine as _;
-use berth_core::api::{ContainerCreateRequest, ExecEvent, ExecRequest, ExecTtyRequest};
+use berth_core::api::{ExecEvent, ExecRequest, ExecTtyRequest};
 use berth_store::ContainerRecord;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,7 +39,7 @@ impl Containers {
         }
         // The running container may have swapped its /etc/passwd for
         // anything: read it inside its root, bounded, off the workers.
-        let creq: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let creq = c.request.clone();
         let user_spec = spec.user.or(creq.user.as_deref());
         let rootfs = self.images.rootfs_path(&c.id);
         let wanted = user_spec.map(str::to_string);

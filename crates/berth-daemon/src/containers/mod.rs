@@ -276,7 +276,7 @@ impl Containers {
             .store
             .list_containers()?
             .iter()
-            .filter(|c| all || c.state == "running" || c.state == "restarting")
+            .filter(|c| all || c.state == ContainerState::Running || c.state == ContainerState::Restarting)
             .map(|c| view::summary(c, self.clock.now()))
             .collect())
     }
@@ -368,8 +368,8 @@ impl Containers {
             name,
             image: req.image.clone(),
             image_digest: image.digest.clone(),
-            request: serde_json::to_value(&req).expect("request serialises"),
-            state: ContainerState::Created.to_string(),
+            request: req.clone(),
+            state: ContainerState::Created,
             created_at: self.now(),
             started_at: None,
             finished_at: None,
@@ -484,7 +484,7 @@ impl Containers {
     }
 
     async fn start_locked(self: &Arc<Self>, mut c: ContainerRecord) -> Result<ContainerRecord> {
-        let state: ContainerState = view::state(&c);
+        let state: ContainerState = c.state;
         state.next(Transition::Start, &c.name).map_err(|e| ContainerError::Conflict(e.to_string()))?;
         // A shim of an earlier start may still be at work: one a daemon
         // killed mid-start left running (adopt it rather than kill it), or
@@ -496,7 +496,7 @@ impl Containers {
         let lives = |k: &Known| berth_shim::identity::check(k, &c.id, &*self.procs) == Liveness::Alive;
         if let Some(shim) = earlier.filter(lives) {
             if sd.started().exists() && !sd.exit().exists() {
-                c.state = ContainerState::Running.to_string();
+                c.state = ContainerState::Running;
                 c.pid = StateDir::read_pid(&sd.init_pid());
                 set_shim(&mut c, &shim);
                 c.started_at.get_or_insert_with(|| self.now());
@@ -599,7 +599,7 @@ impl Containers {
                     oom_killed: false,
                     error: Some("the shim ended without a word".into()),
                 });
-                c.state = ContainerState::Exited.to_string();
+                c.state = ContainerState::Exited;
                 c.error = exit.error.clone();
                 c.exit_code = Some(exit.code);
                 c.finished_at = Some(exit.finished_at.clone());
@@ -615,7 +615,7 @@ impl Containers {
         if let Ok(why) = std::fs::read_to_string(sd.cgroup_error()) {
             tracing::warn!(container = %c.name, error = %why.trim(), "the shim stays in the daemon's cgroup: stopping the daemon's service may stop this container");
         }
-        c.state = ContainerState::Running.to_string();
+        c.state = ContainerState::Running;
         c.pid = StateDir::read_pid(&sd.init_pid());
         match &shim {
             Some(k) => set_shim(&mut c, k),
@@ -648,7 +648,7 @@ impl Containers {
     /// comes back by itself.
     pub async fn stop(self: &Arc<Self>, key: &str, timeout: Option<u32>) -> Result<ContainerRecord> {
         let (current, guard) = self.resolve_locked(key).await?;
-        if current.state != "running" && current.state != "restarting" {
+        if current.state != ContainerState::Running && current.state != ContainerState::Restarting {
             return Err(ContainerError::Conflict(format!(
                 "container {} is not running (it is {}); nothing to stop",
                 current.name, current.state
@@ -656,10 +656,10 @@ impl Containers {
         }
         // A container waiting out a restart backoff just stays stopped.
         let c = self.mark_stopped(current)?;
-        if c.state != "running" {
+        if c.state != ContainerState::Running {
             return Ok(c);
         }
-        let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let req = c.request.clone();
         let image_signal = self.images.inspect(&c.image_digest.to_string()).ok().and_then(|i| i.config.stop_signal);
         let signal = view::signal_number(req.stop_signal.as_deref().or(image_signal.as_deref()).unwrap_or("SIGTERM"))
             .map_err(ContainerError::Invalid)?;
@@ -680,7 +680,7 @@ impl Containers {
     pub async fn kill(self: &Arc<Self>, key: &str, signal: &str) -> Result<ContainerRecord> {
         let signal = view::signal_number(signal).map_err(ContainerError::Invalid)?;
         let (c, _guard) = self.resolve_locked(key).await?;
-        if c.state != "running" {
+        if c.state != ContainerState::Running {
             return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
         }
         let c = self.mark_stopped(c)?;
@@ -694,9 +694,9 @@ impl Containers {
     /// a restart backoff is exited at once.
     fn mark_stopped(&self, mut c: ContainerRecord) -> Result<ContainerRecord> {
         c.stopped_by_user = true;
-        let was_restarting = c.state == "restarting";
+        let was_restarting = c.state == ContainerState::Restarting;
         if was_restarting {
-            c.state = ContainerState::Exited.to_string();
+            c.state = ContainerState::Exited;
             c.backoff_ms = None;
         }
         self.store.put_container(&c)?;
@@ -727,7 +727,7 @@ impl Containers {
     /// restart by policy cannot bring it back in between.
     pub async fn remove(self: &Arc<Self>, key: &str, force: bool) -> Result<String> {
         let (c, guard) = self.resolve_locked(key).await?;
-        if c.state != "running" {
+        if c.state != ContainerState::Running {
             return self.remove_locked(&c).await;
         }
         if !force {
@@ -742,7 +742,7 @@ impl Containers {
         self.wait_exit(&c, Duration::from_secs(10)).await;
         self.reap_exits().await;
         let (c, _guard) = self.resolve_locked(&c.id).await?;
-        if c.state == "running" {
+        if c.state == ContainerState::Running {
             return Err(ContainerError::Conflict(format!(
                 "container {} did not exit within 10 s of SIGKILL; try rm -f again",
                 c.name
@@ -782,7 +782,7 @@ impl Containers {
             tokio::pin!(changed);
             changed.as_mut().enable();
             match self.store.get_container(&c.id)? {
-                Some(now) if now.state == "exited" || now.state == "created" => {
+                Some(now) if now.state == ContainerState::Exited || now.state == ContainerState::Created => {
                     return Ok(WaitResponse { exit_code: now.exit_code.unwrap_or(0), error: now.error });
                 }
                 Some(_) => {}
@@ -817,11 +817,13 @@ impl Containers {
     /// start, before the monitor; idempotent.
     pub async fn adopt_legacy_shims(&self) {
         let Ok(all) = self.store.list_containers() else { return };
-        for c in all.into_iter().filter(|c| c.state == "running" && c.shim_start_time.is_none()) {
+        for c in all.into_iter().filter(|c| c.state == ContainerState::Running && c.shim_start_time.is_none()) {
             let _guard = self.lock(&c.id).await;
             let Ok(Some(mut c)) = self.store.get_container(&c.id) else { continue };
             let Some(known @ Known::Pid(pid)) = self.known_shim(&c) else { continue };
-            if c.state != "running" || berth_shim::identity::check(&known, &c.id, &*self.procs) != Liveness::Alive {
+            if c.state != ContainerState::Running
+                || berth_shim::identity::check(&known, &c.id, &*self.procs) != Liveness::Alive
+            {
                 continue;
             }
             let Some(identity) = self.procs.identity(pid) else { continue };
@@ -846,7 +848,7 @@ impl Containers {
     /// restart policy.
     pub async fn reap_exits(self: &Arc<Self>) {
         let Ok(all) = self.store.list_containers() else { return };
-        for c in all.into_iter().filter(|c| c.state == "running") {
+        for c in all.into_iter().filter(|c| c.state == ContainerState::Running) {
             let sd = self.state_dir(&c.id);
             if !sd.exit().exists() && self.shim_liveness(&c) == Liveness::Alive {
                 continue;
@@ -854,7 +856,7 @@ impl Containers {
             let _guard = self.lock(&c.id).await;
             // Another caller may have handled this exit meanwhile.
             let Ok(Some(mut c)) = self.store.get_container(&c.id) else { continue };
-            if c.state != "running" {
+            if c.state != ContainerState::Running {
                 continue;
             }
             let exit = match sd.read_exit() {
@@ -869,7 +871,7 @@ impl Containers {
                 },
             };
             let ran_for = view::ran_for(c.started_at.as_deref(), &exit.finished_at);
-            c.state = ContainerState::Exited.to_string();
+            c.state = ContainerState::Exited;
             c.exit_code = Some(exit.code);
             c.exit_signal = exit.signal;
             c.oom_killed = exit.oom_killed;
@@ -883,7 +885,7 @@ impl Containers {
             // After the events: this stores the exited state, which wakes
             // `wait`, and a waiter then finds the events in place.
             self.detach_network(&mut c).await;
-            let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+            let req = c.request.clone();
             let policy: RestartPolicy = req.restart.as_deref().unwrap_or("no").parse().unwrap_or_default();
             if req.auto_remove {
                 self.recent_exits
@@ -897,7 +899,7 @@ impl Containers {
             if policy.should_restart(exit.code, c.restart_count, c.stopped_by_user) {
                 let backoff = Backoff { max: self.settings.backoff_max, ..Backoff::CONTAINER };
                 let delay = backoff.next(c.backoff_ms.map(Duration::from_millis), ran_for);
-                c.state = ContainerState::Restarting.to_string();
+                c.state = ContainerState::Restarting;
                 c.backoff_ms = Some(delay.as_millis() as u64);
                 let _ = self.store.put_container(&c);
                 self.changed.notify_waiters();
@@ -939,7 +941,7 @@ impl Containers {
     async fn restart_after_backoff(self: &Arc<Self>, id: &str) {
         let _guard = self.lock(id).await;
         let Ok(Some(mut c)) = self.store.get_container(id) else { return };
-        if c.state != "restarting" || c.stopped_by_user {
+        if c.state != ContainerState::Restarting || c.stopped_by_user {
             return;
         }
         c.restart_count += 1;
@@ -1003,7 +1005,7 @@ impl Containers {
 
     pub(crate) fn running(&self, key: &str) -> Result<ContainerRecord> {
         let c = self.resolve(key)?;
-        if c.state != "running" {
+        if c.state != ContainerState::Running {
             return Err(ContainerError::Conflict(format!("container {} is not running", c.name)));
         }
         Ok(c)
@@ -1045,10 +1047,10 @@ impl Containers {
 
     /// Makes the container's network real before it starts, and records it.
     async fn attach_network(&self, c: &mut ContainerRecord) -> Result<()> {
-        let req: ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+        let req = c.request.clone();
         if let Some(other) = req.networks.first().and_then(|n| n.strip_prefix("container:")) {
             let o = self.resolve(other)?;
-            if o.state != "running" {
+            if o.state != ContainerState::Running {
                 return Err(ContainerError::Conflict(format!(
                     "container {} shares the network of {}, which is not running; start it first",
                     c.name, o.name
@@ -1112,7 +1114,7 @@ impl Containers {
     /// `network connect`: a running container joins one more network.
     pub async fn connect(&self, key: &str, network: &str, aliases: &[String]) -> Result<ContainerRecord> {
         let (mut c, _guard) = self.resolve_locked(key).await?;
-        if c.state != "running" {
+        if c.state != ContainerState::Running {
             return Err(ContainerError::Conflict(format!(
                 "container {} is not running; give --network when creating it instead",
                 c.name
@@ -1152,7 +1154,7 @@ impl Containers {
     }
 
     pub fn any_running(&self) -> bool {
-        self.store.list_containers().unwrap_or_default().iter().any(|c| c.state == "running")
+        self.store.list_containers().unwrap_or_default().iter().any(|c| c.state == ContainerState::Running)
     }
 
     /// Completes when some container's state changes (an exit, a removal);
@@ -1162,7 +1164,11 @@ impl Containers {
     }
 
     pub fn is_running(&self, id: &str) -> bool {
-        self.store.get_container(id).ok().flatten().is_some_and(|c| c.state == "running" || c.state == "restarting")
+        self.store
+            .get_container(id)
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.state == ContainerState::Running || c.state == ContainerState::Restarting)
     }
 }
 

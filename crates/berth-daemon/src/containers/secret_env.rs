@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use berth_core::api::{ContainerCreateRequest, SecretEnvRef};
+use berth_core::api::SecretEnvRef;
 
 use super::{ContainerError, Containers, Result};
 
@@ -120,11 +120,6 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 }
 
 impl Containers {
-    fn secret_request(&self, request: &serde_json::Value) -> Option<ContainerCreateRequest> {
-        let req: ContainerCreateRequest = serde_json::from_value(request.clone()).ok()?;
-        (!req.secret_env.is_empty()).then_some(req)
-    }
-
     fn rewrite_spec_env(&self, id: &str, vars: &BTreeMap<String, Option<String>>) -> Result<()> {
         let path = self.bundle(id).join("config.json");
         let io = |e: std::io::Error| ContainerError::Io(format!("{}: {e}", path.display()));
@@ -139,7 +134,10 @@ impl Containers {
     /// `config.json`. Fails (and nothing starts) when a Secret or key that
     /// is not optional is gone.
     pub(super) fn reveal_secret_env(&self, c: &berth_store::ContainerRecord) -> Result<()> {
-        let Some(req) = self.secret_request(&c.request) else { return Ok(()) };
+        let req = &c.request;
+        if req.secret_env.is_empty() {
+            return Ok(());
+        }
         let store = self.store.as_ref();
         let vars = resolve(&req.env, &req.secret_env, |namespace, name| {
             crate::declared::secret_data(store, namespace, name).map_err(|e| e.to_string())

@@ -120,7 +120,7 @@ pub struct Held {
 
 /// What `c` holds, if it is in a user namespace.
 pub fn held(c: &ContainerRecord) -> Option<Held> {
-    let networks = c.request.get("networks").and_then(|n| serde_json::from_value(n.clone()).ok()).unwrap_or_default();
+    let networks = c.request.networks.clone();
     Some(Held { networks, mapping: mapping_of(c)? })
 }
 
@@ -163,7 +163,7 @@ pub fn own_volumes(volumes: &[String], m: IdMapping, roots: &[&std::path::Path])
 
 /// The mapping a stored container holds, if any.
 pub fn mapping_of(c: &ContainerRecord) -> Option<IdMapping> {
-    serde_json::from_value(c.request.get("userns_mapping")?.clone()).ok()
+    c.request.userns_mapping
 }
 
 /// How the container's snapshot is owned on the host.

@@ -7,12 +7,7 @@ use berth_core::container::ContainerState;
 use berth_store::ContainerRecord;
 
 pub fn state(c: &ContainerRecord) -> ContainerState {
-    match c.state.as_str() {
-        "running" => ContainerState::Running,
-        "exited" => ContainerState::Exited,
-        "restarting" => ContainerState::Restarting,
-        _ => ContainerState::Created,
-    }
+    c.state
 }
 
 fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
@@ -64,7 +59,7 @@ pub fn status(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String
 }
 
 fn request(c: &ContainerRecord) -> ContainerCreateRequest {
-    serde_json::from_value(c.request.clone()).unwrap_or_default()
+    c.request.clone()
 }
 
 pub fn summary(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> ContainerSummary {
@@ -77,7 +72,7 @@ pub fn summary(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> Conta
         image: c.image.clone(),
         command: command.join(" "),
         created: c.created_at.clone(),
-        state: c.state.clone(),
+        state: c.state.to_string(),
         status: status(c, now),
         exit_code: c.exit_code,
         restart_count: c.restart_count,
@@ -132,7 +127,7 @@ pub fn inspect(
         started_at: c.started_at.clone(),
         finished_at: c.finished_at.clone(),
         pid: c.pid,
-        shim_pid: c.shim_pid.filter(|_| c.state == "running"),
+        shim_pid: c.shim_pid.filter(|_| c.state == ContainerState::Running),
         exit_signal: c.exit_signal,
         oom_killed: c.oom_killed,
         error: c.error.clone(),

@@ -3,6 +3,7 @@
 //! reports it (pod phase, conditions, container states; Deployment
 //! replica counts).
 
+use berth_core::container::ContainerState;
 use std::collections::BTreeMap;
 
 use berth_manifest::model::{DeploymentSpec, ServiceSpec};
@@ -236,7 +237,7 @@ pub fn pod(p: &PodRecord, containers: &BTreeMap<String, ContainerRecord>) -> Val
         let st = p.containers.get(name).cloned().unwrap_or_default();
         let rec = containers.get(name);
         let state = match (rec, &st.waiting) {
-            (Some(r), _) if r.state == "running" => {
+            (Some(r), _) if r.state == ContainerState::Running => {
                 json!({"running": {"startedAt": r.started_at}})
             }
             (_, Some((reason, message))) => {
@@ -269,7 +270,7 @@ pub fn pod(p: &PodRecord, containers: &BTreeMap<String, ContainerRecord>) -> Val
             "image": image,
             "imageID": rec.map(|r| r.image_digest.to_string()).unwrap_or_default(),
             "ready": st.ready,
-            "started": st.started || rec.is_some_and(|r| r.state == "running"),
+            "started": st.started || rec.is_some_and(|r| r.state == ContainerState::Running),
             "restartCount": st.restarts,
             "state": state,
             "lastState": last,
@@ -283,8 +284,11 @@ pub fn pod(p: &PodRecord, containers: &BTreeMap<String, ContainerRecord>) -> Val
         p.template.init_containers.iter().map(|c| status_of(&c.name, &c.image.to_string())).collect();
     let main: Vec<Value> = p.template.containers.iter().map(|c| status_of(&c.name, &c.image.to_string())).collect();
     let init_done = p.template.init_containers.iter().all(|c| p.containers.get(&c.name).is_some_and(|s| s.completed));
-    let all_running =
-        p.template.containers.iter().all(|c| containers.get(&c.name).is_some_and(|r| r.state == "running"));
+    let all_running = p
+        .template
+        .containers
+        .iter()
+        .all(|c| containers.get(&c.name).is_some_and(|r| r.state == ContainerState::Running));
     let phase = if all_running && init_done { "Running" } else { "Pending" };
     let ready = if p.ready && p.deleting.is_none() { "True" } else { "False" };
     let since = p.ready_since.clone().or_else(|| Some(p.created.clone()));

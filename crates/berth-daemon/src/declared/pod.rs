@@ -5,6 +5,7 @@
 //! the next, and a container is found again by its fixed name, so a worker
 //! restarted after a crash carries on instead of starting over.
 
+use berth_core::container::ContainerState;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -394,7 +395,7 @@ impl Worker {
         let record = st.id.as_ref().and_then(|id| self.d.store.get_container(id).ok().flatten());
         let observed = match &record {
             None => plan::Observed::Missing,
-            Some(r) if r.state == "running" => plan::Observed::Running,
+            Some(r) if r.state == ContainerState::Running => plan::Observed::Running,
             Some(r) => match &r.finished_at {
                 None => plan::Observed::Created,
                 Some(finished_at) => plan::Observed::Exited {

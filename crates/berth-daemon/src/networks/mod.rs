@@ -474,7 +474,7 @@ impl Networks {
 
 /// Whether a container (running or not) is declared on `network`.
 fn wants_network(c: &ContainerRecord, network: &str, default: &str) -> bool {
-    let req: berth_core::api::ContainerCreateRequest = serde_json::from_value(c.request.clone()).unwrap_or_default();
+    let req = c.request.clone();
     if req.networks.is_empty() {
         return network == default;
     }
