@@ -5,11 +5,11 @@
 //! the next, and a container is found again by its fixed name, so a worker
 //! restarted after a crash carries on instead of starting over.
 
-use berth_core::container::ContainerState;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_core::container::ContainerState;
 use berth_manifest::model::{ContainerSpec, Handler, ProbeHandler, ProbeKind, PullPolicy, VolumeSource};
 use berth_manifest::{ContainerHealth, ProbeResult};
 use tokio::time::Instant;
@@ -18,6 +18,10 @@ use super::plan;
 use super::records::{self, PodRecord};
 use super::spec::{self, ConfigSources, PodIdentity};
 use super::Declared;
+
+mod probes;
+mod volumes;
+use volumes::unmount_under;
 
 /// A running container instance and its probes.
 struct Instance {
@@ -57,57 +61,6 @@ fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
 /// How long until an RFC 3339 time (zero when past).
 fn until(s: &str, now: chrono::DateTime<chrono::Utc>) -> Duration {
     parse_time(s).and_then(|t| (t - now).to_std().ok()).unwrap_or_default()
-}
-
-/// Mount points at or below `path`, deepest first.
-fn mounts_under(path: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<std::path::PathBuf> = text
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .map(std::path::PathBuf::from)
-        .filter(|m| m.starts_with(path))
-        .collect();
-    out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    out
-}
-
-fn is_mountpoint(path: &std::path::Path) -> bool {
-    mounts_under(path).iter().any(|m| m == path)
-}
-
-fn mount_tmpfs(path: &std::path::Path, options: &str, pod: &str) -> std::io::Result<()> {
-    use nix::mount::{mount, MsFlags};
-    let source = format!("berth-pod-{}", &pod[..12.min(pod.len())]);
-    mount(Some(source.as_str()), path, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(options))
-        .map_err(std::io::Error::from)
-}
-
-/// Unmounts everything at or below `path` (lazily: a container still
-/// holding it keeps its view until it goes).
-fn unmount_under(path: &std::path::Path) {
-    for m in mounts_under(path) {
-        if let Err(e) = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
-            tracing::warn!(mount = %m.display(), error = %e, "cannot unmount a pod volume");
-        }
-    }
-}
-
-/// Bytes used below `path` (files only; what an emptyDir's sizeLimit counts).
-fn disk_usage(path: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            match e.metadata() {
-                Ok(m) if m.is_dir() => stack.push(e.path()),
-                Ok(m) => total += m.len(),
-                Err(_) => {}
-            }
-        }
-    }
-    total
 }
 
 impl Worker {
@@ -265,108 +218,6 @@ impl Worker {
             next = next.min(self.container(pod, &c, false, &sources).await);
         }
         next
-    }
-
-    fn sources(&self, namespace: &str) -> Result<ConfigSources, super::DeclaredError> {
-        let mut s = ConfigSources::default();
-        for (_, _, o) in self.d.declared("ConfigMap")? {
-            if let berth_manifest::Object::ConfigMap(c) = o {
-                if c.meta.namespace == namespace {
-                    s.config_maps.insert(c.meta.name.clone(), c);
-                }
-            }
-        }
-        for (_, _, o) in self.d.declared("Secret")? {
-            if let berth_manifest::Object::Secret(c) = o {
-                if c.meta.namespace == namespace {
-                    s.secrets.insert(c.meta.name.clone(), c);
-                }
-            }
-        }
-        Ok(s)
-    }
-
-    /// Makes the pod's volume directories and writes ConfigMap and Secret
-    /// files, once (a directory that exists is complete: it is renamed
-    /// into place). In a pod with a user namespace (`owner`) the files
-    /// belong to its root, as Kubernetes gives them, so a mode such as
-    /// 0400 still lets root inside read them.
-    fn volumes(
-        &self,
-        pod: &PodRecord,
-        sources: &ConfigSources,
-        disk: &std::path::Path,
-        memory: &std::path::Path,
-        owner: Option<berth_core::api::IdMapping>,
-    ) -> Result<(), spec::ConfigError> {
-        let give = |p: &std::path::Path| match owner {
-            Some(m) => std::os::unix::fs::lchown(p, Some(m.host_uid), Some(m.host_gid)),
-            None => Ok(()),
-        };
-        use std::os::unix::fs::PermissionsExt;
-        let io = |e: std::io::Error| spec::ConfigError(format!("preparing the pod's volumes: {e}"));
-        // Secrets, ConfigMaps and memory emptyDirs live on a tmpfs of the
-        // pod's own, so a secret value never reaches a disk, whatever the
-        // run root is on.
-        if !pod.template.volumes.is_empty() && !is_mountpoint(memory) {
-            std::fs::create_dir_all(memory).map_err(io)?;
-            mount_tmpfs(memory, "mode=0700", &pod.uid).map_err(io)?;
-        }
-        for v in &pod.template.volumes {
-            let dir = spec::volume_dir(&pod.template, &v.name, disk, memory).expect("declared volume");
-            if dir.exists() {
-                continue;
-            }
-            if let VolumeSource::EmptyDir { medium: berth_manifest::model::Medium::Memory, size_limit_bytes } =
-                &v.source
-            {
-                std::fs::create_dir_all(&dir).map_err(io)?;
-                let size = size_limit_bytes.map(|b| format!(",size={b}")).unwrap_or_default();
-                if let Err(e) = mount_tmpfs(&dir, &format!("mode=0777{size}"), &pod.uid) {
-                    let _ = std::fs::remove_dir(&dir);
-                    return Err(io(e));
-                }
-                continue;
-            }
-            let parent = dir.parent().expect("volume dirs have a parent");
-            std::fs::create_dir_all(parent).map_err(io)?;
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
-            let files = spec::projected_files(&v.source, sources)?;
-            let tmp = parent.join(format!(".{}.tmp", v.name));
-            let _ = std::fs::remove_dir_all(&tmp);
-            std::fs::create_dir_all(&tmp).map_err(io)?;
-            let mode = if matches!(v.source, VolumeSource::EmptyDir { .. }) { 0o777 } else { 0o755 };
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io)?;
-            give(&tmp).map_err(io)?;
-            for (path, bytes, mode) in files {
-                let target = tmp.join(&path);
-                if let Some(p) = target.parent() {
-                    std::fs::create_dir_all(p).map_err(io)?;
-                    // Directories an item path made (`a/b/key`) too.
-                    for d in p.ancestors().take_while(|d| d.starts_with(&tmp) && *d != tmp) {
-                        give(d).map_err(io)?;
-                    }
-                }
-                std::fs::write(&target, bytes).map_err(io)?;
-                std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode & 0o777)).map_err(io)?;
-                give(&target).map_err(io)?;
-            }
-            std::fs::rename(&tmp, &dir).map_err(io)?;
-        }
-        Ok(())
-    }
-
-    /// Why the pod must be evicted: a disk emptyDir past its sizeLimit.
-    fn over_size_limit(&self, pod: &PodRecord, disk: &std::path::Path) -> Option<String> {
-        pod.template.volumes.iter().find_map(|v| match &v.source {
-            VolumeSource::EmptyDir { medium: berth_manifest::model::Medium::Disk, size_limit_bytes: Some(limit) } => {
-                let used = disk_usage(&disk.join(&v.name));
-                (used > *limit).then(|| {
-                    format!("Usage of EmptyDir volume {:?} exceeds the limit {limit} bytes ({used} bytes used)", v.name)
-                })
-            }
-            _ => None,
-        })
     }
 
     fn container_name(pod: &PodRecord, c: &ContainerSpec) -> String {
@@ -623,80 +474,6 @@ impl Worker {
                 Duration::from_millis(100)
             }
         }
-    }
-
-    /// Runs the container's due probes and acts on their verdict.
-    async fn probe(&mut self, pod: &mut PodRecord, c: &ContainerSpec, id: &str) -> Duration {
-        let now_v = self.clock();
-        let st = pod.container(&c.name).clone();
-        let inst = self.instances.entry(c.name.clone()).or_insert_with(|| Instance {
-            // Found running: adopted with the verdict it had.
-            id: id.to_string(),
-            health: ContainerHealth::adopted(c, now_v, st.started, st.ready),
-        });
-        if inst.id != id {
-            inst.id = id.to_string();
-            inst.health = ContainerHealth::new(c, now_v);
-        }
-        let ip = pod.ip.as_deref().and_then(|i| i.parse().ok());
-        let due: Vec<ProbeKind> =
-            inst.health.due(now_v).into_iter().filter(|(_, at)| *at <= now_v).map(|(k, _)| k).collect();
-        for kind in due {
-            let Some(tracker) = inst.health.tracker(kind) else { continue };
-            let spec = tracker.spec().clone();
-            let target = crate::probes::Target { container: id, ip };
-            let (result, detail) = crate::probes::run(&self.d.containers, &spec.handler, &target, spec.timeout).await;
-            let at = self.origin.elapsed();
-            let health = inst.health.observe(kind, result, at);
-            if kind == ProbeKind::Readiness {
-                let mut counts = self.d.probe_counts.lock().unwrap_or_else(|p| p.into_inner());
-                let c = counts.entry(pod.key()).or_default();
-                c.0 += u64::from(result == ProbeResult::Success);
-                c.1 += 1;
-            }
-            if result != ProbeResult::Success {
-                let name = match kind {
-                    ProbeKind::Startup => "Startup",
-                    ProbeKind::Liveness => "Liveness",
-                    ProbeKind::Readiness => "Readiness",
-                };
-                self.d.event(
-                    "pod",
-                    &pod.namespace,
-                    &pod.name,
-                    true,
-                    "Unhealthy",
-                    format!("{name} probe failed: {detail}"),
-                );
-            }
-            if let Some(cause) = health.restart {
-                self.d.event(
-                    "pod",
-                    &pod.namespace,
-                    &pod.name,
-                    false,
-                    "Killing",
-                    format!("Container {} {}, will be restarted", c.name, cause.to_string().to_lowercase()),
-                );
-                let s = pod.container(&c.name);
-                s.ready = false;
-                s.started = false;
-                let _ = records::put_pod(self.d.store.as_ref(), pod);
-                let grace = pod.template.termination_grace_period.as_secs() as u32;
-                let containers = Arc::clone(&self.d.containers);
-                let id = id.to_string();
-                let _ = containers.stop(&id, Some(grace)).await;
-                return Duration::ZERO;
-            }
-        }
-        let health = inst.health.health();
-        let s = pod.container(&c.name);
-        s.started = health.started;
-        s.ready = health.ready;
-        s.waiting = None;
-        let t = self.origin.elapsed();
-        let next = inst.health.next_due(t).map(|(_, at)| at.saturating_sub(t));
-        next.unwrap_or(Duration::from_secs(5)).max(Duration::from_millis(20))
     }
 
     /// Graceful termination: out of every Service (the rules confirmed in
