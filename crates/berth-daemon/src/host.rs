@@ -1,7 +1,7 @@
 //! The composition root: every effect the daemon's services have on the
 //! host, built once by [`Daemon::open`](crate::Daemon::open) from the real
-//! implementations and handed to containers, networks and the declared
-//! services. Tests build a [`Host::fake`] instead: recording fakes and a
+//! implementations and handed to containers and networks (events and the
+//! declared services take its clock). Tests build a [`Host::fake`] instead: recording fakes and a
 //! clock that moves only when told, so the services' logic runs without
 //! root and without sleeping.
 
