@@ -58,12 +58,6 @@ impl Daemon {
         })?;
         let store = open_store(&opts.root)?;
         let users = Arc::new(crate::containers::ContainerImageUsers(Arc::clone(&store)));
-        let images = Arc::new(ImageStore::open(
-            &opts.root.join("images"),
-            Arc::clone(&store),
-            opts.config.image_config(),
-            users,
-        )?);
         let c = &opts.config.containers;
         let settings = crate::containers::ContainerSettings {
             runtime: which(&c.runtime),
@@ -77,11 +71,17 @@ impl Daemon {
         let net_settings =
             crate::networks::NetworkSettings::from_config(&opts.config.network).map_err(|e| anyhow::anyhow!("{e}"))?;
         // The composition root: every effect below is built here, once.
+        let exe = std::env::current_exe().context("cannot find the berth binary")?;
         let host = crate::host::Host::real(
+            &exe,
             &settings.runtime,
             &crate::containers::Containers::runtime_root(&opts.run_root),
             &net_settings.netns_dir,
             &opts.run_root.join("userns"),
+        );
+        let images = Arc::new(
+            ImageStore::open(&opts.root.join("images"), Arc::clone(&store), opts.config.image_config(), users)?
+                .with_mounts(Arc::clone(&host.mounts)),
         );
         let events = crate::events::Events::new(Arc::clone(&store), Arc::clone(&host.clock));
         let networks = crate::networks::Networks::new(Arc::clone(&store), net_settings, &host);

@@ -22,10 +22,15 @@ pub struct Host {
     pub clock: Arc<dyn Clock>,
     /// The OCI runtime's kill, delete and state.
     pub runtime: Arc<dyn OciRuntime>,
+    /// Starts each container's shim.
+    pub shims: Arc<dyn ShimLauncher>,
     /// `/proc`: whether a recorded shim is still the same process.
     pub procs: Arc<dyn Processes>,
     /// nftables, conntrack, links and network namespaces.
     pub kernel: Kernel,
+    /// Overlay mounts of container root filesystems (given to the image
+    /// store).
+    pub mounts: Arc<dyn berth_image::Mounts>,
     /// The cgroup filesystem (its root is a path, so tests use a directory).
     pub cgroups: Cgroups,
     /// What specs need to know about this machine.
@@ -48,10 +53,12 @@ impl Host {
     /// The real host: runc at `runtime` keeping its state under
     /// `runtime_root`, the kernel's nftables and netlink, network
     /// namespaces in `netns_dir` (their user namespaces in `userns_dir`).
-    pub fn real(runtime: &Path, runtime_root: &Path, netns_dir: &Path, userns_dir: &Path) -> Self {
+    /// `exe` is the daemon's own binary (the shim is found beside it).
+    pub fn real(exe: &Path, runtime: &Path, runtime_root: &Path, netns_dir: &Path, userns_dir: &Path) -> Self {
         Self {
             clock: Arc::new(SystemClock),
             runtime: Arc::new(berth_shim::runtime::Runc::new(runtime, runtime_root)),
+            shims: Arc::new(ShimProcesses::new(exe.to_path_buf())),
             procs: Arc::new(berth_shim::identity::ProcFs::host()),
             kernel: Kernel {
                 nft: Arc::new(berth_net::NftCli::new()),
@@ -59,6 +66,7 @@ impl Host {
                 links: Arc::new(berth_net::NetlinkLinks::new()),
                 namespaces: Arc::new(berth_net::NetnsDir::new(netns_dir, userns_dir)),
             },
+            mounts: Arc::new(berth_image::KernelMounts),
             cgroups: Cgroups::host(),
             info: host_info(),
             dns: crate::networks::DnsBind::Gateway,
@@ -68,10 +76,15 @@ impl Host {
     /// A host of fakes for tests: cgroups under `dir`, a clock at
     /// 2026-01-01, and the fakes themselves to look at.
     pub fn fake(dir: &Path) -> (Self, Fakes) {
+        let clock = Arc::new(FakeClock::at_epoch());
+        let procs = Arc::new(FakeProcesses::new("fake-boot"));
+        let shims = Arc::new(FakeShims::new(procs.clone(), clock.clone()));
         let fakes = Fakes {
-            clock: Arc::new(FakeClock::at_epoch()),
-            runtime: Arc::new(FakeRuntime::default()),
-            procs: Arc::new(FakeProcesses::new("fake-boot")),
+            clock,
+            runtime: Arc::new(FakeRuntime { shims: Some(shims.clone()), ..Default::default() }),
+            shims,
+            procs,
+            mounts: Arc::new(berth_image::FakeMounts::default()),
             nft: Arc::new(berth_net::FakeNftables::default()),
             conntrack: Arc::new(berth_net::FakeConntrack::default()),
             links: Arc::new(berth_net::FakeNetLinks::default()),
@@ -80,6 +93,7 @@ impl Host {
         let host = Self {
             clock: fakes.clock.clone(),
             runtime: fakes.runtime.clone(),
+            shims: fakes.shims.clone(),
             procs: fakes.procs.clone(),
             kernel: Kernel {
                 nft: fakes.nft.clone(),
@@ -87,6 +101,7 @@ impl Host {
                 links: fakes.links.clone(),
                 namespaces: fakes.namespaces.clone(),
             },
+            mounts: fakes.mounts.clone(),
             cgroups: Cgroups { root: dir.join("cgroup"), v2: true },
             info: berth_runtime::HostInfo {
                 arch: "x86_64".into(),
@@ -104,6 +119,8 @@ impl Host {
 pub struct Fakes {
     pub clock: Arc<FakeClock>,
     pub runtime: Arc<FakeRuntime>,
+    pub shims: Arc<FakeShims>,
+    pub mounts: Arc<berth_image::FakeMounts>,
     pub procs: Arc<FakeProcesses>,
     pub nft: Arc<berth_net::FakeNftables>,
     pub conntrack: Arc<berth_net::FakeConntrack>,
@@ -111,10 +128,12 @@ pub struct Fakes {
     pub namespaces: Arc<berth_net::FakeNamespaces>,
 }
 
-/// An OCI runtime that knows no container and records what it was asked.
-#[derive(Debug, Default)]
+/// An OCI runtime that records what it was asked; a signal sent to a
+/// container whose fake shim runs ends it (exit code 128 + signal).
+#[derive(Default)]
 pub struct FakeRuntime {
     calls: std::sync::Mutex<Vec<String>>,
+    shims: Option<Arc<FakeShims>>,
 }
 
 impl FakeRuntime {
@@ -131,6 +150,9 @@ impl FakeRuntime {
 impl OciRuntime for FakeRuntime {
     fn kill(&self, id: &str, signal: i32, _all: bool) -> Result<(), berth_shim::runtime::RuntimeError> {
         self.record(format!("kill {id} {signal}"));
+        if let Some(shims) = &self.shims {
+            shims.exit(id, 128 + signal, Some(signal));
+        }
         Ok(())
     }
 
@@ -157,5 +179,147 @@ fn host_info() -> berth_runtime::HostInfo {
             .ok()
             .map(|(_, hard)| hard),
         capabilities: cap_bnd.map(berth_runtime::caps_from_mask),
+    }
+}
+
+/// A shim just started: its PID (while it is unreaped the PID cannot be
+/// reused, so its identity can be read), the lines it writes to stdout
+/// (`started`, then `exited`), and a future that ends once it is reaped.
+pub struct LaunchedShim {
+    pub pid: Option<i32>,
+    pub notices: tokio::sync::mpsc::UnboundedReceiver<String>,
+    pub reaped: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+}
+
+/// Starts per-container shims.
+pub trait ShimLauncher: Send + Sync {
+    fn launch(&self, args: &berth_shim::ShimArgs) -> std::io::Result<LaunchedShim>;
+}
+
+/// The real shims: the small `berth-shim` program next to the daemon's
+/// binary when it is installed, else the binary's own `shim` subcommand.
+pub struct ShimProcesses {
+    exe: std::path::PathBuf,
+}
+
+impl ShimProcesses {
+    pub fn new(exe: std::path::PathBuf) -> Self {
+        Self { exe }
+    }
+}
+
+impl ShimLauncher for ShimProcesses {
+    fn launch(&self, args: &berth_shim::ShimArgs) -> std::io::Result<LaunchedShim> {
+        let small = self.exe.with_file_name("berth-shim");
+        let mut cmd = if small.is_file() {
+            tokio::process::Command::new(small)
+        } else {
+            let mut c = tokio::process::Command::new(&self.exe);
+            c.arg("shim");
+            c
+        };
+        cmd.args(args.to_args());
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let mut child = cmd.spawn()?;
+        let pid = child.id().map(|p| p as i32);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            use tokio::io::AsyncBufReadExt;
+            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = tx.send(line);
+            }
+        });
+        let reaped = Box::pin(async move {
+            let _ = child.wait().await;
+        });
+        Ok(LaunchedShim { pid, notices, reaped })
+    }
+}
+
+/// Shims that run nothing: `launch` records the container as started the
+/// way a shim does (state directory, PID, a process in [`FakeProcesses`])
+/// and says `started`; [`FakeShims::exit`] ends it with an exit record, as
+/// a real shim does when its container exits.
+pub struct FakeShims {
+    procs: Arc<FakeProcesses>,
+    clock: Arc<FakeClock>,
+    next_pid: std::sync::atomic::AtomicI32,
+    running: std::sync::Mutex<std::collections::HashMap<String, FakeShim>>,
+    launched: std::sync::Mutex<Vec<berth_shim::ShimArgs>>,
+}
+
+struct FakeShim {
+    pid: i32,
+    state_dir: std::path::PathBuf,
+    notices: tokio::sync::mpsc::UnboundedSender<String>,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl FakeShims {
+    pub fn new(procs: Arc<FakeProcesses>, clock: Arc<FakeClock>) -> Self {
+        Self {
+            procs,
+            clock,
+            next_pid: std::sync::atomic::AtomicI32::new(4000),
+            running: Default::default(),
+            launched: Default::default(),
+        }
+    }
+
+    /// The arguments of every shim launched, in order.
+    pub fn launched(&self) -> Vec<berth_shim::ShimArgs> {
+        self.launched.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The containers whose shims run.
+    pub fn running(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.running.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// The container `id` exits with `code` (and `signal`): the exit record
+    /// is written, `exited` said, the shim ends. False if none runs.
+    pub fn exit(&self, id: &str, code: i32, signal: Option<i32>) -> bool {
+        let Some(mut shim) = self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id) else {
+            return false;
+        };
+        let record = berth_shim::protocol::ExitRecord {
+            code,
+            signal,
+            finished_at: self.clock.stamp(),
+            oom_killed: false,
+            error: None,
+        };
+        let _ = berth_shim::protocol::StateDir(shim.state_dir.clone()).write_exit(&record);
+        let _ = shim.notices.send("exited".into());
+        self.procs.exit(shim.pid);
+        if let Some(done) = shim.done.take() {
+            let _ = done.send(());
+        }
+        true
+    }
+}
+
+impl ShimLauncher for FakeShims {
+    fn launch(&self, args: &berth_shim::ShimArgs) -> std::io::Result<LaunchedShim> {
+        self.launched.lock().unwrap_or_else(|p| p.into_inner()).push(args.clone());
+        let pid = self.next_pid.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
+        let sd = berth_shim::protocol::StateDir(args.state_dir.clone());
+        std::fs::create_dir_all(&sd.0)?;
+        std::fs::write(sd.init_pid(), (pid + 1).to_string())?;
+        std::fs::write(sd.started(), b"")?;
+        self.procs.spawn(pid, pid as u64, &["berth-shim", "--id", &args.id]);
+        let (tx, notices) = tokio::sync::mpsc::unbounded_channel();
+        let _ = tx.send("started".to_string());
+        let (done, ended) = tokio::sync::oneshot::channel();
+        let shim = FakeShim { pid, state_dir: args.state_dir.clone(), notices: tx, done: Some(done) };
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(args.id.clone(), shim);
+        let reaped = Box::pin(async move {
+            let _ = ended.await;
+        });
+        Ok(LaunchedShim { pid: Some(pid), notices, reaped })
     }
 }

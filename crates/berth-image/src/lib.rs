@@ -24,6 +24,7 @@ mod export;
 mod fetch;
 pub mod import;
 pub mod manifest;
+pub mod mounts;
 mod operation;
 pub mod progress;
 mod pull;
@@ -37,5 +38,6 @@ pub mod unpack;
 
 pub use config::ImageConfig;
 pub use error::ImageError;
+pub use mounts::{FakeMounts, KernelMounts, Mounts};
 pub use progress::Progress;
 pub use store::{ImageStore, ImageUsers, NoUsers};

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use berth_store::ImageRecord;
 
 use crate::error::{io_err, ImageError, Result};
-use crate::snapshot::{is_mounted, mount_overlay, shift_ownership, unmount, IdShift, OverlaySpec};
+use crate::snapshot::{shift_ownership, IdShift, OverlaySpec};
 use crate::store::{remove_tree, ImageStore};
 
 /// Snapshot IDs become directory names: keep them plain.
@@ -48,7 +48,7 @@ impl ImageStore {
         let img = self.resolve(image)?;
         let dir = self.snapshot_dir(id);
         let target = dir.join("rootfs");
-        if !is_mounted(&target).map_err(io_err(&target))? {
+        if !self.mounts.is_mounted(&target).map_err(io_err(&target))? {
             self.mount_snapshot(&img, &dir, &target, shift.is_some())?;
         }
         if let Some(shift) = shift {
@@ -81,7 +81,7 @@ impl ImageStore {
             target,
             metacopy,
         };
-        mount_overlay(&spec).map_err(|e| ImageError::Snapshot(e.to_string()))
+        self.mounts.mount_overlay(&spec).map_err(|e| ImageError::Snapshot(e.to_string()))
     }
 
     /// Unmounts and deletes the root filesystem of `id`, including what the
@@ -91,14 +91,14 @@ impl ImageStore {
         let dir = self.snapshot_dir(id);
         let target = dir.join("rootfs");
         if target.exists() {
-            unmount(&target).map_err(|e| ImageError::Snapshot(e.to_string()))?;
+            self.mounts.unmount(&target).map_err(|e| ImageError::Snapshot(e.to_string()))?;
         }
         remove_tree(&dir)
     }
 
     /// Whether a root filesystem for `id` is mounted.
     pub fn rootfs_mounted(&self, id: &str) -> bool {
-        check_id(id).is_ok() && is_mounted(&self.snapshot_dir(id).join("rootfs")).unwrap_or(false)
+        check_id(id).is_ok() && self.mounts.is_mounted(&self.snapshot_dir(id).join("rootfs")).unwrap_or(false)
     }
 
     pub fn rootfs_path(&self, id: &str) -> PathBuf {

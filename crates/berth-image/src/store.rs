@@ -48,6 +48,8 @@ pub struct ImageStore {
     pinned: Mutex<crate::operation::Pins>,
     /// Serialises record changes with garbage collection.
     gc_lock: Mutex<()>,
+    /// How container root filesystems are mounted.
+    pub(crate) mounts: Arc<dyn crate::mounts::Mounts>,
 }
 
 /// What an image to be committed consists of; blobs for the layers must
@@ -88,9 +90,17 @@ impl ImageStore {
             users,
             pinned: Mutex::new(Default::default()),
             gc_lock: Mutex::new(()),
+            mounts: Arc::new(crate::mounts::KernelMounts),
         };
         this.recover()?;
         Ok(this)
+    }
+
+    /// Mounts container root filesystems through `mounts` (the kernel's
+    /// overlayfs unless told otherwise; a fake in tests without root).
+    pub fn with_mounts(mut self, mounts: Arc<dyn crate::mounts::Mounts>) -> Self {
+        self.mounts = mounts;
+        self
     }
 
     /// The directory the store lives in.

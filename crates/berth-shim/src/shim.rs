@@ -17,7 +17,7 @@ use crate::protocol::{write_atomic, write_private, ExitRecord, StateDir};
 use crate::runtime::Runc;
 
 /// `berth shim` arguments, passed by the daemon.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShimArgs {
     pub id: String,
     pub bundle: PathBuf,
@@ -34,6 +34,83 @@ pub struct ShimArgs {
     /// before anything else, so it leaves the daemon's cgroup: stopping
     /// the daemon's service must not take the containers with it.
     pub cgroups: Vec<PathBuf>,
+}
+
+impl ShimArgs {
+    /// The command line the daemon starts the shim with (after the program
+    /// and, for `berth shim`, the subcommand); [`ShimArgs::parse`] reads it
+    /// back. The one definition of the shim's arguments.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut out: Vec<std::ffi::OsString> = Vec::new();
+        let mut flag = |name: &str, value: &std::ffi::OsStr| {
+            out.push(name.into());
+            out.push(value.to_owned());
+        };
+        flag("--id", self.id.as_ref());
+        flag("--bundle", self.bundle.as_os_str());
+        flag("--state-dir", self.state_dir.as_os_str());
+        flag("--runtime", self.runtime.as_os_str());
+        flag("--runtime-root", self.runtime_root.as_os_str());
+        flag("--log", self.log_path.as_os_str());
+        flag("--log-max-size", self.log_max_size.to_string().as_ref());
+        flag("--log-max-files", self.log_max_files.to_string().as_ref());
+        for f in &self.oom_files {
+            flag("--oom-file", f.as_os_str());
+        }
+        for d in &self.cgroups {
+            flag("--cgroup", d.as_os_str());
+        }
+        out
+    }
+
+    /// Reads what [`ShimArgs::to_args`] wrote: `--id ID --bundle DIR
+    /// --state-dir DIR --runtime PATH --runtime-root DIR --log FILE`, and
+    /// optionally `--log-max-size BYTES --log-max-files N --oom-file FILE...
+    /// --cgroup DIR...`. The error says what is wrong.
+    pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Self, String> {
+        let mut args = args.into_iter();
+        let (mut id, mut bundle, mut state, mut runtime, mut runtime_root, mut log) =
+            (None, None, None, None, None, None);
+        let (mut max_size, mut max_files, mut oom, mut cgroups) = (10u64 << 20, 3u32, Vec::new(), Vec::new());
+        while let Some(flag) = args.next() {
+            let flag = flag.to_string_lossy().to_string();
+            let Some(value) = args.next() else { return Err(format!("{flag} needs a value")) };
+            let number =
+                |what: &str| value.to_str().and_then(|v| v.parse::<u64>().ok()).ok_or(format!("{flag} takes {what}"));
+            match flag.as_str() {
+                "--id" => id = Some(value.to_string_lossy().to_string()),
+                "--bundle" => bundle = Some(PathBuf::from(value)),
+                "--state-dir" => state = Some(PathBuf::from(value)),
+                "--runtime" => runtime = Some(PathBuf::from(value)),
+                "--runtime-root" => runtime_root = Some(PathBuf::from(value)),
+                "--log" => log = Some(PathBuf::from(value)),
+                "--log-max-size" => max_size = number("a number of bytes")?,
+                "--log-max-files" => {
+                    max_files = u32::try_from(number("a number")?).map_err(|_| format!("{flag} is too large"))?
+                }
+                "--oom-file" => oom.push(PathBuf::from(value)),
+                "--cgroup" => cgroups.push(PathBuf::from(value)),
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        let (Some(id), Some(bundle), Some(state_dir), Some(runtime), Some(runtime_root), Some(log_path)) =
+            (id, bundle, state, runtime, runtime_root, log)
+        else {
+            return Err("missing one of --id --bundle --state-dir --runtime --runtime-root --log".into());
+        };
+        Ok(Self {
+            id,
+            bundle,
+            state_dir,
+            runtime,
+            runtime_root,
+            log_path,
+            log_max_size: max_size,
+            log_max_files: max_files,
+            oom_files: oom,
+            cgroups,
+        })
+    }
 }
 
 fn now() -> String {
@@ -211,4 +288,38 @@ fn oom_count(path: &Path) -> u64 {
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse().ok())))
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod args_tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_reads_back_as_written() {
+        let args = ShimArgs {
+            id: "abc".into(),
+            bundle: "/b".into(),
+            state_dir: "/s".into(),
+            runtime: "/usr/sbin/runc".into(),
+            runtime_root: "/run/berth/runtime".into(),
+            log_path: "/l/c.log".into(),
+            log_max_size: 1 << 20,
+            log_max_files: 5,
+            oom_files: vec!["/cg/memory.events".into()],
+            cgroups: vec!["/cg/a".into(), "/cg/b".into()],
+        };
+        assert_eq!(ShimArgs::parse(args.to_args()), Ok(args.clone()));
+        let short: Vec<std::ffi::OsString> = args.to_args().into_iter().take(12).collect();
+        let defaults = ShimArgs::parse(short).unwrap();
+        assert_eq!((defaults.log_max_size, defaults.log_max_files), (10 << 20, 3));
+        for (bad, why) in [
+            (vec!["--id"], "--id needs a value"),
+            (vec!["--id", "x"], "missing one of"),
+            (vec!["--what", "x"], "unknown argument --what"),
+            (vec!["--log-max-files", "many"], "--log-max-files takes a number"),
+        ] {
+            let e = ShimArgs::parse(bad.into_iter().map(std::ffi::OsString::from)).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
 }

@@ -11,19 +11,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The shim runs once per container: no async runtime, no extra threads.
     if let Command::Shim(a) = cli.command {
-        let code = berth_shim::run(berth_shim::ShimArgs {
-            id: a.id,
-            bundle: a.bundle,
-            state_dir: a.state_dir,
-            runtime: a.runtime,
-            runtime_root: a.runtime_root,
-            log_path: a.log,
-            log_max_size: a.log_max_size,
-            log_max_files: a.log_max_files,
-            oom_files: a.oom_file,
-            cgroups: a.cgroup,
-        });
-        return ExitCode::from(code as u8);
+        return match berth_shim::ShimArgs::parse(a.args) {
+            Ok(args) => ExitCode::from(berth_shim::run(args) as u8),
+            Err(why) => {
+                eprintln!("berth shim: {why}; it is started by the berth daemon, see 'berth daemon --help'");
+                ExitCode::from(2)
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

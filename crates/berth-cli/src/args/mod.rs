@@ -198,28 +198,12 @@ pub enum Command {
     Shim(ShimCommand),
 }
 
+/// The shim's own arguments, read by `berth_shim::ShimArgs::parse` (their
+/// one definition).
 #[derive(Debug, Args)]
 pub struct ShimCommand {
-    #[arg(long)]
-    pub id: String,
-    #[arg(long)]
-    pub bundle: PathBuf,
-    #[arg(long)]
-    pub state_dir: PathBuf,
-    #[arg(long)]
-    pub runtime: PathBuf,
-    #[arg(long)]
-    pub runtime_root: PathBuf,
-    #[arg(long)]
-    pub log: PathBuf,
-    #[arg(long, default_value_t = 10 << 20)]
-    pub log_max_size: u64,
-    #[arg(long, default_value_t = 3)]
-    pub log_max_files: u32,
-    #[arg(long)]
-    pub oom_file: Vec<PathBuf>,
-    #[arg(long)]
-    pub cgroup: Vec<PathBuf>,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

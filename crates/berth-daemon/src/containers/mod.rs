@@ -105,7 +105,7 @@ pub struct Containers {
     host: berth_runtime::HostInfo,
     root: PathBuf,
     run_root: PathBuf,
-    exe: PathBuf,
+    shims: Arc<dyn crate::host::ShimLauncher>,
     settings: ContainerSettings,
     /// `/proc`: whether a recorded shim is still the same process.
     procs: Arc<dyn Processes>,
@@ -125,19 +125,6 @@ pub struct Containers {
 }
 
 impl Containers {
-    /// The shim program: the small `berth-shim` next to this binary when it
-    /// is installed, else this binary's own `shim` subcommand.
-    fn shim_command(&self) -> tokio::process::Command {
-        let small = self.exe.with_file_name("berth-shim");
-        if small.is_file() {
-            tokio::process::Command::new(small)
-        } else {
-            let mut c = tokio::process::Command::new(&self.exe);
-            c.arg("shim");
-            c
-        }
-    }
-
     /// The runtime's state lives under `run_root/runtime` (what
     /// [`Host::real`](crate::host::Host::real) is given).
     #[allow(clippy::too_many_arguments)]
@@ -152,8 +139,6 @@ impl Containers {
         settings: ContainerSettings,
     ) -> Result<Arc<Self>> {
         let runc = Runc::new(&settings.runtime, &Self::runtime_root(run_root));
-        let exe =
-            std::env::current_exe().map_err(|e| ContainerError::Io(format!("cannot find the berth binary: {e}")))?;
         Ok(Arc::new(Self {
             store,
             events,
@@ -166,7 +151,7 @@ impl Containers {
             host: host.info.clone(),
             root: root.join("containers"),
             run_root: run_root.join("containers"),
-            exe,
+            shims: Arc::clone(&host.shims),
             settings,
             procs: Arc::clone(&host.procs),
             locks: Mutex::new(Default::default()),
@@ -440,3 +425,6 @@ impl berth_image::ImageUsers for ContainerImageUsers {
 
 /// The largest `/etc/passwd` or `/etc/group` the daemon reads from an image.
 pub const MAX_USER_FILE: u64 = 4 << 20;
+
+#[cfg(test)]
+mod tests;

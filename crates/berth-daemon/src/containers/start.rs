@@ -54,63 +54,50 @@ impl Containers {
         self.reveal_secret_env(&c)?;
         self.attach_network(&mut c).await?;
 
-        let mut cmd = self.shim_command();
-        cmd.arg("--id")
-            .arg(&c.id)
-            .arg("--bundle")
-            .arg(self.bundle(&c.id))
-            .arg("--state-dir")
-            .arg(&sd.0)
-            .arg("--runtime")
-            .arg(&self.runc.binary)
-            .arg("--runtime-root")
-            .arg(&self.runc.root)
-            .arg("--log")
-            .arg(self.log_path(&c.id))
-            .arg("--log-max-size")
-            .arg(self.settings.log_max_size.to_string())
-            .arg("--log-max-files")
-            .arg(self.settings.log_max_files.to_string());
-        for f in self.oom_files(&c.id) {
-            cmd.arg("--oom-file").arg(f);
-        }
-        for dir in self.cgroups.joinable(&self.shim_cgroup()) {
-            cmd.arg("--cgroup").arg(dir);
-        }
-        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
-        let mut child = match cmd.spawn() {
-            Ok(child) => child,
+        let args = berth_shim::ShimArgs {
+            id: c.id.clone(),
+            bundle: self.bundle(&c.id),
+            state_dir: sd.0.clone(),
+            runtime: self.runc.binary.clone(),
+            runtime_root: self.runc.root.clone(),
+            log_path: self.log_path(&c.id),
+            log_max_size: self.settings.log_max_size,
+            log_max_files: self.settings.log_max_files,
+            oom_files: self.oom_files(&c.id),
+            cgroups: self.cgroups.joinable(&self.shim_cgroup()),
+        };
+        let launched = match self.shims.launch(&args) {
+            Ok(launched) => launched,
             Err(e) => {
                 self.detach_network(&mut c).await;
                 return Err(ContainerError::Io(format!("cannot start the shim: {e}")));
             }
         };
         // Who the shim is, read before anything can reap it (its PID
-        // cannot be reused while this handle is unwaited).
-        let shim = child.id().map(|p| p as i32).map(|pid| match self.procs.identity(pid) {
+        // cannot be reused while it is unreaped).
+        let shim = launched.pid.map(|pid| match self.procs.identity(pid) {
             Some(id) => Known::Identity(id),
             None => Known::Pid(pid),
         });
         // The shim says `started`, then `exited` once the exit record is on
         // disk (see berth_shim::run); its stdout closing means the same.
-        use tokio::io::AsyncBufReadExt;
-        let mut notices = tokio::io::BufReader::new(child.stdout.take().expect("stdout is piped")).lines();
-        let first = tokio::time::timeout(Duration::from_secs(30), notices.next_line()).await;
+        let (mut notices, reaped) = (launched.notices, launched.reaped);
+        let first = tokio::time::timeout(Duration::from_secs(30), notices.recv()).await;
         // Reap the shim when it ends (so it never lingers as a zombie) and
         // record the exit at once rather than at the monitor's next look.
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            while let Ok(Some(line)) = notices.next_line().await {
+            while let Some(line) = notices.recv().await {
                 if line == "exited" {
                     break;
                 }
             }
             this.exited.notify_one();
-            let _ = child.wait().await;
+            reaped.await;
             this.exited.notify_one();
         });
         match first {
-            Ok(Ok(Some(line))) if line == "started" => {}
+            Ok(Some(line)) if line == "started" => {}
             // It started and ended before we read the notice.
             Ok(_) if sd.started().exists() => {}
             Err(_) => {

@@ -1,0 +1,282 @@
+//! The container service on a fake host: no root, no runc, no kernel. The
+//! fake shims write what real shims write (state directory, PID, exit
+//! record) and the fake runtime's signals end them, so create, start,
+//! exit, restart, stop, adoption after a daemon restart and removal run
+//! through the service's real code.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::api::{ContainerCreateRequest, ImportRequest};
+use berth_core::clock::Clock;
+use berth_core::container::ContainerState;
+use berth_store::{FakeStore, Store};
+
+use super::*;
+use crate::host::{Fakes, Host};
+
+struct Lab {
+    dir: tempfile::TempDir,
+    host: Host,
+    fakes: Fakes,
+    store: Arc<dyn Store>,
+    images: Arc<ImageStore>,
+    events: Arc<crate::events::Events>,
+    nets: Arc<crate::networks::Networks>,
+    containers: Arc<Containers>,
+}
+
+impl Lab {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (host, fakes) = Host::fake(dir.path());
+        let store: Arc<dyn Store> = Arc::new(FakeStore::new());
+        let users = Arc::new(ContainerImageUsers(Arc::clone(&store)));
+        let images = Arc::new(
+            ImageStore::open(&dir.path().join("images"), Arc::clone(&store), Default::default(), users)
+                .unwrap()
+                .with_mounts(Arc::clone(&host.mounts)),
+        );
+        let events = crate::events::Events::new(Arc::clone(&store), Arc::clone(&host.clock));
+        let config = crate::config::NetworkConfig {
+            prefix: "bt".into(),
+            netns_dir: dir.path().join("netns").display().to_string(),
+            ..Default::default()
+        };
+        let settings = crate::networks::NetworkSettings::from_config(&config).unwrap();
+        let nets = crate::networks::Networks::new(Arc::clone(&store), settings, &host);
+        nets.start().await.unwrap();
+        let mut lab = Self {
+            containers: Self::service(&dir, &host, &store, &images, &events, &nets),
+            dir,
+            host,
+            fakes,
+            store,
+            images,
+            events,
+            nets,
+        };
+        lab.import_app().await;
+        lab
+    }
+
+    /// A container service over this lab's store and directories: a
+    /// second one is what a restarted daemon has.
+    fn service(
+        dir: &tempfile::TempDir,
+        host: &Host,
+        store: &Arc<dyn Store>,
+        images: &Arc<ImageStore>,
+        events: &Arc<crate::events::Events>,
+        nets: &Arc<crate::networks::Networks>,
+    ) -> Arc<Containers> {
+        let settings = ContainerSettings {
+            runtime: "/usr/sbin/runc".into(),
+            cgroup_parent: "berth-test".into(),
+            log_max_size: 1 << 20,
+            log_max_files: 2,
+            backoff_max: Duration::from_secs(10),
+            default_pids_limit: Some(4096),
+            userns_pool: userns::parse_range(userns::DEFAULT_RANGE).unwrap(),
+        };
+        Containers::new(
+            Arc::clone(store),
+            Arc::clone(nets),
+            Arc::clone(images),
+            Arc::clone(events),
+            host,
+            &dir.path().join("root"),
+            &dir.path().join("run"),
+            settings,
+        )
+        .unwrap()
+    }
+
+    fn restarted(&self) -> Arc<Containers> {
+        Self::service(&self.dir, &self.host, &self.store, &self.images, &self.events, &self.nets)
+    }
+
+    /// `app:1`: a root filesystem with one program, imported as a user
+    /// would import a directory.
+    async fn import_app(&mut self) {
+        let rootfs = self.dir.path().join("app-rootfs");
+        std::fs::create_dir_all(rootfs.join("bin")).unwrap();
+        std::fs::write(rootfs.join("bin/app"), b"#!/bin/sh\n").unwrap();
+        let req = ImportRequest {
+            path: rootfs.display().to_string(),
+            tag: Some("app:1".into()),
+            config_cmd: Some(vec!["/bin/app".into()]),
+            ..Default::default()
+        };
+        self.images.import(req).await.unwrap();
+    }
+
+    fn record(&self, key: &str) -> ContainerRecord {
+        self.containers.resolve(key).unwrap()
+    }
+
+    fn events_of(&self, action: &str) -> usize {
+        self.events.history(None).iter().filter(|e| e.action == action).count()
+    }
+}
+
+fn app(name: &str) -> ContainerCreateRequest {
+    ContainerCreateRequest { image: "app:1".into(), name: Some(name.into()), ..Default::default() }
+}
+
+/// Lets the service's background tasks (the shim reaper) run.
+async fn settle() {
+    for _ in 0..20 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_container_is_created_started_exits_and_is_removed() {
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("web")).await.unwrap();
+    assert_eq!(c.state, ContainerState::Created);
+    assert_eq!(c.request.limits.pids_limit, Some(4096), "the default is written into the request");
+    assert!(lab.containers.bundle(&c.id).join("config.json").is_file());
+    assert_eq!(c.created_at, lab.fakes.clock.stamp(), "stamped by the host's clock");
+
+    let c = lab.containers.start("web").await.unwrap();
+    assert_eq!(c.state, ContainerState::Running);
+    let launched = lab.fakes.shims.launched();
+    assert_eq!(launched.len(), 1);
+    assert_eq!(launched[0].id, c.id);
+    assert_eq!(launched[0].bundle, lab.containers.bundle(&c.id));
+    assert_eq!(c.pid, Some(launched_pid(&lab) + 1), "the container's own PID, from the shim's state");
+    assert_eq!(lab.fakes.namespaces.live(), vec![lab.nets.netns_path(&c.id)], "its network namespace");
+    assert_eq!(lab.fakes.mounts.mounted(), vec![lab.images.rootfs_path(&c.id)], "its root filesystem");
+
+    lab.fakes.clock.advance(Duration::from_secs(5));
+    assert!(lab.fakes.shims.exit(&c.id, 3, None));
+    settle().await;
+    lab.containers.reap_exits().await;
+    let c = lab.record("web");
+    assert_eq!((c.state, c.exit_code), (ContainerState::Exited, Some(3)));
+    assert_eq!(c.finished_at.as_deref(), Some(lab.fakes.clock.stamp().as_str()));
+    assert!(lab.fakes.namespaces.live().is_empty(), "the network goes with the process");
+    assert_eq!(lab.containers.wait("web").await.unwrap().exit_code, 3);
+    assert_eq!(lab.events_of("die"), 1);
+
+    lab.containers.remove("web", false).await.unwrap();
+    assert!(lab.containers.resolve("web").is_err());
+    assert!(lab.fakes.mounts.mounted().is_empty(), "the root filesystem is unmounted");
+    assert!(!lab.containers.bundle(&c.id).exists());
+    assert_eq!(lab.events_of("destroy"), 1);
+}
+
+fn launched_pid(lab: &Lab) -> i32 {
+    let id = lab.fakes.shims.launched().last().unwrap().id.clone();
+    lab.record(&id).shim_pid.unwrap()
+}
+
+#[tokio::test]
+async fn stop_signals_waits_and_no_policy_brings_it_back() {
+    let lab = Lab::new().await;
+    let req = ContainerCreateRequest { restart: Some("always".into()), ..app("svc") };
+    let c = lab.containers.create(req).await.unwrap();
+    lab.containers.start("svc").await.unwrap();
+    let c2 = lab.containers.stop("svc", Some(1)).await.unwrap();
+    assert_eq!(c2.state, ContainerState::Exited);
+    assert!(c2.stopped_by_user);
+    assert_eq!(c2.exit_code, Some(143), "SIGTERM ended it");
+    assert!(lab.fakes.runtime.calls().contains(&format!("kill {} 15", c.id)), "{:?}", lab.fakes.runtime.calls());
+    settle().await;
+    lab.containers.reap_exits().await;
+    assert_eq!(lab.record("svc").state, ContainerState::Exited, "restart=always leaves a stopped container alone");
+    assert_eq!(lab.fakes.shims.launched().len(), 1);
+    // Stopping what is not running is refused, and changes nothing.
+    let e = lab.containers.stop("svc", None).await.unwrap_err().to_string();
+    assert!(e.contains("not running"), "{e}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_container_is_restarted_after_its_back_off() {
+    let lab = Lab::new().await;
+    let req = ContainerCreateRequest { restart: Some("on-failure".into()), ..app("flaky") };
+    let c = lab.containers.create(req).await.unwrap();
+    tokio::spawn(Arc::clone(&lab.containers).monitor());
+    lab.containers.start("flaky").await.unwrap();
+    lab.fakes.shims.exit(&c.id, 1, None);
+    let mut seen_restarting = false;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = lab.record("flaky");
+        seen_restarting |= now.state == ContainerState::Restarting;
+        if lab.fakes.shims.launched().len() == 2 && now.state == ContainerState::Running {
+            assert_eq!(now.restart_count, 1);
+            assert!(seen_restarting || now.restart_count == 1);
+            // A clean exit ends it for good under on-failure.
+            lab.fakes.shims.exit(&c.id, 0, None);
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if lab.record("flaky").state == ContainerState::Exited {
+                    assert_eq!(lab.fakes.shims.launched().len(), 2);
+                    return;
+                }
+            }
+            panic!("the clean exit was not recorded: {:?}", lab.record("flaky"));
+        }
+    }
+    panic!("not restarted: {:?}, {} launches", lab.record("flaky"), lab.fakes.shims.launched().len());
+}
+
+#[tokio::test]
+async fn a_restarted_daemon_adopts_running_containers_and_records_each_exit_once() {
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("long")).await.unwrap();
+    lab.containers.start("long").await.unwrap();
+
+    // The daemon restarts: a new service over the same store and roots.
+    let again = lab.restarted();
+    again.recover();
+    again.reap_exits().await;
+    assert_eq!(lab.record("long").state, ContainerState::Running, "its shim still runs: adopted, not lost");
+    again.reap_exits().await;
+    assert_eq!(lab.events_of("die"), 0);
+
+    lab.fakes.shims.exit(&c.id, 0, None);
+    settle().await;
+    again.reap_exits().await;
+    again.reap_exits().await;
+    lab.containers.reap_exits().await;
+    assert_eq!((lab.record("long").state, lab.record("long").exit_code), (ContainerState::Exited, Some(0)));
+    assert_eq!(lab.events_of("die"), 1, "one exit, one record, whoever reaps it");
+}
+
+#[tokio::test]
+async fn a_lost_shim_is_an_exit_with_a_reason_never_a_ghost() {
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("ghost")).await.unwrap();
+    lab.containers.start("ghost").await.unwrap();
+    let shim_pid = lab.record("ghost").shim_pid.unwrap();
+    // The shim dies without writing an exit record (killed, or a reboot).
+    lab.fakes.procs.exit(shim_pid);
+    lab.containers.reap_exits().await;
+    let now = lab.record("ghost");
+    assert_eq!(now.state, ContainerState::Exited);
+    assert!(now.error.as_deref().is_some_and(|e| e.starts_with("shim lost")), "{:?}", now.error);
+    assert!(lab.fakes.runtime.calls().contains(&format!("delete {}", c.id)), "{:?}", lab.fakes.runtime.calls());
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_and_leave_nothing() {
+    let lab = Lab::new().await;
+    let taken = lab.containers.create(app("taken")).await.unwrap();
+    for (req, want) in [
+        (app("taken"), "already in use"),
+        (ContainerCreateRequest { restart: Some("sometimes".into()), ..app("a") }, "restart"),
+        (ContainerCreateRequest { auto_remove: true, restart: Some("always".into()), ..app("b") }, "--rm"),
+        (ContainerCreateRequest { image: "missing:1".into(), ..app("c") }, "missing"),
+        (ContainerCreateRequest { userns: Some("keep-id".into()), ..app("d") }, "auto or host"),
+    ] {
+        let e = lab.containers.create(req).await.unwrap_err().to_string();
+        assert!(e.to_lowercase().contains(want), "{e}");
+    }
+    assert_eq!(lab.store.list_containers().unwrap().len(), 1);
+    // Only the created container's root filesystem is mounted.
+    assert_eq!(lab.fakes.mounts.mounted(), vec![lab.images.rootfs_path(&taken.id)]);
+}
