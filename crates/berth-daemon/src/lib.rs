@@ -20,6 +20,8 @@ mod metrics;
 pub mod networks;
 pub mod probes;
 pub mod state_dirs;
+#[cfg(test)]
+mod testlab;
 
 pub use config::DaemonConfig;
 pub use daemon::{Daemon, DaemonOptions};

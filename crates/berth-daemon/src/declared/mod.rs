@@ -200,3 +200,6 @@ impl Declared {
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

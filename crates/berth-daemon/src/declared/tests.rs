@@ -1,0 +1,111 @@
+//! The Deployment reconciler and pod workers on a fake host, pass by pass
+//! on virtual time: no root, no runc, no sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_core::api::{ApplyRequest, ManifestFile};
+
+use super::records::{self, PodRecord};
+use super::Declared;
+use crate::testlab::Lab;
+
+fn deployment(replicas: u32, version: &str) -> ApplyRequest {
+    let text = format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web}}\nspec:\n  replicas: {replicas}\n  \
+         selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    \
+         spec:\n      containers:\n        - name: web\n          image: app:1\n          \
+         env: [{{name: VERSION, value: \"{version}\"}}]\n"
+    );
+    ApplyRequest { files: vec![ManifestFile { name: "web.yaml".into(), text }], dry_run: false }
+}
+
+fn pods(d: &Declared) -> Vec<PodRecord> {
+    records::pods(d.store.as_ref()).unwrap()
+}
+
+/// Live pods whose every container runs.
+fn running(d: &Declared) -> Vec<PodRecord> {
+    pods(d)
+        .into_iter()
+        .filter(|p| p.deleting.is_none() && !p.containers.is_empty() && p.containers.values().all(|c| c.id.is_some()))
+        .collect()
+}
+
+/// Reconcile passes (and the pod workers they start) until `done`, on
+/// virtual time, the wall clock moving with it; panics after a minute.
+async fn until(lab: &Lab, d: &Arc<Declared>, what: &str, done: impl Fn(&Declared) -> bool) {
+    for _ in 0..600 {
+        d.reconcile().await.unwrap();
+        if done(d) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        lab.fakes.clock.advance(Duration::from_millis(100));
+    }
+    panic!("{what}: not reached; pods: {:#?}", pods(d));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_gets_its_pods_and_a_repeated_pass_changes_nothing() {
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    d.apply(deployment(2, "v1")).await.unwrap();
+    until(&lab, &d, "two running pods", |d| running(d).len() == 2).await;
+    let launched = lab.fakes.shims.launched().len();
+    assert_eq!(launched, 2, "one container per pod");
+    assert_eq!(lab.fakes.namespaces.live().len(), 2, "one sandbox per pod");
+    let ips: std::collections::BTreeSet<_> = running(&d).iter().map(|p| p.ip.clone().unwrap()).collect();
+    assert_eq!(ips.len(), 2, "each pod has an address of its own");
+
+    // The same state, reconciled again and again (as after a crash and a
+    // restart of the daemon): nothing is created twice.
+    for _ in 0..5 {
+        d.reconcile().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(pods(&d).len(), 2);
+    assert_eq!(lab.fakes.shims.launched().len(), launched);
+}
+
+#[tokio::test(start_paused = true)]
+async fn scaling_and_a_new_template_roll_the_pods() {
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    d.apply(deployment(2, "v1")).await.unwrap();
+    until(&lab, &d, "two running pods", |d| running(d).len() == 2).await;
+    let first_hash = running(&d)[0].hash.clone();
+
+    d.apply(deployment(3, "v1")).await.unwrap();
+    until(&lab, &d, "three running pods", |d| running(d).len() == 3).await;
+    assert!(running(&d).iter().all(|p| p.hash == first_hash), "scaling keeps the template");
+
+    d.apply(deployment(3, "v2")).await.unwrap();
+    until(&lab, &d, "three pods of the new template and none of the old", |d| {
+        let all = pods(d);
+        all.len() == 3 && running(d).len() == 3 && all.iter().all(|p| p.hash != first_hash)
+    })
+    .await;
+    // The old pods' containers were stopped through the runtime and are gone.
+    assert_eq!(lab.fakes.shims.running().len(), 3);
+    assert_eq!(lab.fakes.namespaces.live().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashing_container_is_restarted_in_its_pod() {
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    d.apply(deployment(1, "v1")).await.unwrap();
+    until(&lab, &d, "a running pod", |d| running(d).len() == 1).await;
+    let pod = running(&d).remove(0);
+    let id = pod.containers["web"].id.clone().unwrap();
+    lab.fakes.shims.exit(&id, 1, None);
+    until(&lab, &d, "the container restarted in the same pod", |d| {
+        let now = pods(d);
+        now.len() == 1 && now[0].uid == pod.uid && now[0].containers["web"].restarts == 1 && running(d).len() == 1
+    })
+    .await;
+    assert_eq!(lab.fakes.shims.running().len(), 1);
+    assert_eq!(lab.fakes.namespaces.live().len(), 1, "the pod kept its sandbox");
+    assert_eq!(pods(&d)[0].ip, pod.ip, "and its address");
+}
