@@ -41,9 +41,16 @@ impl Mounts for KernelMounts {
 #[derive(Debug, Default)]
 pub struct FakeMounts {
     mounted: Mutex<BTreeSet<PathBuf>>,
+    fail_unmount: std::sync::atomic::AtomicBool,
 }
 
 impl FakeMounts {
+    /// The next unmount fails as a busy mount does (EBUSY), changing
+    /// nothing.
+    pub fn fail_next_unmount(&self) {
+        self.fail_unmount.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The targets mounted and not unmounted.
     pub fn mounted(&self) -> Vec<PathBuf> {
         self.mounted.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
@@ -64,6 +71,9 @@ impl Mounts for FakeMounts {
     }
 
     fn unmount(&self, target: &Path) -> Result<(), SnapshotError> {
+        if self.fail_unmount.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            return Err(SnapshotError::Unmount { target: target.to_path_buf(), source: nix::errno::Errno::EBUSY });
+        }
         self.mounted.lock().unwrap_or_else(|p| p.into_inner()).remove(target);
         Ok(())
     }

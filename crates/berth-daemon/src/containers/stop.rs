@@ -114,22 +114,42 @@ impl Containers {
         self.remove_locked(&c).await
     }
 
+    /// Tears the container down: every step is tried whatever failed
+    /// before it. If any failed, the record stays (so `rm -f` again
+    /// finishes the rest) and the error lists what is left.
     pub(super) async fn remove_locked(&self, c: &ContainerRecord) -> Result<String> {
         // The shim deletes the runtime's record after it reported the exit;
         // let it finish rather than race it.
         self.wait_shim_gone(c, Duration::from_secs(10)).await;
         self.remove_empty_shim_cgroup();
+        // Idempotent, and absent after a clean exit: nothing to report.
         let _ = self.runtime.delete(&c.id, true);
         let mut c = c.clone();
         self.detach_network(&mut c).await;
         let c = &c;
+        let mut left: Vec<String> = Vec::new();
         let images = Arc::clone(&self.images);
         let id = c.id.clone();
-        tokio::task::spawn_blocking(move || images.remove_rootfs(&id))
-            .await
-            .map_err(|e| ContainerError::Io(e.to_string()))??;
-        let _ = std::fs::remove_dir_all(self.bundle(&c.id));
-        let _ = std::fs::remove_dir_all(self.state_dir(&c.id).0);
+        match tokio::task::spawn_blocking(move || images.remove_rootfs(&id)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => left.push(format!("its root filesystem: {e}")),
+            Err(e) => left.push(format!("its root filesystem: {e}")),
+        }
+        for (what, dir) in [("its bundle", self.bundle(&c.id)), ("its shim state", self.state_dir(&c.id).0)] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => left.push(format!("{what} {}: {e}", dir.display())),
+            }
+        }
+        if !left.is_empty() {
+            return Err(ContainerError::Io(format!(
+                "container {} was only partly removed; left: {}; run 'berth rm -f {}' again once that is fixed",
+                c.name,
+                left.join("; "),
+                c.name
+            )));
+        }
         self.store.delete_container(&c.id)?;
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);
         self.changed.notify_waiters();

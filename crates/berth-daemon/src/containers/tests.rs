@@ -172,3 +172,21 @@ async fn bad_requests_are_refused_and_leave_nothing() {
     // Only the created container's root filesystem is mounted.
     assert_eq!(lab.fakes.mounts.mounted(), vec![lab.images.rootfs_path(&taken.id)]);
 }
+
+#[tokio::test]
+async fn a_removal_that_fails_halfway_finishes_the_rest_and_can_be_run_again() {
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("sticky")).await.unwrap();
+    lab.containers.start("sticky").await.unwrap();
+    lab.fakes.mounts.fail_next_unmount();
+    let e = lab.containers.remove("sticky", true).await.unwrap_err().to_string();
+    assert!(e.contains("only partly removed") && e.contains("root filesystem") && e.contains("rm -f sticky"), "{e}");
+    // Everything else went; the record stays for the retry.
+    assert!(!lab.containers.bundle(&c.id).exists());
+    assert!(lab.fakes.namespaces.live().is_empty());
+    assert_eq!(lab.fakes.mounts.mounted(), vec![lab.images.rootfs_path(&c.id)]);
+    assert!(lab.containers.resolve("sticky").is_ok());
+    lab.containers.remove("sticky", true).await.unwrap();
+    assert!(lab.containers.resolve("sticky").is_err());
+    assert!(lab.fakes.mounts.mounted().is_empty());
+}
