@@ -109,3 +109,88 @@ async fn a_crashing_container_is_restarted_in_its_pod() {
     assert_eq!(lab.fakes.namespaces.live().len(), 1, "the pod kept its sandbox");
     assert_eq!(pods(&d)[0].ip, pod.ip, "and its address");
 }
+
+fn rollout(version: &str) -> ApplyRequest {
+    let text = format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {{name: app}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: app}}}}
+  template:
+    metadata: {{labels: {{app: app}}}}
+    spec:
+      containers:
+        - name: web
+          image: app:1
+          env: [{{name: VERSION, value: "{version}"}}]
+  strategy:
+    canary:
+      steps:
+        - setWeight: 50
+        - pause: {{}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: app}}
+spec:
+  selector: {{app: app}}
+  ports: [{{port: 80, targetPort: 8080}}]
+"#
+    );
+    ApplyRequest { files: vec![ManifestFile { name: "app.yaml".into(), text }], dry_run: false }
+}
+
+fn status(d: &Declared) -> serde_json::Value {
+    d.get("rollouts", "default", "app", false).map(|r| r["status"].clone()).unwrap_or_default()
+}
+
+fn action(name: &str) -> berth_core::api::RolloutRequest {
+    berth_core::api::RolloutRequest { action: name.into(), ..Default::default() }
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    d.apply(rollout("v1")).await.unwrap();
+    until(&lab, &d, "the first revision healthy", |d| status(d)["phase"] == "Healthy").await;
+    let stable = status(&d)["stableRS"].clone();
+
+    // v2: canary pods beside stable, half the new connections, paused.
+    d.apply(rollout("v2")).await.unwrap();
+    until(&lab, &d, "paused at 50 %", |d| {
+        let s = status(d);
+        s["phase"] == "Paused" && s["canary"]["weights"]["canary"]["weight"] == 50
+    })
+    .await;
+    let s = status(&d);
+    assert_eq!(s["stableRS"], stable, "stable stays while the canary runs");
+    assert_eq!(s["currentStepIndex"], 1);
+    let hashes: std::collections::BTreeSet<String> = running(&d).iter().map(|p| p.hash.clone()).collect();
+    assert_eq!(hashes.len(), 2, "stable and canary pods run side by side");
+    // Promote is refused when there is nothing to promote, and taken here.
+    d.rollout_argo("default", "app", action("promote")).await.unwrap();
+    until(&lab, &d, "v2 healthy and alone", |d| {
+        let s = status(d);
+        let hashes: std::collections::BTreeSet<String> = running(d).iter().map(|p| p.hash.clone()).collect();
+        s["phase"] == "Healthy" && s["stableRS"] != stable && hashes.len() == 1 && pods(d).len() == 2
+    })
+    .await;
+    let v2 = status(&d)["stableRS"].clone();
+
+    // v3 is aborted at its pause: every connection back on v2, v3's pods go.
+    d.apply(rollout("v3")).await.unwrap();
+    until(&lab, &d, "v3 paused", |d| status(d)["phase"] == "Paused").await;
+    d.rollout_argo("default", "app", action("abort")).await.unwrap();
+    until(&lab, &d, "aborted, back on v2", |d| {
+        let s = status(d);
+        s["phase"] == "Degraded"
+            && s["stableRS"] == v2
+            && running(d).iter().all(|p| Some(p.hash.as_str()) == v2.as_str())
+    })
+    .await;
+    let e = d.rollout_argo("default", "app", action("promote")).await.unwrap_err().to_string();
+    assert!(e.contains("app"), "{e}");
+}
