@@ -163,7 +163,8 @@ impl OciRuntime for FakeRuntime {
 
     fn state(&self, id: &str) -> Result<Option<berth_shim::runtime::RuntimeState>, berth_shim::runtime::RuntimeError> {
         self.record(format!("state {id}"));
-        Ok(None)
+        let pid = self.shims.as_ref().and_then(|s| s.init_pid(id));
+        Ok(pid.map(|pid| berth_shim::runtime::RuntimeState { status: "running".into(), pid }))
     }
 }
 
@@ -273,6 +274,11 @@ impl FakeShims {
         self.launched.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The PID of container `id`'s process, while its shim runs.
+    pub fn init_pid(&self, id: &str) -> Option<i32> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|s| s.pid + 1)
+    }
+
     /// The containers whose shims run.
     pub fn running(&self) -> Vec<String> {
         let mut ids: Vec<String> = self.running.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
@@ -292,6 +298,7 @@ impl FakeShims {
             finished_at: self.clock.stamp(),
             oom_killed: false,
             error: None,
+            shim_pid: Some(shim.pid),
         };
         let _ = berth_shim::protocol::StateDir(shim.state_dir.clone()).write_exit(&record);
         let _ = shim.notices.send("exited".into());
@@ -309,6 +316,7 @@ impl ShimLauncher for FakeShims {
         let pid = self.next_pid.fetch_add(2, std::sync::atomic::Ordering::SeqCst);
         let sd = berth_shim::protocol::StateDir(args.state_dir.clone());
         std::fs::create_dir_all(&sd.0)?;
+        std::fs::write(sd.shim_pid(), pid.to_string())?;
         std::fs::write(sd.init_pid(), (pid + 1).to_string())?;
         std::fs::write(sd.started(), b"")?;
         self.procs.spawn(pid, pid as u64, &["berth-shim", "--id", &args.id]);

@@ -30,6 +30,11 @@ pub struct ExitRecord {
     pub oom_killed: bool,
     /// Set when the container never ran: what went wrong.
     pub error: Option<String>,
+    /// The shim that wrote it (absent from records of older shims and from
+    /// those the daemon writes itself): the daemon takes an exit only from
+    /// the shim it started last, never from one of an earlier start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shim_pid: Option<i32>,
 }
 
 pub struct StateDir(pub PathBuf);
@@ -156,7 +161,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = StateDir(dir.path().to_path_buf());
         assert!(s.read_exit().is_none());
-        let rec = ExitRecord { code: 137, signal: Some(9), finished_at: "t".into(), oom_killed: true, error: None };
+        let rec = ExitRecord {
+            code: 137,
+            signal: Some(9),
+            finished_at: "t".into(),
+            oom_killed: true,
+            error: None,
+            shim_pid: Some(7),
+        };
         s.write_exit(&rec).unwrap();
         assert_eq!(s.read_exit().unwrap(), rec);
         assert!(!s.exit().with_extension("tmp").exists());

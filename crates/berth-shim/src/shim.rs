@@ -142,12 +142,16 @@ pub fn run(args: ShimArgs) -> i32 {
     if let Some(identity) = ProcFs::host().identity(me) {
         let _ = write_private(&state.shim_identity(), &serde_json::to_vec(&identity).expect("identity serialises"));
     }
-    match supervise(&args, &state) {
-        Ok(rec) | Err(rec) => {
-            if state.write_exit(&rec).is_err() {
-                return 1;
-            }
-        }
+    let (Ok(mut rec) | Err(mut rec)) = supervise(&args, &state);
+    rec.shim_pid = Some(me);
+    // A daemon killed while it started this shim may have started the
+    // container again meanwhile, with a new shim in this directory: its
+    // exit and its container are not ours to record or delete.
+    if StateDir::read_pid(&state.shim_pid()) != Some(me) {
+        return 0;
+    }
+    if state.write_exit(&rec).is_err() {
+        return 1;
     }
     notify("exited");
     // After the notice: the daemon's bookkeeping and the runtime's cleanup
@@ -183,7 +187,7 @@ fn notify(what: &str) {
 }
 
 fn failed(error: String) -> ExitRecord {
-    ExitRecord { code: 127, signal: None, finished_at: now(), oom_killed: false, error: Some(error) }
+    ExitRecord { code: 127, signal: None, finished_at: now(), oom_killed: false, error: Some(error), shim_pid: None }
 }
 
 fn supervise(args: &ShimArgs, state: &StateDir) -> Result<ExitRecord, ExitRecord> {
@@ -232,7 +236,14 @@ fn supervise(args: &ShimArgs, state: &StateDir) -> Result<ExitRecord, ExitRecord
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-    Ok(ExitRecord { code, signal, finished_at: now(), oom_killed: oom_killed(&args.oom_files), error: None })
+    Ok(ExitRecord {
+        code,
+        signal,
+        finished_at: now(),
+        oom_killed: oom_killed(&args.oom_files),
+        error: None,
+        shim_pid: None,
+    })
 }
 
 /// Reaps children until `pid` ends (as subreaper the shim inherits the

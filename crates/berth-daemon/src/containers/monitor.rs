@@ -70,6 +70,13 @@ impl Containers {
                 continue;
             }
             let exit = match sd.read_exit() {
+                // Written by a shim of an earlier start (a killed daemon's),
+                // not by this container's: not its exit.
+                Some(e) if e.shim_pid.is_some() && c.shim_pid.is_some() && e.shim_pid != c.shim_pid => {
+                    tracing::warn!(container = %c.name, writer = ?e.shim_pid, shim = ?c.shim_pid, "ignored an exit record an earlier shim wrote");
+                    let _ = std::fs::remove_file(sd.exit());
+                    continue;
+                }
                 Some(e) => e,
                 None => match self.shim_liveness(&c) {
                     Liveness::Alive => continue,
@@ -145,7 +152,14 @@ impl Containers {
             None => format!("shim lost: {why}; berth deleted what was left of the container (runc delete --force)"),
             Some(e) => format!("shim lost: {why}; deleting what was left of the container failed: {e}"),
         };
-        ExitRecord { code: 255, signal: None, finished_at: self.now(), oom_killed: false, error: Some(error) }
+        ExitRecord {
+            code: 255,
+            signal: None,
+            finished_at: self.now(),
+            oom_killed: false,
+            error: Some(error),
+            shim_pid: None,
+        }
     }
 
     pub(super) async fn restart_after_backoff(self: &Arc<Self>, id: &str) {

@@ -24,15 +24,8 @@ impl Containers {
         let lives = |k: &Known| berth_shim::identity::check(k, &c.id, &*self.procs) == Liveness::Alive;
         if let Some(shim) = earlier.filter(lives) {
             if sd.started().exists() && !sd.exit().exists() {
-                c.state = ContainerState::Running;
-                c.pid = StateDir::read_pid(&sd.init_pid());
-                set_shim(&mut c, &shim);
-                c.started_at.get_or_insert_with(|| self.now());
-                c.finished_at = None;
-                c.exit_code = None;
-                self.store.put_container(&c)?;
                 tracing::info!(container = %c.name, "adopted a container started before the daemon restarted");
-                return Ok(c);
+                return self.adopt(c, &shim);
             }
             let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
             while lives(&shim) && tokio::time::Instant::now() < deadline {
@@ -113,6 +106,7 @@ impl Containers {
                     finished_at: self.now(),
                     oom_killed: false,
                     error: Some("the shim ended without a word".into()),
+                    shim_pid: None,
                 });
                 c.state = ContainerState::Exited;
                 c.error = exit.error.clone();
@@ -205,5 +199,18 @@ impl Containers {
         if let Err(e) = self.networks.detach(&c.id, n).await {
             tracing::warn!(container = %c.name, error = %e, "network cleanup failed");
         }
+    }
+
+    /// Records `c` as running under the shim `shim` found alive.
+    fn adopt(&self, mut c: ContainerRecord, shim: &Known) -> Result<ContainerRecord> {
+        let sd = self.state_dir(&c.id);
+        c.state = ContainerState::Running;
+        c.pid = StateDir::read_pid(&sd.init_pid());
+        set_shim(&mut c, shim);
+        c.started_at.get_or_insert_with(|| self.now());
+        c.finished_at = None;
+        c.exit_code = None;
+        self.store.put_container(&c)?;
+        Ok(c)
     }
 }

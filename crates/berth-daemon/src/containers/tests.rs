@@ -190,3 +190,31 @@ async fn a_removal_that_fails_halfway_finishes_the_rest_and_can_be_run_again() {
     assert!(lab.containers.resolve("sticky").is_err());
     assert!(lab.fakes.mounts.mounted().is_empty());
 }
+
+#[tokio::test]
+async fn an_exit_written_by_a_shim_of_an_earlier_start_is_not_taken_for_this_one() {
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("web")).await.unwrap();
+    lab.containers.start("web").await.unwrap();
+    let shim = lab.record("web").shim_pid.unwrap();
+    // A shim a killed daemon started earlier, for the same container, ends
+    // late and writes its exit into the directory the new start uses.
+    let sd = lab.containers.state_dir(&c.id);
+    let stale = berth_shim::protocol::ExitRecord {
+        code: 137,
+        signal: Some(9),
+        finished_at: "2026-01-01T00:00:00Z".into(),
+        oom_killed: false,
+        error: None,
+        shim_pid: Some(shim + 1000),
+    };
+    sd.write_exit(&stale).unwrap();
+    lab.containers.reap_exits().await;
+    assert_eq!(lab.record("web").state, ContainerState::Running, "the running container is not marked dead");
+    assert!(!sd.exit().exists(), "the stale record is dropped");
+    assert_eq!(lab.events_of("die"), 0);
+    // Its own exit still counts.
+    lab.fakes.shims.exit(&c.id, 0, None);
+    lab.containers.reap_exits().await;
+    assert_eq!((lab.record("web").state, lab.record("web").exit_code), (ContainerState::Exited, Some(0)));
+}
