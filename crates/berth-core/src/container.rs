@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -200,34 +199,6 @@ impl RestartPolicy {
     }
 }
 
-/// Capped exponential backoff between restarts: starts at `initial`,
-/// doubles, is capped at `max`, and resets once a run lasted `reset_after`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-    pub reset_after: Duration,
-}
-
-impl Backoff {
-    /// Standalone containers: 100 ms doubling to 1 minute, reset after 10 s.
-    pub const CONTAINER: Backoff = Backoff {
-        initial: Duration::from_millis(100),
-        max: Duration::from_secs(60),
-        reset_after: Duration::from_secs(10),
-    };
-
-    /// The delay before the next start, given the previous delay (if any)
-    /// and how long the last run lasted.
-    pub fn next(&self, previous: Option<Duration>, ran_for: Duration) -> Duration {
-        match previous {
-            _ if ran_for >= self.reset_after => self.initial,
-            None => self.initial,
-            Some(p) => (p * 2).min(self.max),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,21 +254,5 @@ mod tests {
         assert!(RestartPolicy::Always.should_restart(0, 100, false));
         assert!(!RestartPolicy::Always.should_restart(0, 0, true));
         assert!(!RestartPolicy::No.should_restart(1, 0, false));
-    }
-
-    #[test]
-    fn backoff_doubles_caps_and_resets() {
-        let b = Backoff::CONTAINER;
-        let short = Duration::from_millis(50);
-        let mut d = b.next(None, short);
-        assert_eq!(d, Duration::from_millis(100));
-        let mut seen = vec![d];
-        for _ in 0..12 {
-            d = b.next(Some(d), short);
-            seen.push(d);
-        }
-        assert_eq!(seen[1], Duration::from_millis(200));
-        assert_eq!(*seen.last().unwrap(), Duration::from_secs(60));
-        assert_eq!(b.next(Some(Duration::from_secs(60)), Duration::from_secs(10)), Duration::from_millis(100));
     }
 }

@@ -36,6 +36,19 @@ impl CrashBackoff {
         reset_after: Duration::from_secs(600),
     };
 
+    /// Standalone containers (`--restart`): 100 ms doubling to 1 minute,
+    /// reset after a 10 s run, as docker does.
+    pub const CONTAINER: CrashBackoff = CrashBackoff {
+        initial: Duration::from_millis(100),
+        max: Duration::from_secs(60),
+        reset_after: Duration::from_secs(10),
+    };
+
+    /// This back-off with another cap (kept at least the initial delay).
+    pub fn capped_at(self, max: Duration) -> Self {
+        CrashBackoff { max: max.max(self.initial), ..self }
+    }
+
     pub fn try_new(initial: Duration, max: Duration, reset_after: Duration) -> Result<Self, BackoffError> {
         if initial.is_zero() {
             return Err(BackoffError::ZeroInitial);

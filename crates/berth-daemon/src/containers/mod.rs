@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary, IdMapping, WaitResponse};
-use berth_core::container::{validate_name, Backoff, ContainerId, ContainerState, RestartPolicy, Transition};
+use berth_core::container::{validate_name, ContainerId, ContainerState, RestartPolicy, Transition};
 use berth_image::ImageStore;
 use berth_shim::identity::{Known, Liveness, Lost, Processes, ShimIdentity};
 use berth_shim::protocol::{ExitRecord, StateDir};

@@ -133,3 +133,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn container_backoff_doubles_caps_and_resets() {
+    let b = CrashBackoff::CONTAINER;
+    let short = Duration::from_millis(50);
+    let mut d = b.next_delay(None, short);
+    assert_eq!(d, Duration::from_millis(100));
+    let mut seen = vec![d];
+    for _ in 0..12 {
+        d = b.next_delay(Some(d), short);
+        seen.push(d);
+    }
+    assert_eq!(seen[1], Duration::from_millis(200));
+    assert_eq!(*seen.last().unwrap(), Duration::from_secs(60));
+    assert_eq!(b.next_delay(Some(Duration::from_secs(60)), Duration::from_secs(10)), Duration::from_millis(100));
+}
+
+#[test]
+fn a_cap_below_the_initial_delay_is_raised_to_it() {
+    let b = CrashBackoff::CONTAINER.capped_at(Duration::ZERO);
+    assert_eq!(b.max(), Duration::from_millis(100));
+    assert_eq!(CrashBackoff::CONTAINER.capped_at(Duration::from_secs(5)).max(), Duration::from_secs(5));
+}
