@@ -120,17 +120,22 @@ pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
     check_name(name)?;
     prepare_dir(dir)?;
     let path = dir.join(name);
-    let created = OpenOptions::new().write(true).create_new(true).mode(0o444).open(&path);
-    match created {
-        Ok(file) => drop(file),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(NetnsError::Exists { path }),
-        Err(source) => return Err(NetnsError::Create { path, step: "create the file", source }),
-    }
+    claim_file(&path)?;
     let made = materialize(&path);
     if made.is_err() {
         let _ = delete(&path);
     }
     made.map(|()| path)
+}
+
+/// Creates the empty file a namespace is mounted on; an existing one is
+/// [`NetnsError::Exists`].
+fn claim_file(path: &Path) -> Result<(), NetnsError> {
+    match OpenOptions::new().write(true).create_new(true).mode(0o444).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(NetnsError::Exists { path: path.to_path_buf() }),
+        Err(source) => Err(NetnsError::Create { path: path.to_path_buf(), step: "create the file", source }),
+    }
 }
 
 /// Like [`create`], for a container in a user namespace: first a user
@@ -149,22 +154,10 @@ pub fn create_owned(dir: &Path, userns_dir: &Path, name: &str, mapping: IdMappin
     prepare_dir(userns_dir)?;
     let path = dir.join(name);
     let user = userns_dir.join(name);
-    for p in [&path, &user] {
-        match OpenOptions::new().write(true).create_new(true).mode(0o444).open(p) {
-            Ok(file) => drop(file),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if p == &user {
-                    let _ = delete(&path);
-                }
-                return Err(NetnsError::Exists { path: p.clone() });
-            }
-            Err(source) => {
-                if p == &user {
-                    let _ = delete(&path);
-                }
-                return Err(NetnsError::Create { path: p.clone(), step: "create the file", source });
-            }
-        }
+    claim_file(&path)?;
+    if let Err(e) = claim_file(&user) {
+        let _ = delete(&path);
+        return Err(e);
     }
     let made = make_owned(&path, &user, mapping);
     if made.is_err() {

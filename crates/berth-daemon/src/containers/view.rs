@@ -6,16 +6,8 @@ use berth_core::api::{ContainerCreateRequest, ContainerInspect, ContainerSummary
 use berth_core::container::ContainerState;
 use berth_store::ContainerRecord;
 
-pub fn state(c: &ContainerRecord) -> ContainerState {
-    c.state
-}
-
-fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
-}
-
 pub fn ran_for(started: Option<&str>, finished: &str) -> std::time::Duration {
-    match (started.and_then(parse_time), parse_time(finished)) {
+    match (started.and_then(berth_core::clock::parse), berth_core::clock::parse(finished)) {
         (Some(a), Some(b)) => (b - a).to_std().unwrap_or_default(),
         _ => std::time::Duration::ZERO,
     }
@@ -35,11 +27,11 @@ pub fn human_duration(d: std::time::Duration) -> String {
 }
 
 fn since(t: Option<&str>, now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
-    t.and_then(parse_time).and_then(|t| (now - t).to_std().ok()).unwrap_or_default()
+    t.and_then(berth_core::clock::parse).and_then(|t| (now - t).to_std().ok()).unwrap_or_default()
 }
 
 pub fn status(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String {
-    match state(c) {
+    match c.state {
         ContainerState::Created => "Created".into(),
         ContainerState::Running => format!("Up {}", human_duration(since(c.started_at.as_deref(), now))),
         ContainerState::Restarting => format!(

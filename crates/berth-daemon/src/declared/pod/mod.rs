@@ -54,13 +54,9 @@ pub(crate) fn secret_data(
     }
 }
 
-fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
-}
-
 /// How long until an RFC 3339 time (zero when past).
 fn until(s: &str, now: chrono::DateTime<chrono::Utc>) -> Duration {
-    parse_time(s).and_then(|t| (t - now).to_std().ok()).unwrap_or_default()
+    berth_core::clock::parse(s).and_then(|t| (t - now).to_std().ok()).unwrap_or_default()
 }
 
 impl Worker {
