@@ -823,20 +823,6 @@ pub struct ScaleRequest {
     pub replicas: u32,
 }
 
-/// The resource names `GET /v1/objects/{resource}` serves, as kubectl
-/// spells them in plural.
-pub const OBJECT_RESOURCES: &[&str] = &[
-    "pods",
-    "deployments",
-    "services",
-    "endpoints",
-    "configmaps",
-    "secrets",
-    "events",
-    "rollouts",
-    "analysistemplates",
-];
-
 // ---- Rollouts (`berth rollout ...`) ----
 
 /// One revision of a Deployment's pod template.

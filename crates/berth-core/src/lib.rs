@@ -17,10 +17,12 @@ pub mod clock;
 pub mod container;
 pub mod digest;
 pub mod frames;
+pub mod kind;
 pub mod layerpath;
 pub mod media;
 pub mod net;
 pub mod platform;
+pub mod record;
 pub mod reference;
 pub mod size;
 

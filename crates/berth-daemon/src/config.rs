@@ -153,7 +153,7 @@ impl Default for ServicesConfig {
 impl ServicesConfig {
     pub fn settings(&self) -> Result<crate::declared::ServiceSettings, String> {
         let secs = std::time::Duration::from_secs;
-        let backoff = berth_manifest::CrashBackoff::try_new(
+        let backoff = berth_control::CrashBackoff::try_new(
             secs(self.backoff_initial_seconds),
             secs(self.backoff_max_seconds),
             secs(self.backoff_reset_seconds),

@@ -3,13 +3,13 @@
 //! certificates are not checked, as the kubelet does), `tcpSocket` (a
 //! connection is enough) and `grpc` (the standard `grpc.health.v1` check,
 //! SERVING succeeds). What the results mean over time is
-//! `berth_manifest::ProbeTracker`'s business; this only measures.
+//! `berth_control::ProbeTracker`'s business; this only measures.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use berth_control::ProbeResult;
 use berth_manifest::model::{HttpGet, ProbeHandler, Scheme};
-use berth_manifest::ProbeResult;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 

@@ -99,7 +99,7 @@ impl Lab {
     /// exit monitor runs, as in the daemon.
     pub(crate) fn declared(&self) -> Arc<crate::declared::Declared> {
         tokio::spawn(Arc::clone(&self.containers).monitor());
-        let backoff = berth_manifest::CrashBackoff::try_new(
+        let backoff = berth_control::CrashBackoff::try_new(
             Duration::from_secs(1),
             Duration::from_secs(10),
             Duration::from_secs(60),

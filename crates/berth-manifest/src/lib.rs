@@ -12,11 +12,11 @@
 //! deployment/web: spec.template.spec.containers[0].imagePullPolice is not a field of Container; did you mean imagePullPolicy?
 //! ```
 //!
-//! It also holds the pure logic around running those objects: label
+//! It also holds what the manifests' own grammars need: label
 //! [`selector`]s (matching, canonical form, kubectl's `-l` syntax), resource
-//! [`quantity`] parsing, probe evaluation ([`health`]), crash back-off
-//! ([`backoff`]), all on virtual time, and the conditions of analysis
-//! metrics ([`expr`]).
+//! [`quantity`] parsing, and the conditions of analysis metrics ([`expr`]).
+//! The logic that runs the objects (planning, strategies, back-off, probes)
+//! is `berth-control`'s.
 //!
 //! Design, in stages:
 //! 1. [`yaml`] reads the stream into trees that keep line and column, with
@@ -57,14 +57,9 @@
 // field path, line); boxing them would cost clarity and buy nothing.
 #![allow(clippy::result_large_err)]
 
-pub mod analysis_run;
 pub mod argo;
-pub mod backoff;
-pub mod bluegreen;
-pub mod canary;
 pub mod error;
 pub mod expr;
-pub mod health;
 pub mod model;
 pub mod names;
 pub mod parse;
@@ -78,10 +73,8 @@ pub mod yaml;
 #[cfg(test)]
 mod fuzz_tests;
 
-pub use backoff::{CrashBackoff, RestartTracker};
 pub use error::{DocumentRef, ManifestError, ManifestErrors};
 pub use expr::{Condition, EvalError, Vars};
-pub use health::{ContainerHealth, ProbeResult, ProbeState, ProbeTracker};
 pub use model::{Object, ObjectKey};
 pub use parse::{parse, Document, Manifest};
 pub use path::FieldPath;

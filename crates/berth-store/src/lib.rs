@@ -15,11 +15,13 @@ mod migrations;
 mod records;
 mod sealed;
 mod sqlite;
+mod typed;
 
 pub use fake::FakeStore;
 pub use records::{ContainerRecord, ImageRecord, LayerRecord, LayerRef};
 pub use sealed::{SealError, SealKey, SealedStore};
 pub use sqlite::SqliteStore;
+pub use typed::Records;
 
 use berth_core::Digest;
 

@@ -32,7 +32,7 @@ pub fn parse_target(arg: &str) -> Result<Target> {
     if obj.is_empty() || obj.contains('/') {
         return Err(usage());
     }
-    match Kind::parse(kind).map_err(|_| usage())? {
+    match Kind::parse(kind).ok_or_else(usage)? {
         Kind::Pod => Ok(Target::Pod(obj.into())),
         Kind::Deployment => Ok(Target::Deployment(obj.into())),
         Kind::Service => Ok(Target::Service(obj.into())),

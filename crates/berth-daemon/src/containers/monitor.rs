@@ -114,7 +114,7 @@ impl Containers {
                 continue;
             }
             if policy.should_restart(exit.code, c.restart_count, c.stopped_by_user) {
-                let backoff = berth_manifest::CrashBackoff::CONTAINER.capped_at(self.settings.backoff_max);
+                let backoff = berth_control::CrashBackoff::CONTAINER.capped_at(self.settings.backoff_max);
                 let delay = backoff.next_delay(c.backoff_ms.map(Duration::from_millis), ran_for);
                 c.state = ContainerState::Restarting;
                 c.backoff_ms = Some(delay.as_millis() as u64);

@@ -68,7 +68,7 @@ pub fn deployment(
     d: &DeploymentSpec,
     s: &StoredObject,
     pods: &[PodRecord],
-    state: Option<&super::rollout::DeploymentState>,
+    state: Option<&super::revisions::DeploymentState>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let mut o = stored(s);
@@ -80,10 +80,12 @@ pub fn deployment(
     let live: Vec<&&PodRecord> = mine.iter().filter(|p| p.deleting.is_none()).collect();
     let updated = live.iter().filter(|p| p.hash == hash).count();
     let ready = live.iter().filter(|p| p.ready).count();
-    let available =
-        live.iter().filter(|p| super::rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, now)).count();
+    let available = live
+        .iter()
+        .filter(|p| super::revisions::available(p.ready, p.ready_since.as_deref(), d.min_ready, now))
+        .count();
     let replicas = d.replicas as usize;
-    let default_state = super::rollout::DeploymentState::default();
+    let default_state = super::revisions::DeploymentState::default();
     let state = state.unwrap_or(&default_state);
     // Complete once the reconciler has seen it so (and made it the revision
     // a rollback returns to), so `rollout status` never runs ahead of it.

@@ -18,13 +18,10 @@
 
 mod argo;
 mod kube;
-mod plan;
 mod pod;
 mod read;
 mod reconcile;
 mod records;
-mod rollout;
-mod spec;
 mod subpath;
 mod verbs;
 
@@ -38,7 +35,9 @@ pub(crate) use pod::secret_data;
 /// The store kind of Secrets (whose records the store seals).
 pub const SECRET_STORE_KIND: &str = "k8s/Secret";
 
-use berth_manifest::CrashBackoff;
+use berth_control::deployment::{plan, revisions};
+use berth_control::pod::spec;
+use berth_control::CrashBackoff;
 use berth_store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -104,20 +103,9 @@ fn uid() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `kind` as `berth get` and the API spell it.
+/// The `kind` an API path's plural names (`deployments` → `Deployment`).
 fn resource_kind(resource: &str) -> Option<&'static str> {
-    Some(match resource {
-        "deployments" => "Deployment",
-        "services" => "Service",
-        "configmaps" => "ConfigMap",
-        "secrets" => "Secret",
-        "pods" => "Pod",
-        "endpoints" => "Endpoints",
-        "events" => "Event",
-        "rollouts" => "Rollout",
-        "analysistemplates" => "AnalysisTemplate",
-        _ => return None,
-    })
+    berth_core::kind::Kind::from_resource(resource).map(berth_core::kind::Kind::kind)
 }
 
 /// What `get`/`list` are asked for.

@@ -32,7 +32,7 @@ impl Declared {
         let kind = resource_kind(resource).ok_or_else(|| {
             DeclaredError::Invalid(format!(
                 "the server doesn't have a resource type {resource:?}; use one of {}",
-                berth_core::api::OBJECT_RESOURCES.join(", ")
+                berth_core::kind::Kind::ALL.map(berth_core::kind::Kind::resource).join(", ")
             ))
         })?;
         let selector = match &q.selector {

@@ -8,7 +8,7 @@ use berth_manifest::model::{ClusterIp, ServiceType, DEFAULT_NAMESPACE};
 use berth_manifest::Object;
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{plan, pod, random_suffix, rollout, uid, Declared, DeclaredError, Result};
+use super::{plan, pod, random_suffix, revisions, uid, Declared, DeclaredError, Result};
 use crate::networks::{ServiceNet, ServicePortNet};
 
 impl Declared {
@@ -93,7 +93,7 @@ impl Declared {
             .filter(|p| p.namespace == d.meta.namespace && p.owner.as_deref() == Some(d.meta.name.as_str()))
             .collect();
         let clock = self.clock.now();
-        let available = |p: &PodRecord| rollout::available(p.ready, p.ready_since.as_deref(), d.min_ready, clock);
+        let available = |p: &PodRecord| revisions::available(p.ready, p.ready_since.as_deref(), d.min_ready, clock);
         let facts: Vec<plan::PodFacts> = mine
             .iter()
             .map(|p| plan::PodFacts {
@@ -109,9 +109,9 @@ impl Declared {
         let mut state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
         let before = state.clone();
         let images = d.template.containers.iter().map(|c| c.image.to_string()).collect();
-        let cause = d.meta.annotations.get(rollout::CHANGE_CAUSE).cloned();
+        let cause = d.meta.annotations.get(revisions::CHANGE_CAUSE).cloned();
         let at = self.now();
-        rollout::record_revision(
+        revisions::record_revision(
             &mut state,
             &hash,
             &stored.manifest["spec"]["template"],
@@ -120,9 +120,9 @@ impl Declared {
             &at,
             d.revision_history_limit,
         );
-        let progress: Vec<rollout::PodProgress> = mine
+        let progress: Vec<revisions::PodProgress> = mine
             .iter()
-            .map(|p| rollout::PodProgress {
+            .map(|p| revisions::PodProgress {
                 hash: p.hash.clone(),
                 available: available(p),
                 terminating: p.deleting.is_some(),
@@ -132,11 +132,11 @@ impl Declared {
                     .any(|c| c.restarts >= 2 && c.waiting.as_ref().is_some_and(|(r, _)| r == "CrashLoopBackOff")),
             })
             .collect();
-        let verdict = rollout::judge(&mut state, d, &hash, &progress, clock);
+        let verdict = revisions::judge(&mut state, d, &hash, &progress, clock);
         state.observed_generation = stored.generation;
-        if let rollout::Verdict::RollBack { to, reason } = &verdict {
+        if let revisions::Verdict::RollBack { to, reason } = &verdict {
             let from = state.current().map(|r| r.revision).unwrap_or_default();
-            state.rolled_back = Some(rollout::RolledBack {
+            state.rolled_back = Some(revisions::RolledBack {
                 from: hash.clone(),
                 to: to.hash.clone(),
                 to_revision: to.revision,
@@ -164,7 +164,7 @@ impl Declared {
             self.wake.notify_one();
             return Ok(());
         }
-        if verdict == rollout::Verdict::DeadlineExceeded && !before.deadline_exceeded {
+        if verdict == revisions::Verdict::DeadlineExceeded && !before.deadline_exceeded {
             self.event(
                 "deployment",
                 &d.meta.namespace,

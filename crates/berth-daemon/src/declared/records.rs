@@ -2,20 +2,18 @@
 //! applied (their documents, so `get -o yaml` shows them back), and pods
 //! with everything needed to adopt them after a restart.
 
-use std::collections::BTreeMap;
-
-use berth_manifest::model::PodTemplate;
+use berth_control::deployment::revisions::DeploymentState;
+use berth_core::record::Record;
 use berth_manifest::Object;
-use berth_store::{Store, StoreError};
+use berth_store::{Records, Store, StoreError};
 use serde::{Deserialize, Serialize};
+
+pub use berth_control::pod::{PodContainer, PodRecord};
 
 /// Store kinds. Objects are keyed `namespace/name`.
 pub fn store_kind(kind: &str) -> String {
     format!("k8s/{kind}")
 }
-
-pub const POD: &str = "k8s/Pod";
-const POD_DELETION: &str = "k8s/PodDeletion";
 
 /// An applied object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,90 +56,34 @@ pub fn object_of(manifest: &serde_json::Value) -> Result<Object, StoreError> {
     }
 }
 
-/// The last exit of a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastExit {
-    pub exit_code: i32,
-    pub reason: String,
-    pub started_at: Option<String>,
-    pub finished_at: String,
+/// When a pod's deletion was asked for (RFC 3339). A record of its own,
+/// so a worker writing the pod's status never overwrites a deletion asked
+/// for meanwhile.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+struct PodDeletion(String);
+
+impl Record for PodDeletion {
+    const KIND: &'static str = "k8s/PodDeletion";
+    const WHAT: &'static str = "pod deletion";
 }
 
-/// One container of a pod.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodContainer {
-    /// The berth container running it, once created.
-    pub id: Option<String>,
-    pub restarts: u32,
-    /// The probes' verdict, kept so a daemon restart adopts it.
-    pub started: bool,
-    pub ready: bool,
-    /// Why it is not running (`ContainerCreating`, `CrashLoopBackOff`,
-    /// `ErrImagePull`, ...) and the details.
-    pub waiting: Option<(String, String)>,
-    pub last_exit: Option<LastExit>,
-    /// Init containers: ran to completion.
-    pub completed: bool,
-    /// The back-off in force (ms), and until when (RFC 3339).
-    pub backoff_ms: Option<u64>,
-    pub backoff_until: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PodRecord {
-    pub uid: String,
-    pub namespace: String,
-    pub name: String,
-    /// The Deployment it belongs to.
-    pub owner: Option<String>,
-    pub hash: String,
-    pub labels: BTreeMap<String, String>,
-    pub template: PodTemplate,
-    /// `spec.template.spec` as written, for `get -o yaml`.
-    pub spec: serde_json::Value,
-    pub created: String,
-    /// Set when the pod must go (kubectl's deletionTimestamp). Kept in a
-    /// record of its own, so a worker writing the pod's status never
-    /// overwrites a deletion asked for meanwhile.
-    #[serde(skip)]
-    pub deleting: Option<String>,
-    pub ip: Option<String>,
-    pub started: Option<String>,
-    pub containers: BTreeMap<String, PodContainer>,
-    /// Every container is ready (and the pod is not terminating).
-    pub ready: bool,
-    /// When `ready` last changed.
-    pub ready_since: Option<String>,
-}
-
-impl PodRecord {
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
-    }
-
-    pub fn container(&mut self, name: &str) -> &mut PodContainer {
-        self.containers.entry(name.to_string()).or_default()
-    }
-}
-
-fn decode_pod(store: &dyn Store, v: serde_json::Value) -> Result<PodRecord, StoreError> {
-    let mut p: PodRecord =
-        serde_json::from_value(v).map_err(|e| StoreError::Corrupt { what: "pod record", detail: e.to_string() })?;
-    p.deleting = store.get_object(POD_DELETION, &p.key())?.and_then(|v| v.as_str().map(str::to_string));
+fn with_deletion(store: &dyn Store, mut p: PodRecord) -> Result<PodRecord, StoreError> {
+    p.deleting = store.get::<PodDeletion>(&p.key())?.map(|d| d.0);
     Ok(p)
 }
 
 pub fn pods(store: &dyn Store) -> Result<Vec<PodRecord>, StoreError> {
-    store.list_objects(POD)?.into_iter().map(|(_, v)| decode_pod(store, v)).collect()
+    store.all::<PodRecord>()?.into_iter().map(|(_, p)| with_deletion(store, p)).collect()
 }
 
 pub fn pod(store: &dyn Store, key: &str) -> Result<Option<PodRecord>, StoreError> {
-    store.get_object(POD, key)?.map(|v| decode_pod(store, v)).transpose()
+    store.get::<PodRecord>(key)?.map(|p| with_deletion(store, p)).transpose()
 }
 
 /// Asks for a pod's deletion. Idempotent: the first time is kept.
 pub fn mark_deleting(store: &dyn Store, key: &str, at: &str) -> Result<(), StoreError> {
-    match store.create_object(POD_DELETION, key, &serde_json::Value::String(at.to_string())) {
+    match store.create(key, &PodDeletion(at.to_string())) {
         Err(StoreError::Exists { .. }) => Ok(()),
         other => other,
     }
@@ -149,13 +91,13 @@ pub fn mark_deleting(store: &dyn Store, key: &str, at: &str) -> Result<(), Store
 
 /// Forgets a pod entirely (after its containers and sandbox are gone).
 pub fn remove_pod(store: &dyn Store, key: &str) -> Result<(), StoreError> {
-    store.delete_object(POD, key)?;
-    store.delete_object(POD_DELETION, key)?;
+    store.remove::<PodRecord>(key)?;
+    store.remove::<PodDeletion>(key)?;
     Ok(())
 }
 
 pub fn put_pod(store: &dyn Store, p: &PodRecord) -> Result<(), StoreError> {
-    store.put_object(POD, &p.key(), &serde_json::to_value(p).expect("pod record serialises"))
+    store.put(&p.key(), p)
 }
 
 pub fn objects(store: &dyn Store, kind: &str) -> Result<Vec<(String, StoredObject)>, StoreError> {
@@ -180,26 +122,14 @@ pub fn object(store: &dyn Store, kind: &str, key: &str) -> Result<Option<StoredO
         .transpose()
 }
 
-const DEPLOYMENT_STATE: &str = "k8s/DeploymentState";
-
-pub fn deployment_state(store: &dyn Store, key: &str) -> Result<Option<super::rollout::DeploymentState>, StoreError> {
-    store
-        .get_object(DEPLOYMENT_STATE, key)?
-        .map(|v| {
-            serde_json::from_value(v)
-                .map_err(|e| StoreError::Corrupt { what: "deployment state", detail: e.to_string() })
-        })
-        .transpose()
+pub fn deployment_state(store: &dyn Store, key: &str) -> Result<Option<DeploymentState>, StoreError> {
+    store.get(key)
 }
 
-pub fn put_deployment_state(
-    store: &dyn Store,
-    key: &str,
-    state: &super::rollout::DeploymentState,
-) -> Result<(), StoreError> {
-    store.put_object(DEPLOYMENT_STATE, key, &serde_json::to_value(state).expect("deployment state serialises"))
+pub fn put_deployment_state(store: &dyn Store, key: &str, state: &DeploymentState) -> Result<(), StoreError> {
+    store.put(key, state)
 }
 
 pub fn remove_deployment_state(store: &dyn Store, key: &str) -> Result<(), StoreError> {
-    store.delete_object(DEPLOYMENT_STATE, key).map(|_| ())
+    store.remove::<DeploymentState>(key).map(drop)
 }

@@ -22,16 +22,15 @@ use std::sync::{Arc, Mutex};
 
 use berth_core::api::{NetworkCreateRequest, NetworkInspect, NetworkMember};
 use berth_core::net::{check_subnet, AddressPool, Ipv4Cidr, SubnetPool};
+use berth_core::record::Record;
 use berth_net::{Conntrack, Desired, Nftables, Ruleset};
-use berth_store::{ContainerRecord, Store, StoreError};
+use berth_store::{ContainerRecord, Records, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 pub use attach::{Attached, NetworkPlan};
 pub use dns::DnsBind;
 pub use sandbox::Sandbox;
 pub use services::{ServiceNet, ServicePortNet};
-
-const KIND: &str = "network";
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
@@ -87,6 +86,11 @@ pub struct NetworkRecord {
     pub internal: bool,
     pub mtu: u32,
     pub created: String,
+}
+
+impl Record for NetworkRecord {
+    const KIND: &'static str = "network";
+    const WHAT: &'static str = "network record";
 }
 
 /// The kernel side, injected so the logic above it can be tested.
@@ -152,20 +156,11 @@ impl Networks {
     }
 
     pub fn get(&self, name: &str) -> Result<NetworkRecord> {
-        let v = self.store.get_object(KIND, name)?.ok_or_else(|| NetworkError::NotFound(name.to_string()))?;
-        serde_json::from_value(v)
-            .map_err(|e| StoreError::Corrupt { what: "network record", detail: e.to_string() }.into())
+        self.store.get(name)?.ok_or_else(|| NetworkError::NotFound(name.to_string()))
     }
 
     pub fn records(&self) -> Result<Vec<NetworkRecord>> {
-        self.store
-            .list_objects(KIND)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "network record", detail: e.to_string() }.into())
-            })
-            .collect()
+        Ok(self.store.all::<NetworkRecord>()?.into_iter().map(|(_, n)| n).collect())
     }
 
     /// Creates a network (its bridge appears when a container first joins).
@@ -182,7 +177,7 @@ impl Networks {
                 req.name
             )));
         }
-        if self.store.get_object(KIND, &req.name)?.is_some() {
+        if self.store.get::<NetworkRecord>(&req.name)?.is_some() {
             return Err(NetworkError::Conflict(format!("network {:?} already exists", req.name)));
         }
         let existing = self.records()?;
@@ -230,7 +225,7 @@ impl Networks {
         };
         // Checked as the rules will see it before anything is stored.
         self.desired_with(Some(&rec), None)?;
-        match self.store.create_object(KIND, &rec.name, &serde_json::to_value(&rec).expect("serialises")) {
+        match self.store.create(&rec.name, &rec) {
             Err(StoreError::Exists { .. }) => {
                 Err(NetworkError::Conflict(format!("network {:?} already exists", rec.name)))
             }
@@ -308,7 +303,7 @@ impl Networks {
                 users.join(", ")
             )));
         }
-        self.store.delete_object(KIND, name)?;
+        self.store.remove::<NetworkRecord>(name)?;
         self.dns.stop(name).await;
         let links = Arc::clone(&self.kernel.links);
         let bridge = n.bridge.clone();

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_core::api::{IdMapping, NetworkAttachment};
-use berth_store::StoreError;
+use berth_core::record::Record;
+use berth_store::Records;
 use serde::{Deserialize, Serialize};
 
 use super::attach::blocking;
 use super::{NetworkError, Networks, Result};
-
-pub(super) const KIND: &str = "sandbox";
 
 /// A sandbox as the store keeps it; written before the namespace is made,
 /// so a crash in between leaves a record that a retry or removal finds.
@@ -33,6 +32,11 @@ pub struct SandboxRecord {
     pub userns: Option<IdMapping>,
 }
 
+impl Record for SandboxRecord {
+    const KIND: &'static str = "sandbox";
+    const WHAT: &'static str = "sandbox record";
+}
+
 /// What a pod's containers need to join its sandbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
@@ -47,24 +51,11 @@ pub struct Sandbox {
 
 impl Networks {
     pub(super) fn sandbox_records(&self) -> Result<Vec<SandboxRecord>> {
-        self.store
-            .list_objects(KIND)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "sandbox record", detail: e.to_string() }.into())
-            })
-            .collect()
+        Ok(self.store.all::<SandboxRecord>()?.into_iter().map(|(_, s)| s).collect())
     }
 
     fn sandbox_record(&self, id: &str) -> Result<Option<SandboxRecord>> {
-        self.store
-            .get_object(KIND, id)?
-            .map(|v| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "sandbox record", detail: e.to_string() }.into())
-            })
-            .transpose()
+        Ok(self.store.get(id)?)
     }
 
     /// The sandbox of pod `id`, made if it does not exist yet: a namespace
@@ -96,7 +87,7 @@ impl Networks {
             attachment: None,
             userns,
         };
-        self.store.put_object(KIND, id, &serde_json::to_value(&rec).expect("serialises"))?;
+        self.store.put(id, &rec)?;
         match self.make_sandbox(rec, hostname, search).await {
             Ok(s) => {
                 self.sync_locked().await?;
@@ -104,7 +95,7 @@ impl Networks {
             }
             Err(e) => {
                 self.undo(id, 1).await;
-                let _ = self.store.delete_object(KIND, id);
+                let _ = self.store.remove::<SandboxRecord>(id);
                 Err(e)
             }
         }
@@ -134,7 +125,7 @@ impl Networks {
         resolv.search = search.to_vec();
         super::attach::write_etc_files(&rec.dir, &resolv, &a.ip, hostname, hostname)?;
         rec.attachment = Some(a.clone());
-        self.store.put_object(KIND, &rec.id, &serde_json::to_value(&rec).expect("serialises"))?;
+        self.store.put(&rec.id, &rec)?;
         Ok(self.sandbox_view(&rec.id, &rec, &a))
     }
 
@@ -159,7 +150,7 @@ impl Networks {
     pub async fn remove_sandbox(&self, id: &str) -> Result<()> {
         let _guard = self.lock.lock().await;
         self.undo(id, 1).await;
-        self.store.delete_object(KIND, id)?;
+        self.store.remove::<SandboxRecord>(id)?;
         self.sync_locked().await
     }
 

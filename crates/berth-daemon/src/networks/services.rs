@@ -6,12 +6,11 @@
 use std::net::Ipv4Addr;
 
 use berth_core::net::{Backend, Protocol, Weights};
-use berth_store::StoreError;
+use berth_core::record::Record;
+use berth_store::Records;
 use serde::{Deserialize, Serialize};
 
 use super::{NetworkError, Networks, Result};
-
-pub(super) const KIND: &str = "service";
 
 /// One Service's network state, keyed by its owner (`namespace/name`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +24,11 @@ pub struct ServiceNet {
     pub ports: Vec<ServicePortNet>,
     /// Ready pod addresses (what a headless Service's names resolve to).
     pub endpoints: Vec<Ipv4Addr>,
+}
+
+impl Record for ServiceNet {
+    const KIND: &'static str = "service";
+    const WHAT: &'static str = "service network record";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,25 +75,12 @@ fn vip_name(owner: &str, port: u16, protocol: Protocol) -> String {
 
 impl Networks {
     pub(super) fn service_records(&self) -> Result<Vec<ServiceNet>> {
-        self.store
-            .list_objects(KIND)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "service network record", detail: e.to_string() }.into())
-            })
-            .collect()
+        Ok(self.store.all::<ServiceNet>()?.into_iter().map(|(_, s)| s).collect())
     }
 
     /// The service's network state, if it has one.
     pub fn service(&self, owner: &str) -> Result<Option<ServiceNet>> {
-        self.store
-            .get_object(KIND, owner)?
-            .map(|v| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "service network record", detail: e.to_string() }.into())
-            })
-            .transpose()
+        Ok(self.store.get(owner)?)
     }
 
     /// A free address of the service range for `owner`: its current one,
@@ -163,7 +154,7 @@ impl Networks {
             return Ok(false);
         }
         for (svc, _) in &olds {
-            self.store.put_object(KIND, &svc.owner, &serde_json::to_value(svc).expect("serialises"))?;
+            self.store.put(&svc.owner, svc)?;
         }
         let applied = match self.desired_with(None, None) {
             Ok(desired) => self.apply(berth_net::compile(&desired)).await,
@@ -172,9 +163,9 @@ impl Networks {
         if let Err(e) = applied {
             for (svc, old) in &olds {
                 match old {
-                    Some(o) => self.store.put_object(KIND, &o.owner, &serde_json::to_value(o).expect("serialises"))?,
+                    Some(o) => self.store.put(&o.owner, o)?,
                     None => {
-                        self.store.delete_object(KIND, &svc.owner)?;
+                        self.store.remove::<ServiceNet>(&svc.owner)?;
                     }
                 }
             }
@@ -187,10 +178,10 @@ impl Networks {
     /// Removes a service's VIPs and names. Idempotent.
     pub async fn remove_service(&self, owner: &str) -> Result<()> {
         let _guard = self.lock.lock().await;
-        if self.store.get_object(KIND, owner)?.is_none() {
+        if self.store.get::<ServiceNet>(owner)?.is_none() {
             return Ok(());
         }
-        self.store.delete_object(KIND, owner)?;
+        self.store.remove::<ServiceNet>(owner)?;
         self.sync_locked().await
     }
 

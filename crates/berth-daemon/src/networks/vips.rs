@@ -5,12 +5,11 @@ use std::net::Ipv4Addr;
 
 use berth_core::api::{VipBackendView, VipBackendsRequest, VipCreateRequest, VipInspect};
 use berth_core::net::{Backend, Protocol, Weights};
-use berth_store::StoreError;
+use berth_core::record::Record;
+use berth_store::{Records, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::{NetworkError, Networks, Result};
-
-const KIND: &str = "vip";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VipRecord {
@@ -19,6 +18,11 @@ pub struct VipRecord {
     pub port: u16,
     pub protocol: Protocol,
     pub backends: Vec<Backend>,
+}
+
+impl Record for VipRecord {
+    const KIND: &'static str = "vip";
+    const WHAT: &'static str = "VIP record";
 }
 
 impl VipRecord {
@@ -41,19 +45,11 @@ fn valid_vip_name(name: &str) -> bool {
 
 impl Networks {
     pub(super) fn vip_records(&self) -> Result<Vec<VipRecord>> {
-        self.store
-            .list_objects(KIND)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_value(v)
-                    .map_err(|e| StoreError::Corrupt { what: "VIP record", detail: e.to_string() }.into())
-            })
-            .collect()
+        Ok(self.store.all::<VipRecord>()?.into_iter().map(|(_, v)| v).collect())
     }
 
     fn vip(&self, name: &str) -> Result<VipRecord> {
-        let v = self.store.get_object(KIND, name)?.ok_or_else(|| NetworkError::NotFound(format!("VIP {name}")))?;
-        serde_json::from_value(v).map_err(|e| StoreError::Corrupt { what: "VIP record", detail: e.to_string() }.into())
+        self.store.get(name)?.ok_or_else(|| NetworkError::NotFound(format!("VIP {name}")))
     }
 
     /// Creates a VIP with no backends: connections to it are refused until
@@ -74,7 +70,7 @@ impl Networks {
             "udp" => Protocol::Udp,
             other => return Err(NetworkError::Invalid(format!("protocol {other:?} is not tcp or udp"))),
         };
-        if self.store.get_object(KIND, &req.name)?.is_some() {
+        if self.store.get::<VipRecord>(&req.name)?.is_some() {
             return Err(NetworkError::Conflict(format!("VIP {:?} already exists", req.name)));
         }
         let taken: Vec<Ipv4Addr> = self.vip_records()?.iter().map(|v| v.ip).collect();
@@ -90,14 +86,14 @@ impl Networks {
         };
         let rec = VipRecord { name: req.name.clone(), ip, port: req.port, protocol, backends: Vec::new() };
         let desired = self.desired_with(None, Some(&rec))?;
-        match self.store.create_object(KIND, &rec.name, &serde_json::to_value(&rec).expect("serialises")) {
+        match self.store.create(&rec.name, &rec) {
             Err(StoreError::Exists { .. }) => {
                 return Err(NetworkError::Conflict(format!("VIP {:?} already exists", rec.name)));
             }
             other => other?,
         }
         if let Err(e) = self.apply(berth_net::compile(&desired)).await {
-            let _ = self.store.delete_object(KIND, &rec.name);
+            let _ = self.store.remove::<VipRecord>(&rec.name);
             return Err(e);
         }
         Ok(self.vip_view(&rec))
@@ -113,9 +109,9 @@ impl Networks {
             .map_err(|e| NetworkError::Invalid(format!("VIP {name}: {e}")))?;
         let rec = VipRecord { backends: weights.backends().to_vec(), ..old.clone() };
         let desired = self.desired_with(None, Some(&rec))?;
-        self.store.put_object(KIND, name, &serde_json::to_value(&rec).expect("serialises"))?;
+        self.store.put(name, &rec)?;
         if let Err(e) = self.apply(berth_net::compile(&desired)).await {
-            let _ = self.store.put_object(KIND, name, &serde_json::to_value(&old).expect("serialises"));
+            let _ = self.store.put(name, &old);
             return Err(e);
         }
         Ok(self.vip_view(&rec))
@@ -154,9 +150,9 @@ impl Networks {
     pub async fn remove_vip(&self, name: &str) -> Result<()> {
         let _guard = self.lock.lock().await;
         let old = self.vip(name)?;
-        self.store.delete_object(KIND, name)?;
+        self.store.remove::<VipRecord>(name)?;
         if let Err(e) = self.sync_locked().await {
-            let _ = self.store.put_object(KIND, name, &serde_json::to_value(&old).expect("serialises"));
+            let _ = self.store.put(name, &old);
             return Err(e);
         }
         Ok(())

@@ -89,7 +89,7 @@ pub fn target(args: &[String]) -> Result<(Kind, String)> {
             args.join(" ")
         )));
     }
-    match Kind::parse(kind).ok() {
+    match Kind::parse(kind) {
         Some(k @ (Kind::Deployment | Kind::Rollout)) => Ok((k, name.to_string())),
         _ => Err(CliError::Usage(format!(
             "{kind:?} has no rollouts: only deployments (deploy/NAME) and Argo Rollouts (rollout/NAME) do"

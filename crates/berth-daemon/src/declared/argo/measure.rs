@@ -6,7 +6,7 @@
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use berth_manifest::analysis_run::Measurement;
+use berth_control::analysis_run::Measurement;
 use berth_manifest::expr::Vars;
 use berth_manifest::model::{Measure, Metric, Provider};
 

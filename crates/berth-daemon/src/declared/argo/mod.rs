@@ -2,8 +2,8 @@
 //! and how Services in front of a rollout route by revision.
 //!
 //! Design: each pass reads the rollout's persisted state, feeds the pure
-//! strategy machine ([`berth_manifest::canary`] or
-//! [`berth_manifest::bluegreen`]) what happened (a new template, finished
+//! strategy machine ([`berth_control::canary`] or
+//! [`berth_control::bluegreen`]) what happened (a new template, finished
 //! analysis runs, the pods it can see), persists the answer, and only then
 //! acts: pods per revision, analysis runs started or stopped, measurements
 //! spawned. The Service reconciler reads the same state to program each
@@ -15,7 +15,6 @@
 //! back through memory and counted at the next pass. One lost to a crash
 //! is simply taken again.
 
-mod machine;
 mod measure;
 pub(super) mod state;
 mod view;
@@ -24,16 +23,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_manifest::analysis_run::RunPhase;
-use berth_manifest::canary::AnalysisOutcome;
+use berth_control::analysis_run::RunPhase;
+use berth_control::canary::AnalysisOutcome;
 use berth_manifest::model::{AnalysisRef, AnalysisTemplateSpec, Metric, Provider, RolloutSpec};
 use berth_manifest::Object;
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{rollout, Declared, DeclaredError, Result};
+use super::{revisions, Declared, DeclaredError, Result};
+use berth_control::argo::{machine, RolloutState, RunRecord, StrategyStatus, FINISHED_KEPT};
 use machine::{Ev, Plan, WantedRun};
 pub(super) use measure::Taken;
-use state::{RolloutState, RunRecord, StrategyStatus};
 pub(super) use view::rollout as kube_rollout;
 
 /// A measurement taken, waiting to be counted.
@@ -74,7 +73,7 @@ impl Declared {
         let available_of = |h: &str| -> u32 {
             mine.iter()
                 .filter(|p| p.hash == h && p.deleting.is_none())
-                .filter(|p| rollout::available(p.ready, p.ready_since.as_deref(), r.min_ready, clock))
+                .filter(|p| revisions::available(p.ready, p.ready_since.as_deref(), r.min_ready, clock))
                 .count() as u32
         };
 
@@ -82,8 +81,8 @@ impl Declared {
         let before = state.clone();
         let at = self.now();
         let images = r.template.containers.iter().map(|c| c.image.to_string()).collect();
-        let cause = r.meta.annotations.get(rollout::CHANGE_CAUSE).cloned();
-        rollout::record_revision(
+        let cause = r.meta.annotations.get(revisions::CHANGE_CAUSE).cloned();
+        revisions::record_revision(
             &mut state.revisions,
             &hash,
             &stored.manifest["spec"]["template"],
@@ -118,7 +117,7 @@ impl Declared {
             if run.run.started_at != m.started_at || run.outcome.is_some() || m.metric >= run.metrics.len() {
                 continue;
             }
-            if let berth_manifest::analysis_run::Measurement::Error(why) = &m.taken.measurement {
+            if let berth_control::analysis_run::Measurement::Error(why) = &m.taken.measurement {
                 tracing::info!(rollout = %key, run = %m.run, metric = %run.metrics[m.metric].name, error = %why, "measurement failed");
             }
             run.run.record(&run.metrics, m.metric, m.taken.measurement, now_v);
@@ -168,7 +167,7 @@ impl Declared {
         // A pause, a hold or a blocking analysis is waiting, not stalling;
         // the deadline counts again from when it ends (the status changes).
         let waiting = machine::held(&status_now) || machine::pausing(r, &status_now) || machine::analysing(&status_now);
-        let auto = r.meta.annotations.get(rollout::AUTO_ROLLBACK).is_none_or(|v| v != "false");
+        let auto = r.meta.annotations.get(revisions::AUTO_ROLLBACK).is_none_or(|v| v != "false");
         let stalled = !waiting
             && status_now.target() != status_now.stable()
             && status_now.aborted().is_none()
@@ -236,7 +235,7 @@ impl Declared {
         };
         self.event(EVENT_KIND, namespace, name, warning, reason, format!("Analysis run {} {message}", run.name));
         state.finished.push(run);
-        let extra = state.finished.len().saturating_sub(state::FINISHED_KEPT);
+        let extra = state.finished.len().saturating_sub(FINISHED_KEPT);
         state.finished.drain(..extra);
     }
 

@@ -1,12 +1,12 @@
 //! A Rollout in its Kubernetes form, with Argo's status fields.
 
-use berth_manifest::analysis_run::RunPhase;
+use berth_control::analysis_run::RunPhase;
 use berth_manifest::model::{RolloutSpec, RolloutStrategy};
 use serde_json::{json, Value};
 
-use super::state::{RolloutState, RunRecord, StrategyStatus};
 use crate::declared::records::{PodRecord, StoredObject};
-use crate::declared::{kube, rollout};
+use crate::declared::{kube, revisions};
+use berth_control::argo::{RolloutState, RunRecord, StrategyStatus};
 
 pub fn rollout(
     r: &RolloutSpec,
@@ -22,7 +22,7 @@ pub fn rollout(
         .filter(|p| p.deleting.is_none())
         .collect();
     let hash = r.template.hash().to_string();
-    let available = |p: &&&PodRecord| rollout::available(p.ready, p.ready_since.as_deref(), r.min_ready, clock);
+    let available = |p: &&&PodRecord| revisions::available(p.ready, p.ready_since.as_deref(), r.min_ready, clock);
     let mut status = json!({
         "observedGeneration": state.map(|s| s.observed_generation).unwrap_or(0),
         "currentPodHash": hash,
@@ -61,10 +61,10 @@ pub fn rollout(
                 ("Healthy", "the stable revision serves all traffic".to_string(), None)
             } else if let Some(h) = c.hold {
                 match h {
-                    berth_manifest::canary::Hold::User => {
+                    berth_control::canary::Hold::User => {
                         ("Paused", format!("paused by the user at step {}/{steps}", c.step), Some("BerthUserPause"))
                     }
-                    berth_manifest::canary::Hold::Inconclusive => (
+                    berth_control::canary::Hold::Inconclusive => (
                         "Paused",
                         "an analysis was inconclusive; promote or abort".to_string(),
                         Some("InconclusiveAnalysis"),

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_control::{ContainerHealth, ProbeResult};
 use berth_core::container::ContainerState;
 use berth_manifest::model::{ContainerSpec, Handler, ProbeHandler, ProbeKind, PullPolicy, VolumeSource};
-use berth_manifest::{ContainerHealth, ProbeResult};
 use tokio::time::Instant;
 
 use super::plan;

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::canary::{AnalysisOutcome, Hold, IllegalTransition};
-use crate::model::BlueGreenSpec;
+use berth_manifest::model::BlueGreenSpec;
 
 /// Which analysis of a blue-green rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -214,7 +214,7 @@ fn a_named_target_port_the_pod_lacks_leaves_it_out() {
 
 mod containers {
     use super::super::*;
-    use berth_manifest::CrashBackoff;
+    use crate::CrashBackoff;
     use chrono::{DateTime, Utc};
     use std::time::Duration;
 

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::model::{ContainerSpec, ProbeKind, ProbeSpec};
+use berth_manifest::model::{ContainerSpec, ProbeKind, ProbeSpec};
 
 /// The outcome of running a probe once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

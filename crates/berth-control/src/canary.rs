@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{CanaryScale, CanarySpec, CanaryStep};
+use berth_manifest::model::{CanaryScale, CanarySpec, CanaryStep};
 
 /// Why a rollout holds where it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use berth_core::record::Record;
 use berth_manifest::model::DeploymentSpec;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +58,11 @@ pub struct DeploymentState {
     pub deadline_exceeded: bool,
     /// The manifest generation last acted on.
     pub observed_generation: u64,
+}
+
+impl Record for DeploymentState {
+    const KIND: &'static str = "k8s/DeploymentState";
+    const WHAT: &'static str = "deployment state";
 }
 
 impl DeploymentState {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Assessment, Metric};
+use berth_manifest::model::{Assessment, Metric};
 
 /// One measurement's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{ProbeHandler, ProbeKind};
+use berth_manifest::model::{ProbeHandler, ProbeKind};
 use proptest::prelude::*;
 
 const S: ProbeResult = ProbeResult::Success;
@@ -169,7 +169,7 @@ fn adopted_container_keeps_its_verdict_until_new_results() {
     let mut c = ContainerSpec {
         name: "web".into(),
         image: berth_core::ImageRef::parse("busybox").unwrap(),
-        pull_policy: crate::model::PullPolicy::IfNotPresent,
+        pull_policy: berth_manifest::model::PullPolicy::IfNotPresent,
         command: vec![],
         args: vec![],
         working_dir: None,

@@ -1,12 +1,12 @@
 use super::*;
-use crate::model::Assessment::{Failed as F, Inconclusive as I, Successful as S};
-use crate::Object;
+use berth_manifest::model::Assessment::{Failed as F, Inconclusive as I, Successful as S};
+use berth_manifest::Object;
 
 fn metrics(yaml_metrics: &str) -> Vec<Metric> {
     let text = format!(
         "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {{name: t}}\nspec:\n  metrics:\n{yaml_metrics}"
     );
-    match crate::load(&text).unwrap().remove(0) {
+    match berth_manifest::load(&text).unwrap().remove(0) {
         Object::AnalysisTemplate(t) => t.metrics,
         other => panic!("{other:?}"),
     }

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use berth_manifest::bluegreen::{self, BlueGreenStatus, Phase};
-use berth_manifest::canary::{self, AnalysisOutcome, CanaryStatus, IllegalTransition};
+use crate::bluegreen::{self, BlueGreenStatus, Phase};
+use crate::canary::{self, AnalysisOutcome, CanaryStatus, IllegalTransition};
 use berth_manifest::model::{AnalysisRef, CanaryStep, RolloutSpec, RolloutStrategy};
 
-use super::state::StrategyStatus;
-use crate::declared::plan::Route;
+use super::StrategyStatus;
+use crate::deployment::plan::Route;
 
 /// What happened to a rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use berth_core::net::{Backend, Protocol as NetProtocol, Weights};
 use berth_manifest::model::{DeploymentSpec, PodTemplate, Protocol, ServiceSpec, TargetPort};
 
-use super::records::{LastExit, PodContainer};
+use crate::pod::{LastExit, PodContainer};
 
 /// What the Deployment reconciler knows about one of its pods.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +211,7 @@ pub fn container_step(
     observed: Observed<'_>,
     init: bool,
     now: chrono::DateTime<chrono::Utc>,
-    backoff: &berth_manifest::CrashBackoff,
+    backoff: &crate::CrashBackoff,
 ) -> ContainerStep {
     let until = |s: &Option<String>| {
         s.as_deref()

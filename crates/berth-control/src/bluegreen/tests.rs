@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::AnalysisRef;
+use berth_manifest::model::AnalysisRef;
 
 fn secs(n: u64) -> Duration {
     Duration::from_secs(n)

@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{AnalysisRef, IntOrPercent};
+use berth_manifest::model::{AnalysisRef, IntOrPercent};
 use proptest::prelude::*;
 
 fn secs(n: u64) -> Duration {
