@@ -156,13 +156,13 @@ async fn pause_resume_restart_and_undo_post_their_action() {
     assert_eq!(
         bodies,
         [
-            json!({"action": "pause", "to_revision": null}),
-            json!({"action": "resume", "to_revision": null}),
-            json!({"action": "restart", "to_revision": null}),
-            json!({"action": "undo", "to_revision": null}),
+            json!({"action": "pause"}),
+            json!({"action": "resume"}),
+            json!({"action": "restart"}),
+            json!({"action": "undo"}),
             json!({"action": "undo", "to_revision": 1}),
             // As kubectl, 0 is the previous revision.
-            json!({"action": "undo", "to_revision": null}),
+            json!({"action": "undo"}),
         ]
     );
 }

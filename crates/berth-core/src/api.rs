@@ -301,7 +301,8 @@ pub struct ContainerCreateRequest {
     pub security: SecurityOptions,
     /// `no`, `always`, `unless-stopped`, `on-failure[:N]`.
     #[serde(default)]
-    pub restart: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub restart: Option<crate::container::RestartPolicy>,
     /// Remove the container when it exits.
     #[serde(default)]
     pub auto_remove: bool,
@@ -807,8 +808,38 @@ pub struct ObjectChange {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// `created`, `configured`, `unchanged`, `deleted` or `not found`.
-    pub action: String,
+    pub action: ChangeAction,
+}
+
+/// What apply or delete did to an object, spelled as kubectl prints it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    Created,
+    Configured,
+    Unchanged,
+    Deleted,
+    /// `delete --ignore-not-found` of an object that was not there.
+    #[serde(rename = "not found")]
+    NotFound,
+}
+
+impl ChangeAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeAction::Created => "created",
+            ChangeAction::Configured => "configured",
+            ChangeAction::Unchanged => "unchanged",
+            ChangeAction::Deleted => "deleted",
+            ChangeAction::NotFound => "not found",
+        }
+    }
+}
+
+impl std::fmt::Display for ChangeAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -852,17 +883,42 @@ pub struct RevisionList {
     pub revisions: Vec<RevisionView>,
 }
 
-/// `POST /v1/objects/{deployments|rollouts}/{namespace}/{name}/rollout`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RolloutRequest {
-    /// `pause`, `resume`, `restart` or `undo`; for Argo Rollouts also
-    /// `promote` and `abort`.
-    pub action: String,
-    /// `undo` only: the revision to go back to (default: the previous one).
-    #[serde(default)]
-    pub to_revision: Option<u64>,
-    /// `promote` only: skip every remaining step (and analysis).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub full: bool,
+/// `POST /v1/objects/{deployments|rollouts}/{namespace}/{name}/rollout`:
+/// `{"action": "undo", "to_revision": 2}`. Each action carries only the
+/// fields it takes, so a combination such as `pause` with `to_revision`
+/// is refused when decoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RolloutRequest {
+    Pause {},
+    Resume {},
+    /// Replaces every pod (kubectl's `restartedAt` annotation).
+    Restart {},
+    Undo {
+        /// The revision to go back to (default: the previous one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_revision: Option<u64>,
+    },
+    /// Argo Rollouts only.
+    Promote {
+        /// Skip every remaining step (and analysis).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        full: bool,
+    },
+    /// Argo Rollouts only.
+    Abort {},
+}
+
+impl RolloutRequest {
+    /// The action's name, as the request spells it.
+    pub fn action(&self) -> &'static str {
+        match self {
+            RolloutRequest::Pause {} => "pause",
+            RolloutRequest::Resume {} => "resume",
+            RolloutRequest::Restart {} => "restart",
+            RolloutRequest::Undo { .. } => "undo",
+            RolloutRequest::Promote { .. } => "promote",
+            RolloutRequest::Abort {} => "abort",
+        }
+    }
 }

@@ -140,9 +140,11 @@ impl ContainerState {
     }
 }
 
-/// `--restart`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "kebab-case", tag = "policy")]
+/// `--restart`. On the wire and in the store it is docker's spelling
+/// (`on-failure:3`), so a request with an unknown policy is refused when
+/// it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum RestartPolicy {
     #[default]
     No,
@@ -168,6 +170,19 @@ impl FromStr for RestartPolicy {
                 None => Err(bad()),
             },
         }
+    }
+}
+
+impl TryFrom<String> for RestartPolicy {
+    type Error = ContainerError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<RestartPolicy> for String {
+    fn from(p: RestartPolicy) -> String {
+        p.to_string()
     }
 }
 
@@ -202,6 +217,17 @@ impl RestartPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_policies_travel_in_dockers_spelling() {
+        for text in ["no", "always", "unless-stopped", "on-failure", "on-failure:3"] {
+            let p: RestartPolicy = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(serde_json::to_value(p).unwrap(), serde_json::json!(text));
+        }
+        let req = serde_json::from_str::<crate::api::ContainerCreateRequest>(r#"{"image":"x","restart":"sometimes"}"#);
+        let e = req.unwrap_err().to_string();
+        assert!(e.contains("invalid restart policy \"sometimes\""), "{e}");
+    }
 
     #[test]
     fn ids_and_names() {

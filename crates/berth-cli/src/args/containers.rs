@@ -1,6 +1,7 @@
 //! Arguments of the container verbs: run, create, exec, stop, ps, logs.
 
 use super::*;
+use berth_core::container::RestartPolicy;
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -49,8 +50,8 @@ pub struct CreateArgs {
     #[arg(short = 'l', long = "label")]
     pub labels: Vec<String>,
     /// no, always, unless-stopped, on-failure[:MAX_RETRIES].
-    #[arg(long, default_value = "no")]
-    pub restart: String,
+    #[arg(long, default_value = "no", value_parser = parse_restart)]
+    pub restart: RestartPolicy,
     /// Memory limit, e.g. 256m or 1g.
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
@@ -197,4 +198,8 @@ fn tail_lines(s: &str) -> Result<usize, String> {
     s.parse().map_err(|_| {
         format!("{s:?} is not a number of lines (-n is --tail, as in docker; for a namespace write --namespace {s})")
     })
+}
+
+fn parse_restart(s: &str) -> Result<RestartPolicy, String> {
+    s.parse().map_err(|e: berth_core::container::ContainerError| e.to_string())
 }

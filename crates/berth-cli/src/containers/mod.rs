@@ -126,7 +126,7 @@ fn request(a: &CreateArgs, auto_remove: bool) -> Result<ContainerCreateRequest> 
             cap_drop: a.cap_drop.clone(),
             security_opt: a.security_opt.clone(),
         },
-        restart: Some(a.restart.clone()),
+        restart: Some(a.restart),
         auto_remove,
         stop_signal: a.stop_signal.clone(),
         stop_timeout: a.stop_timeout,

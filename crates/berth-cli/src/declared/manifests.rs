@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use berth_core::api::{ManifestFile, ObjectChange, MAX_MANIFEST_BYTES};
+use berth_core::api::{ChangeAction, ManifestFile, ObjectChange, MAX_MANIFEST_BYTES};
 
 use super::kind::qualified_kind;
 use crate::client::{CliError, Result};
@@ -97,7 +97,7 @@ pub fn applied_line(c: &ObjectChange, dry_run: bool) -> String {
 /// ignore it.
 pub fn deleted_line(c: &ObjectChange, ignore_not_found: bool) -> Deleted {
     let kind = qualified_kind(&c.kind);
-    if c.action == "not found" {
+    if c.action == ChangeAction::NotFound {
         if ignore_not_found {
             return Deleted::Quiet;
         }
@@ -132,7 +132,8 @@ mod tests {
     use super::*;
 
     fn change(kind: &str, ns: &str, name: &str, action: &str) -> ObjectChange {
-        ObjectChange { kind: kind.into(), namespace: ns.into(), name: name.into(), action: action.into() }
+        let action = serde_json::from_value(serde_json::json!(action)).unwrap();
+        ObjectChange { kind: kind.into(), namespace: ns.into(), name: name.into(), action }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use berth_core::api::{ContainerCreateRequest, ResourceLimits, SecretEnvRef, SecurityOptions};
+use berth_core::container::RestartPolicy;
 use berth_manifest::model::{
     ConfigMapSpec, ContainerSpec, EnvSource, KeyRef, ObjectRef, PodField, PodTemplate, SecretSpec, VolumeSource,
 };
@@ -297,7 +298,7 @@ pub fn container_request(i: RequestInput<'_>) -> Result<ContainerCreateRequest, 
             cap_drop: strip(&c.security.capabilities_drop),
             security_opt: Vec::new(),
         },
-        restart: Some("no".into()),
+        restart: Some(RestartPolicy::No),
         stop_timeout: Some(i.template.termination_grace_period.as_secs().min(u64::from(u32::MAX)) as u32),
         // The daemon gives all containers of the pod (they share its
         // network namespace) one host range.

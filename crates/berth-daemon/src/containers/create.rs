@@ -35,12 +35,7 @@ impl Containers {
                 return Err(ContainerError::Invalid(format!("userns {other:?} is not known; give auto or host")))
             }
         };
-        let restart: RestartPolicy = req
-            .restart
-            .as_deref()
-            .unwrap_or("no")
-            .parse()
-            .map_err(|e: berth_core::container::ContainerError| ContainerError::Invalid(e.to_string()))?;
+        let restart = req.restart.unwrap_or_default();
         if req.auto_remove && restart != RestartPolicy::No {
             return Err(ContainerError::Invalid(
                 "--rm and --restart cannot be combined: a removed container cannot restart".into(),

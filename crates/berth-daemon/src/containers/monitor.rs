@@ -103,7 +103,7 @@ impl Containers {
             // `wait`, and a waiter then finds the events in place.
             self.detach_network(&mut c).await;
             let req = c.request.clone();
-            let policy: RestartPolicy = req.restart.as_deref().unwrap_or("no").parse().unwrap_or_default();
+            let policy = req.restart.unwrap_or_default();
             if req.auto_remove {
                 self.recent_exits
                     .lock()

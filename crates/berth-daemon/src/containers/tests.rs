@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::testlab::Lab;
 use berth_core::api::ContainerCreateRequest;
 use berth_core::clock::Clock;
-use berth_core::container::ContainerState;
+use berth_core::container::{ContainerState, RestartPolicy};
 
 fn app(name: &str) -> ContainerCreateRequest {
     ContainerCreateRequest { image: "app:1".into(), name: Some(name.into()), ..Default::default() }
@@ -68,7 +68,7 @@ fn launched_pid(lab: &Lab) -> i32 {
 #[tokio::test]
 async fn stop_signals_waits_and_no_policy_brings_it_back() {
     let lab = Lab::new().await;
-    let req = ContainerCreateRequest { restart: Some("always".into()), ..app("svc") };
+    let req = ContainerCreateRequest { restart: Some(RestartPolicy::Always), ..app("svc") };
     let c = lab.containers.create(req).await.unwrap();
     lab.containers.start("svc").await.unwrap();
     let c2 = lab.containers.stop("svc", Some(1)).await.unwrap();
@@ -88,7 +88,7 @@ async fn stop_signals_waits_and_no_policy_brings_it_back() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_container_is_restarted_after_its_back_off() {
     let lab = Lab::new().await;
-    let req = ContainerCreateRequest { restart: Some("on-failure".into()), ..app("flaky") };
+    let req = ContainerCreateRequest { restart: Some(RestartPolicy::OnFailure { max_retries: 0 }), ..app("flaky") };
     let c = lab.containers.create(req).await.unwrap();
     tokio::spawn(Arc::clone(&lab.containers).monitor());
     lab.containers.start("flaky").await.unwrap();
@@ -160,8 +160,7 @@ async fn bad_requests_are_refused_and_leave_nothing() {
     let taken = lab.containers.create(app("taken")).await.unwrap();
     for (req, want) in [
         (app("taken"), "already in use"),
-        (ContainerCreateRequest { restart: Some("sometimes".into()), ..app("a") }, "restart"),
-        (ContainerCreateRequest { auto_remove: true, restart: Some("always".into()), ..app("b") }, "--rm"),
+        (ContainerCreateRequest { auto_remove: true, restart: Some(RestartPolicy::Always), ..app("b") }, "--rm"),
         (ContainerCreateRequest { image: "missing:1".into(), ..app("c") }, "missing"),
         (ContainerCreateRequest { userns: Some("keep-id".into()), ..app("d") }, "auto or host"),
     ] {

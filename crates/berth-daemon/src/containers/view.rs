@@ -123,7 +123,7 @@ pub fn inspect(
         exit_signal: c.exit_signal,
         oom_killed: c.oom_killed,
         error: c.error.clone(),
-        restart_policy: req.restart.clone().unwrap_or_else(|| "no".into()),
+        restart_policy: req.restart.unwrap_or_default().to_string(),
         stopped_by_user: c.stopped_by_user,
         rootfs: rootfs.display().to_string(),
         log_path: log.display().to_string(),

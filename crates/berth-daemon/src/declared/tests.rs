@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_core::api::{ApplyRequest, ManifestFile};
+use berth_core::api::{ApplyRequest, ManifestFile, RolloutRequest};
 
 use super::records::{self, PodRecord};
 use super::Declared;
@@ -146,10 +146,6 @@ fn status(d: &Declared) -> serde_json::Value {
     d.get("rollouts", "default", "app", false).map(|r| r["status"].clone()).unwrap_or_default()
 }
 
-fn action(name: &str) -> berth_core::api::RolloutRequest {
-    berth_core::api::RolloutRequest { action: name.into(), ..Default::default() }
-}
-
 #[tokio::test(start_paused = true)]
 async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
     let lab = Lab::new().await;
@@ -171,7 +167,7 @@ async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
     let hashes: std::collections::BTreeSet<String> = running(&d).iter().map(|p| p.hash.clone()).collect();
     assert_eq!(hashes.len(), 2, "stable and canary pods run side by side");
     // Promote is refused when there is nothing to promote, and taken here.
-    d.rollout_argo("default", "app", action("promote")).await.unwrap();
+    d.rollout_argo("default", "app", RolloutRequest::Promote { full: false }).await.unwrap();
     until(&lab, &d, "v2 healthy and alone", |d| {
         let s = status(d);
         let hashes: std::collections::BTreeSet<String> = running(d).iter().map(|p| p.hash.clone()).collect();
@@ -183,7 +179,7 @@ async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
     // v3 is aborted at its pause: every connection back on v2, v3's pods go.
     d.apply(rollout("v3")).await.unwrap();
     until(&lab, &d, "v3 paused", |d| status(d)["phase"] == "Paused").await;
-    d.rollout_argo("default", "app", action("abort")).await.unwrap();
+    d.rollout_argo("default", "app", RolloutRequest::Abort {}).await.unwrap();
     until(&lab, &d, "aborted, back on v2", |d| {
         let s = status(d);
         s["phase"] == "Degraded"
@@ -191,6 +187,6 @@ async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
             && running(d).iter().all(|p| Some(p.hash.as_str()) == v2.as_str())
     })
     .await;
-    let e = d.rollout_argo("default", "app", action("promote")).await.unwrap_err().to_string();
+    let e = d.rollout_argo("default", "app", RolloutRequest::Promote { full: false }).await.unwrap_err().to_string();
     assert!(e.contains("app"), "{e}");
 }

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use berth_core::api::{ApplyRequest, ApplyResponse, DeleteRequest, ManifestFile, ObjectChange};
+use berth_core::api::{
+    ApplyRequest, ApplyResponse, ChangeAction, DeleteRequest, ManifestFile, ObjectChange, RolloutRequest,
+};
 use berth_manifest::error::MAX_PROBLEMS;
 use berth_manifest::model::{ClusterIp, Kind};
 use berth_manifest::{ManifestError, Object, ObjectKey};
@@ -28,13 +30,15 @@ impl Declared {
             let store_key = format!("{}/{}", key.namespace, key.name);
             let old = records::object(self.store.as_ref(), &kind, &store_key)?;
             let action = match &old {
-                None => "created",
+                None => ChangeAction::Created,
                 // As kubectl apply: the same document as last applied changes
                 // nothing, also what imperative commands changed since.
-                Some(o) if records::object_of(o.last_applied()).ok().as_ref() == Some(&object) => "unchanged",
-                Some(_) => "configured",
+                Some(o) if records::object_of(o.last_applied()).ok().as_ref() == Some(&object) => {
+                    ChangeAction::Unchanged
+                }
+                Some(_) => ChangeAction::Configured,
             };
-            if let (Some(o), "configured") = (&old, action) {
+            if let (Some(o), ChangeAction::Configured) = (&old, action) {
                 if let Err(e) = check_update(o, &object) {
                     problems.push(format!("{key}: {e}"));
                 }
@@ -75,9 +79,9 @@ impl Declared {
                 kind: kind.clone(),
                 namespace: key.namespace.clone(),
                 name: key.name.clone(),
-                action: action.to_string(),
+                action,
             });
-            if req.dry_run || action == "unchanged" {
+            if req.dry_run || action == ChangeAction::Unchanged {
                 continue;
             }
             let stored = match old {
@@ -96,7 +100,7 @@ impl Declared {
         drop(_guard);
         if !req.dry_run {
             self.wake.notify_one();
-            if changes.iter().any(|c| c.kind == "Service" && c.action != "unchanged") {
+            if changes.iter().any(|c| c.kind == "Service" && c.action != ChangeAction::Unchanged) {
                 self.sync_services().await?;
             }
         }
@@ -115,7 +119,7 @@ impl Declared {
                     kind: key.kind.to_string(),
                     namespace: key.namespace.clone(),
                     name: key.name.clone(),
-                    action: "not found".into(),
+                    action: ChangeAction::NotFound,
                 }),
                 Err(e) => return Err(e),
             }
@@ -139,7 +143,7 @@ impl Declared {
                         kind: "Pod".into(),
                         namespace: namespace.into(),
                         name: name.into(),
-                        action: "deleted".into(),
+                        action: ChangeAction::Deleted,
                     }],
                 });
             }
@@ -190,7 +194,12 @@ impl Declared {
         }
         drop(_guard);
         self.wake.notify_one();
-        Ok(ObjectChange { kind, namespace: key.namespace.clone(), name: key.name.clone(), action: "deleted".into() })
+        Ok(ObjectChange {
+            kind,
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            action: ChangeAction::Deleted,
+        })
     }
 
     /// What applying these objects would break among Argo kinds: a Rollout
@@ -307,7 +316,7 @@ impl Declared {
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
-        req: berth_core::api::RolloutRequest,
+        req: RolloutRequest,
     ) -> Result<serde_json::Value> {
         let key = format!("{namespace}/{name}");
         let _guard = self.lock.lock().await;
@@ -315,9 +324,9 @@ impl Declared {
             DeclaredError::NotFound(format!("deployment {name:?} not found in namespace {namespace}"))
         })?;
         let state = records::deployment_state(self.store.as_ref(), &key)?.unwrap_or_default();
-        match req.action.as_str() {
-            "pause" | "resume" => {
-                let pause = req.action == "pause";
+        match req {
+            RolloutRequest::Pause {} | RolloutRequest::Resume {} => {
+                let pause = req == RolloutRequest::Pause {};
                 if stored.manifest["spec"]["paused"].as_bool().unwrap_or(false) == pause {
                     return Err(DeclaredError::Conflict(format!(
                         "deployment {name:?} is already {}",
@@ -326,7 +335,7 @@ impl Declared {
                 }
                 stored.manifest["spec"]["paused"] = serde_json::json!(pause);
             }
-            "restart" => {
+            RolloutRequest::Restart {} => {
                 let template = &mut stored.manifest["spec"]["template"];
                 if !template["metadata"].is_object() {
                     template["metadata"] = serde_json::json!({});
@@ -334,9 +343,9 @@ impl Declared {
                 template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
                     serde_json::json!(self.now());
             }
-            "undo" => {
+            RolloutRequest::Undo { to_revision } => {
                 let current = state.current().map(|r| r.revision).unwrap_or(0);
-                let target = match req.to_revision {
+                let target = match to_revision {
                     Some(0) | None => state.revisions.iter().rev().find(|r| r.revision != current),
                     Some(n) => Some(state.revision(n).ok_or_else(|| {
                         DeclaredError::NotFound(format!(
@@ -354,9 +363,11 @@ impl Declared {
                 }
                 stored.manifest["spec"]["template"] = target.template.clone();
             }
-            other => {
+            RolloutRequest::Promote { .. } | RolloutRequest::Abort {} => {
                 return Err(DeclaredError::Invalid(format!(
-                    "rollout action {other:?} is not one of pause, resume, restart, undo"
+                    "a Deployment cannot {}: only Argo Rollouts have steps to promote or abort; \
+                     use pause, resume, restart or undo",
+                    req.action()
                 )))
             }
         }

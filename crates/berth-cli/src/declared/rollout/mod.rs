@@ -34,20 +34,22 @@ pub async fn rollout(client: &Client, cmd: RolloutCommand) -> Result<()> {
     match cmd {
         RolloutCommand::Status(a) => watch_status(client, a).await,
         RolloutCommand::History(a) => show_history(client, a).await,
-        RolloutCommand::Pause(t) => act(client, &t, "pause", None, false, "paused").await,
-        RolloutCommand::Resume(t) => act(client, &t, "resume", None, false, "resumed").await,
-        RolloutCommand::Restart(t) => act(client, &t, "restart", None, false, "restarted").await,
+        RolloutCommand::Pause(t) => act(client, &t, RolloutRequest::Pause {}, "paused").await,
+        RolloutCommand::Resume(t) => act(client, &t, RolloutRequest::Resume {}, "resumed").await,
+        RolloutCommand::Restart(t) => act(client, &t, RolloutRequest::Restart {}, "restarted").await,
         RolloutCommand::Undo(RolloutUndoArgs { target, to_revision }) => {
             // As kubectl: --to-revision=0 means the previous revision.
-            act(client, &target, "undo", to_revision.filter(|n| *n != 0), false, "rolled back").await
+            act(client, &target, RolloutRequest::Undo { to_revision: to_revision.filter(|n| *n != 0) }, "rolled back")
+                .await
         }
         RolloutCommand::Promote(RolloutPromoteArgs { target, full }) => {
             argo_only(&target, "promote")?;
-            act(client, &target, "promote", None, full, if full { "fully promoted" } else { "promoted" }).await
+            act(client, &target, RolloutRequest::Promote { full }, if full { "fully promoted" } else { "promoted" })
+                .await
         }
         RolloutCommand::Abort(t) => {
             argo_only(&t, "abort")?;
-            act(client, &t, "abort", None, false, "aborted").await
+            act(client, &t, RolloutRequest::Abort {}, "aborted").await
         }
     }
 }
@@ -182,17 +184,10 @@ async fn show_history(client: &Client, a: RolloutHistoryArgs) -> Result<()> {
 
 /// `rollout pause|resume|restart|undo|promote|abort`: one request, one
 /// line.
-async fn act(
-    client: &Client,
-    t: &RolloutTarget,
-    action: &str,
-    to_revision: Option<u64>,
-    full: bool,
-    done: &str,
-) -> Result<()> {
+async fn act(client: &Client, t: &RolloutTarget, request: RolloutRequest, done: &str) -> Result<()> {
     let (kind, name) = target(&t.target)?;
     let path = format!("{}/rollout", object_of(t, kind, &name));
-    let _: Value = client.post(&path, &RolloutRequest { action: action.into(), to_revision, full }).await?;
+    let _: Value = client.post(&path, &request).await?;
     print_lines(&[format!("{}/{name} {done}", kind.qualified())]);
     Ok(())
 }

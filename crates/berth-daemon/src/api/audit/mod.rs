@@ -344,7 +344,7 @@ mod tests {
             kind: kind.into(),
             namespace: "default".into(),
             name: name.into(),
-            action: action.into(),
+            action: serde_json::from_value(serde_json::json!(action)).unwrap(),
         };
         let got = objects_summary(
             "apply",

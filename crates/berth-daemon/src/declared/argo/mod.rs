@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use berth_control::analysis_run::RunPhase;
 use berth_control::canary::AnalysisOutcome;
+use berth_core::api::RolloutRequest;
 use berth_manifest::model::{AnalysisRef, AnalysisTemplateSpec, Metric, Provider, RolloutSpec};
 use berth_manifest::Object;
 
@@ -388,7 +389,7 @@ impl Declared {
         self: &Arc<Self>,
         namespace: &str,
         name: &str,
-        req: berth_core::api::RolloutRequest,
+        req: RolloutRequest,
     ) -> Result<serde_json::Value> {
         let key = format!("{namespace}/{name}");
         let guard = self.lock.lock().await;
@@ -396,17 +397,12 @@ impl Declared {
             .ok_or_else(|| DeclaredError::NotFound(format!("rollout {name:?} not found in namespace {namespace}")))?;
         let Object::Rollout(r) = stored.object()? else { unreachable!("stored as a Rollout") };
         let mut state = state::load(self.store.as_ref(), &key)?.unwrap_or_default();
-        let event = match req.action.as_str() {
-            "pause" => Some(Ev::Pause),
-            "resume" => Some(Ev::Resume),
-            "promote" => Some(Ev::Promote { full: req.full }),
-            "abort" => Some(Ev::Abort("aborted by the user".into())),
-            "restart" | "undo" => None,
-            other => {
-                return Err(DeclaredError::Invalid(format!(
-                    "rollout action {other:?} is not one of pause, resume, promote, abort, restart, undo"
-                )))
-            }
+        let event = match req {
+            RolloutRequest::Pause {} => Some(Ev::Pause),
+            RolloutRequest::Resume {} => Some(Ev::Resume),
+            RolloutRequest::Promote { full } => Some(Ev::Promote { full }),
+            RolloutRequest::Abort {} => Some(Ev::Abort("aborted by the user".into())),
+            RolloutRequest::Restart {} | RolloutRequest::Undo { .. } => None,
         };
         if let Some(ev) = event {
             let Some(status) = state.strategy.clone() else {
@@ -421,16 +417,10 @@ impl Declared {
             state::save(self.store.as_ref(), &key, &state)?;
         } else {
             let template = &mut stored.manifest["spec"]["template"];
-            if req.action == "restart" {
-                if !template["metadata"].is_object() {
-                    template["metadata"] = serde_json::json!({});
-                }
-                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
-                    serde_json::json!(self.now());
-            } else {
+            if let RolloutRequest::Undo { to_revision } = req {
                 let revs = &state.revisions;
                 let current = revs.current().map(|r| r.revision).unwrap_or(0);
-                let target = match req.to_revision {
+                let target = match to_revision {
                     Some(0) | None => revs.revisions.iter().rev().find(|r| r.revision != current),
                     Some(n) => Some(revs.revision(n).ok_or_else(|| {
                         DeclaredError::NotFound(format!(
@@ -447,6 +437,12 @@ impl Declared {
                     )));
                 }
                 *template = target.template.clone();
+            } else {
+                if !template["metadata"].is_object() {
+                    template["metadata"] = serde_json::json!({});
+                }
+                template["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"] =
+                    serde_json::json!(self.now());
             }
             stored.object()?;
             stored.generation += 1;
