@@ -226,7 +226,7 @@ pub async fn top(
     let args = q.ps_args.unwrap_or_else(|| "-ef".into());
     let top = tokio::task::spawn_blocking(move || containers.top(&id, &args))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        .map_err(ApiError::internal("listing the container's processes"))??;
     Ok(Json(top))
 }
 

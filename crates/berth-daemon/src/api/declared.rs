@@ -92,7 +92,7 @@ where
         })?;
         let req = tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&bytes))
             .await
-            .map_err(|e| ApiError::Internal(format!("decoding the request failed unexpectedly: {e}")))?
+            .map_err(ApiError::internal("decoding the request"))?
             .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
         if req.files().iter().map(|f| f.text.len()).sum::<usize>() > MAX_MANIFEST_BYTES {
             return Err(too_large());

@@ -14,13 +14,23 @@ pub enum ApiError {
     Declared(crate::declared::DeclaredError),
     BadRequest(String),
     NotFound(String),
-    Internal(String),
+    /// Something that should not fail did (a worker task panicked): what
+    /// the daemon was doing, and the cause.
+    Internal {
+        what: &'static str,
+        source: crate::networks::BoxError,
+    },
     NotFoundRoute,
 }
 
 impl ApiError {
     pub fn not_found_route() -> Self {
         Self::NotFoundRoute
+    }
+
+    /// For `map_err`: an unexpected failure while doing `what`.
+    pub fn internal<E: Into<crate::networks::BoxError>>(what: &'static str) -> impl FnOnce(E) -> Self {
+        move |e| Self::Internal { what, source: e.into() }
     }
 
     pub fn status(&self) -> StatusCode {
@@ -31,7 +41,7 @@ impl ApiError {
             Self::Declared(e) => declared_status(e),
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotFoundRoute => StatusCode::NOT_FOUND,
         }
     }
@@ -44,7 +54,9 @@ impl ApiError {
             Self::Declared(e) => ErrorBody { error: e.to_string(), kind: declared_kind(e).to_string() },
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
-            Self::Internal(m) => ErrorBody { error: m.clone(), kind: "internal".into() },
+            Self::Internal { what, source } => {
+                ErrorBody { error: format!("{what} failed unexpectedly: {source}"), kind: "internal".into() }
+            }
             Self::NotFoundRoute => {
                 ErrorBody { error: "no such API route; see /v1/openapi.json".into(), kind: "not_found".into() }
             }
@@ -87,7 +99,9 @@ fn container_status(e: &crate::containers::ContainerError) -> StatusCode {
         E::Invalid(_) => StatusCode::BAD_REQUEST,
         E::Image(i) => image_status(i),
         E::Network(n) => network_status(n),
-        E::StartFailed { .. } | E::Store(_) | E::Runtime(_) | E::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::StartFailed { .. } | E::Store(_) | E::Runtime(_) | E::Io { .. } | E::PartlyRemoved { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -100,7 +114,7 @@ fn container_kind(e: &crate::containers::ContainerError) -> &'static str {
         E::Image(i) => i.kind(),
         E::Network(n) => network_kind(n),
         E::StartFailed { .. } => "start_failed",
-        E::Store(_) | E::Runtime(_) | E::Io(_) => "internal",
+        E::Store(_) | E::Runtime(_) | E::Io { .. } | E::PartlyRemoved { .. } => "internal",
     }
 }
 
@@ -110,7 +124,7 @@ fn network_status(e: &crate::networks::NetworkError) -> StatusCode {
         E::Invalid(_) => StatusCode::BAD_REQUEST,
         E::Conflict(_) => StatusCode::CONFLICT,
         E::NotFound(_) => StatusCode::NOT_FOUND,
-        E::Kernel(_) | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        E::Kernel { .. } | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -120,7 +134,7 @@ fn network_kind(e: &crate::networks::NetworkError) -> &'static str {
         E::Invalid(_) => "invalid",
         E::Conflict(_) => "conflict",
         E::NotFound(_) => "not_found",
-        E::Kernel(_) | E::Store(_) => "internal",
+        E::Kernel { .. } | E::Store(_) => "internal",
     }
 }
 

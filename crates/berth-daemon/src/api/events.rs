@@ -120,6 +120,6 @@ pub async fn audit(State(d): State<S>, Query(q): Query<AuditQuery>) -> Result<Js
     let since = q.since.clone();
     let list = tokio::task::spawn_blocking(move || events.audit_history(since.as_deref(), limit))
         .await
-        .map_err(|e| ApiError::Internal(format!("reading the audit log failed unexpectedly: {e}")))?;
+        .map_err(ApiError::internal("reading the audit log"))?;
     Ok(Json(list))
 }

@@ -16,7 +16,7 @@ use super::{ndjson_stream, ApiError, State as S};
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, berth_image::ImageError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?.map_err(ApiError::from)
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal("an image store task"))?.map_err(ApiError::from)
 }
 
 /// Stored images, newest first.

@@ -25,7 +25,7 @@ pub async fn disk_usage(State(d): State<S>) -> Result<Json<DiskUsage>, ApiError>
     let images = d.images.clone();
     let usage = tokio::task::spawn_blocking(move || images.disk_usage())
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        .map_err(ApiError::internal("measuring disk usage"))??;
     Ok(Json(usage))
 }
 
@@ -37,6 +37,6 @@ pub async fn metrics(State(d): State<S>) -> Result<impl axum::response::IntoResp
     let images = d.images.clone();
     let text = tokio::task::spawn_blocking(move || crate::metrics::render(&containers, &images))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(ApiError::internal("rendering metrics"))?;
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -67,9 +67,9 @@ impl Containers {
         let (id2, req2) = (id.clone(), req.clone());
         let built = tokio::task::spawn_blocking(move || this.prepare_bundle(&id2, &req2, &image_config, &attached))
             .await
-            .map_err(|e| ContainerError::Io(e.to_string()))?;
+            .map_err(ContainerError::io("preparing the bundle"))?;
         let secured = built.and_then(|()| {
-            crate::state_dirs::secure_bundle(&self.bundle(&id)).map_err(|e| ContainerError::Io(e.to_string()))
+            crate::state_dirs::secure_bundle(&self.bundle(&id)).map_err(ContainerError::io("securing the bundle"))
         });
         if let Err(e) = secured {
             self.cleanup_files(&id);
@@ -144,7 +144,7 @@ impl Containers {
         if let Some(m) = req.userns_mapping {
             let roots = [self.root.parent(), self.run_root.parent()].into_iter().flatten().collect::<Vec<_>>();
             userns::own_volumes(&req.volumes, m, &roots)
-                .map_err(|e| ContainerError::Io(format!("giving the volumes to the user namespace: {e}")))?;
+                .map_err(ContainerError::io("giving the volumes to the user namespace"))?;
         }
         let (passwd, group) = user_files(&rootfs, req.user.as_deref())?;
         let seccomp = berth_runtime::seccomp_choice(&req.security.security_opt, |p| std::fs::read_to_string(p))
@@ -175,10 +175,10 @@ impl Containers {
             }
         }
         let bundle = self.bundle(id);
-        std::fs::create_dir_all(&bundle).map_err(|e| ContainerError::Io(format!("{}: {e}", bundle.display())))?;
-        let json = serde_json::to_vec_pretty(&spec).map_err(|e| ContainerError::Io(e.to_string()))?;
+        std::fs::create_dir_all(&bundle).map_err(ContainerError::io(format!("creating {}", bundle.display())))?;
+        let json = serde_json::to_vec_pretty(&spec).map_err(ContainerError::io("encoding the runtime spec"))?;
         berth_shim::protocol::write_atomic(&bundle.join("config.json"), &json)
-            .map_err(|e| ContainerError::Io(format!("{}: {e}", bundle.display())))?;
+            .map_err(ContainerError::io(format!("writing {}", bundle.join("config.json").display())))?;
         Ok(())
     }
 
@@ -197,8 +197,8 @@ impl Containers {
 /// when the container has broken them. Blocks: call it off the async
 /// workers.
 pub(crate) fn user_files(rootfs: &std::path::Path, user: Option<&str>) -> Result<(Option<String>, Option<String>)> {
-    let root = berth_saferoot::Root::open(rootfs)
-        .map_err(|e| ContainerError::Io(format!("the container's root filesystem: {e}")))?;
+    let root =
+        berth_saferoot::Root::open(rootfs).map_err(ContainerError::io("opening the container's root filesystem"))?;
     let numeric = user.is_none_or(|u| u.split(':').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())));
     let read = |name: &str| match root.read_text(name, MAX_USER_FILE) {
         Ok(text) => Ok(text),

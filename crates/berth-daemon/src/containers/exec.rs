@@ -45,7 +45,7 @@ impl Containers {
         let wanted = user_spec.map(str::to_string);
         let (passwd, group) = tokio::task::spawn_blocking(move || super::user_files(&rootfs, wanted.as_deref()))
             .await
-            .map_err(|e| ContainerError::Io(format!("reading the container's user files: {e}")))??;
+            .map_err(ContainerError::io("reading the container's user files"))??;
         let user = berth_runtime::resolve_user(user_spec, passwd.as_deref(), group.as_deref())
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
         let mut cmd = tokio::process::Command::new(&self.runc.binary);
@@ -89,7 +89,7 @@ impl Containers {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let mut child =
-            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+            cmd.spawn().map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 let _ = pipe.write_all(&data).await;
@@ -113,7 +113,7 @@ impl Containers {
         };
         let so = tokio::spawn(pump(Box::new(child.stdout.take().expect("piped")), "stdout", out.clone()));
         let se = tokio::spawn(pump(Box::new(child.stderr.take().expect("piped")), "stderr", out.clone()));
-        let status = child.wait().await.map_err(|e| ContainerError::Io(e.to_string()))?;
+        let status = child.wait().await.map_err(ContainerError::io("waiting for the exec'd process"))?;
         let _ = so.await;
         let _ = se.await;
         let code = status.code().unwrap_or(128 + 9);
@@ -130,20 +130,15 @@ impl Containers {
         let spec =
             ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
         let mut cmd = self.exec_command(&c, &spec).await?;
-        let (master, terminal) = open_pty().map_err(|e| ContainerError::Io(format!("cannot open a terminal: {e}")))?;
+        let (master, terminal) = open_pty().map_err(ContainerError::io("cannot open a terminal"))?;
         if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
             let _ = resize(&master, cols, rows);
         }
         cmd.arg("--tty").arg(&c.id).args(&req.cmd);
-        let stdio = || {
-            terminal
-                .try_clone()
-                .map(std::process::Stdio::from)
-                .map_err(|e| ContainerError::Io(format!("terminal: {e}")))
-        };
+        let stdio =
+            || terminal.try_clone().map(std::process::Stdio::from).map_err(ContainerError::io("sharing the terminal"));
         cmd.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
-        let child =
-            cmd.spawn().map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+        let child = cmd.spawn().map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
         // Only the runtime may hold the terminal now, so its end is ours to see.
         drop(cmd);
         drop(terminal);

@@ -62,8 +62,25 @@ pub enum ContainerError {
     Store(StoreError),
     #[error("OCI runtime error: {0}")]
     Runtime(#[from] berth_shim::runtime::RuntimeError),
-    #[error("cannot prepare the container: {0}")]
-    Io(String),
+    /// A host operation failed: what Berth was doing, and the cause.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: crate::networks::BoxError,
+    },
+    /// Removal finished what it could; each entry names what is left and
+    /// why.
+    #[error("container {name} was only partly removed; left: {}; run 'berth rm -f {name}' again once that is fixed", left.join("; "))]
+    PartlyRemoved { name: String, left: Vec<String> },
+}
+
+impl ContainerError {
+    /// For `map_err`: a host operation failed while doing `what`.
+    pub(crate) fn io<E: Into<crate::networks::BoxError>>(what: impl Into<String>) -> impl FnOnce(E) -> ContainerError {
+        let what = what.into();
+        move |e| ContainerError::Io { what, source: e.into() }
+    }
 }
 
 impl From<StoreError> for ContainerError {
@@ -309,7 +326,7 @@ impl Containers {
             .args(&args)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| ContainerError::Io(format!("cannot run {}: {e}", self.runc.binary.display())))?;
+            .map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
         if !out.status.success() {
             return Err(ContainerError::Invalid(format!(
                 "ps {ps_args:?} failed: {}",

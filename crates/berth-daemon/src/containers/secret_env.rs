@@ -122,12 +122,13 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
 impl Containers {
     fn rewrite_spec_env(&self, id: &str, vars: &BTreeMap<String, Option<String>>) -> Result<()> {
         let path = self.bundle(id).join("config.json");
-        let io = |e: std::io::Error| ContainerError::Io(format!("{}: {e}", path.display()));
-        let mut spec: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).map_err(io)?)
-            .map_err(|e| ContainerError::Io(format!("{}: {e}", path.display())))?;
+        let what = format!("rewriting the environment in {}", path.display());
+        let mut spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).map_err(ContainerError::io(what.clone()))?)
+                .map_err(ContainerError::io(what.clone()))?;
         patch_spec_env(&mut spec, vars);
-        let json = serde_json::to_vec_pretty(&spec).map_err(|e| ContainerError::Io(e.to_string()))?;
-        write_private(&path, &json).map_err(io)
+        let json = serde_json::to_vec_pretty(&spec).map_err(ContainerError::io(what.clone()))?;
+        write_private(&path, &json).map_err(ContainerError::io(what))
     }
 
     /// Before the runtime reads the bundle: the Secrets' values go into

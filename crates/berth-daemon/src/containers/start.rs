@@ -38,10 +38,11 @@ impl Containers {
         let (id, shift) = (c.id.clone(), userns::shift(userns::mapping_of(&c)));
         tokio::task::spawn_blocking(move || images.mount_rootfs_shifted(&image_ref, &id, shift))
             .await
-            .map_err(|e| ContainerError::Io(e.to_string()))??;
+            .map_err(ContainerError::io("mounting the root filesystem"))??;
         let _ = std::fs::remove_dir_all(&sd.0);
-        std::fs::create_dir_all(&sd.0).map_err(|e| ContainerError::Io(format!("{}: {e}", sd.0.display())))?;
-        std::fs::create_dir_all(&self.runc.root).map_err(|e| ContainerError::Io(e.to_string()))?;
+        std::fs::create_dir_all(&sd.0).map_err(ContainerError::io(format!("creating {}", sd.0.display())))?;
+        std::fs::create_dir_all(&self.runc.root)
+            .map_err(ContainerError::io(format!("creating {}", self.runc.root.display())))?;
         // A leftover runtime record (after a crash) would block create.
         let _ = self.runtime.delete(&c.id, true);
         self.reveal_secret_env(&c)?;
@@ -63,7 +64,7 @@ impl Containers {
             Ok(launched) => launched,
             Err(e) => {
                 self.detach_network(&mut c).await;
-                return Err(ContainerError::Io(format!("cannot start the shim: {e}")));
+                return Err(ContainerError::Io { what: "cannot start the shim".into(), source: e.into() });
             }
         };
         // Who the shim is, read before anything can reap it (its PID

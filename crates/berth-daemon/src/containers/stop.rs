@@ -143,12 +143,7 @@ impl Containers {
             }
         }
         if !left.is_empty() {
-            return Err(ContainerError::Io(format!(
-                "container {} was only partly removed; left: {}; run 'berth rm -f {}' again once that is fixed",
-                c.name,
-                left.join("; "),
-                c.name
-            )));
+            return Err(ContainerError::PartlyRemoved { name: c.name.clone(), left });
         }
         self.store.delete_container(&c.id)?;
         self.locks.lock().unwrap_or_else(|p| p.into_inner()).remove(&c.id);

@@ -14,7 +14,7 @@ use berth_core::net::{
 use berth_net::PublishedPort;
 use berth_store::{ContainerRecord, StoreError};
 
-use super::{NetworkError, NetworkRecord, Networks, Result};
+use super::{BoxError, NetworkError, NetworkRecord, Networks, Result};
 
 /// How a container is networked, decided at create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,15 +233,14 @@ impl Networks {
         // A container in a user namespace gets a network namespace that
         // namespace owns (see berth_net::netns).
         let owner = req.userns_mapping;
-        let netns = blocking(move || {
+        let netns = blocking("creating the container's network namespace", move || {
             for s in &specs {
-                links.ensure_bridge(s).map_err(|e| e.to_string())?;
+                links.ensure_bridge(s)?;
             }
-            match owner {
+            Ok(match owner {
                 Some(m) => namespaces.create_owned(&netns_name, m),
                 None => namespaces.create(&netns_name),
-            }
-            .map_err(|e| e.to_string())
+            }?)
         })
         .await?;
 
@@ -275,7 +274,7 @@ impl Networks {
         let spec =
             berth_net::BridgeSpec { name: n.bridge.clone(), gateway: n.gateway, subnet: n.subnet, mtu: Some(n.mtu) };
         let links = Arc::clone(&self.kernel.links);
-        blocking(move || links.ensure_bridge(&spec).map_err(|e| e.to_string())).await?;
+        blocking("creating the bridge", move || Ok(links.ensure_bridge(&spec)?)).await?;
         let ip = self.claim(&n, &c.id)?;
         let linked = self.link(&n, &c.id, &self.netns_path(&c.id), index, ip, aliases).await;
         if linked.is_err() {
@@ -309,7 +308,7 @@ impl Networks {
             mac: Some(berth_net::MacAddr::for_ipv4(ip)),
         };
         let links = Arc::clone(&self.kernel.links);
-        blocking(move || links.attach(&a).map(|_| ()).map_err(|e| e.to_string())).await?;
+        blocking("linking the container to its network", move || Ok(links.attach(&a).map(drop)?)).await?;
         Ok(NetworkAttachment {
             network: n.name.clone(),
             ip: ip.to_string(),
@@ -326,7 +325,7 @@ impl Networks {
         let index: u32 = a.interface.trim_start_matches("eth").parse().unwrap_or(0);
         let host = berth_net::host_ifname(&self.settings.prefix, &c.id, index);
         let links = Arc::clone(&self.kernel.links);
-        blocking(move || links.detach(&host).map_err(|e| e.to_string())).await?;
+        blocking("unlinking the container from its network", move || Ok(links.detach(&host)?)).await?;
         self.store.release_address(&a.network, &a.ip)?;
         Ok(())
     }
@@ -425,21 +424,23 @@ impl Networks {
         let hosts: Vec<String> =
             (0..(networks as u32).max(1) + 4).map(|i| berth_net::host_ifname(&self.settings.prefix, id, i)).collect();
         let netns = self.netns_path(id);
-        let done = blocking(move || {
-            let mut first: Option<String> = None;
+        // Every step is tried, whatever failed before it.
+        let failed = tokio::task::spawn_blocking(move || {
+            let mut failed: Vec<(String, BoxError)> = Vec::new();
             for h in &hosts {
                 if let Err(e) = links.detach(h) {
-                    first.get_or_insert(e.to_string());
+                    failed.push((format!("removing link {h}"), e.into()));
                 }
             }
             if let Err(e) = namespaces.delete(&netns) {
-                first.get_or_insert(e.to_string());
+                failed.push((format!("removing {}", netns.display()), e.into()));
             }
-            first.map_or(Ok(()), Err)
+            failed
         })
-        .await;
-        if let Err(e) = done {
-            tracing::warn!(container = %id, error = %e, "network cleanup incomplete");
+        .await
+        .unwrap_or_else(|e| vec![("network cleanup".to_string(), e.into())]);
+        for (what, e) in failed {
+            tracing::warn!(container = %id, error = %e, "network cleanup incomplete: {what}");
         }
         if let Err(e) = self.store.release_addresses(id) {
             tracing::warn!(container = %id, error = %e, "releasing addresses failed");
@@ -452,8 +453,8 @@ impl Networks {
         let namespaces = Arc::clone(&self.kernel.namespaces);
         let prefix = format!("{}-", self.settings.prefix);
         let keep: BTreeSet<String> = known.iter().chain(&self.sandbox_ids()).map(|id| self.netns_name(id)).collect();
-        let _ = blocking(move || {
-            for p in namespaces.list(&prefix).map_err(|e| e.to_string())? {
+        let _ = blocking("collecting leftover network namespaces", move || {
+            for p in namespaces.list(&prefix)? {
                 let name = p.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
                 if !keep.contains(&name) {
                     tracing::warn!(netns = %p.display(), "removing a network namespace no container owns");
@@ -524,7 +525,7 @@ pub(super) fn write_etc_files(
     );
     for (file, text) in [("resolv.conf", resolv), ("hosts", hosts)] {
         berth_shim::protocol::write_atomic(&bundle.join(file), text.as_bytes())
-            .map_err(|e| NetworkError::Kernel(format!("writing {}: {e}", bundle.join(file).display())))?;
+            .map_err(NetworkError::kernel(format!("writing {}", bundle.join(file).display())))?;
     }
     Ok(())
 }
@@ -554,7 +555,8 @@ pub(super) fn published_ports(containers: &[ContainerRecord]) -> Vec<PublishedPo
 }
 
 pub(super) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+    what: &'static str,
+    f: impl FnOnce() -> std::result::Result<T, BoxError> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| NetworkError::Kernel(e.to_string()))?.map_err(NetworkError::Kernel)
+    tokio::task::spawn_blocking(f).await.map_err(NetworkError::kernel(what))?.map_err(NetworkError::kernel(what))
 }

@@ -40,13 +40,30 @@ pub enum NetworkError {
     Conflict(String),
     #[error("network {0:?} not found; list them with 'berth network ls'")]
     NotFound(String),
-    #[error("cannot program the network: {0}")]
-    Kernel(String),
+    /// The kernel (or a tool Berth drives) refused: `what` Berth was doing,
+    /// and the cause.
+    #[error("cannot program the network: {what}: {source}")]
+    Kernel {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 pub type Result<T, E = NetworkError> = std::result::Result<T, E>;
+
+/// The cause of a kernel or tool failure, kept whole for `source()`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl NetworkError {
+    /// For `map_err`: a kernel failure while doing `what`.
+    pub(crate) fn kernel<E: Into<BoxError>>(what: impl Into<String>) -> impl FnOnce(E) -> NetworkError {
+        let what = what.into();
+        move |e| NetworkError::Kernel { what, source: e.into() }
+    }
+}
 
 /// `[network]` settings, checked.
 #[derive(Debug, Clone)]
@@ -310,7 +327,7 @@ impl Networks {
         let removed = tokio::task::spawn_blocking(move || links.delete_bridge(&bridge)).await;
         let synced = self.sync_locked().await;
         if let Ok(Err(e)) = removed {
-            return Err(NetworkError::Kernel(format!("removing bridge {}: {e}", n.bridge)));
+            return Err(NetworkError::Kernel { what: format!("removing bridge {}", n.bridge), source: e.into() });
         }
         synced
     }
@@ -402,8 +419,8 @@ impl Networks {
             None => nft.apply(&r),
         })
         .await
-        .map_err(|e| NetworkError::Kernel(e.to_string()))?
-        .map_err(|e| NetworkError::Kernel(e.to_string()))?;
+        .map_err(NetworkError::kernel("applying the ruleset"))?
+        .map_err(NetworkError::kernel("applying the ruleset"))?;
         *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = Some(ruleset);
         Ok(())
     }
@@ -419,8 +436,8 @@ impl Networks {
         let nft = Arc::clone(&self.kernel.nft);
         tokio::task::spawn_blocking(move || berth_net::ensure_applied(nft.as_ref(), &applied))
             .await
-            .map_err(|e| NetworkError::Kernel(e.to_string()))?
-            .map_err(|e| NetworkError::Kernel(e.to_string()))
+            .map_err(NetworkError::kernel("re-applying the ruleset"))?
+            .map_err(NetworkError::kernel("re-applying the ruleset"))
     }
 
     /// At daemon start: the VIP route, forwarding, and the rules.
@@ -432,8 +449,8 @@ impl Networks {
             links.ensure_vip_route(&vip_bridge, cidr)
         })
         .await
-        .map_err(|e| NetworkError::Kernel(e.to_string()))?
-        .map_err(|e| NetworkError::Kernel(e.to_string()))?;
+        .map_err(NetworkError::kernel("enabling forwarding and the service route"))?
+        .map_err(NetworkError::kernel("enabling forwarding and the service route"))?;
         self.sync().await
     }
 

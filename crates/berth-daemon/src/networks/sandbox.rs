@@ -108,19 +108,17 @@ impl Networks {
         let (links, namespaces) = (Arc::clone(&self.kernel.links), Arc::clone(&self.kernel.namespaces));
         let netns_name = self.netns_name(&rec.id);
         let owner = rec.userns;
-        let netns = blocking(move || {
-            links.ensure_bridge(&spec).map_err(|e| e.to_string())?;
-            match owner {
+        let netns = blocking("creating the pod's network namespace", move || {
+            links.ensure_bridge(&spec)?;
+            Ok(match owner {
                 Some(m) => namespaces.create_owned(&netns_name, m),
                 None => namespaces.create(&netns_name),
-            }
-            .map_err(|e| e.to_string())
+            }?)
         })
         .await?;
         let ip = self.claim(&n, &rec.id)?;
         let a = self.link(&n, &rec.id, &netns, 0, ip, &[]).await?;
-        std::fs::create_dir_all(&rec.dir)
-            .map_err(|e| NetworkError::Kernel(format!("creating {}: {e}", rec.dir.display())))?;
+        std::fs::create_dir_all(&rec.dir).map_err(NetworkError::kernel(format!("creating {}", rec.dir.display())))?;
         let mut resolv = berth_dns::ContainerResolvConf::new(n.gateway.into());
         resolv.search = search.to_vec();
         super::attach::write_etc_files(&rec.dir, &resolv, &a.ip, hostname, hostname)?;

@@ -214,8 +214,8 @@ impl Networks {
             Ok::<_, berth_net::ConntrackError>(total)
         })
         .await
-        .map_err(|e| NetworkError::Kernel(e.to_string()))?
-        .map_err(|e| NetworkError::Kernel(format!("reading conntrack: {e}")))?;
+        .map_err(NetworkError::kernel("reading conntrack"))?
+        .map_err(NetworkError::kernel("reading conntrack"))?;
         Ok(counts)
     }
 }

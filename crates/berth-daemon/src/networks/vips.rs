@@ -123,8 +123,8 @@ impl Networks {
         let net = rec.to_net()?;
         let counts = tokio::task::spawn_blocking(move || berth_net::vip_connections(conntrack.as_ref(), &net))
             .await
-            .map_err(|e| NetworkError::Kernel(e.to_string()))?
-            .map_err(|e| NetworkError::Kernel(format!("reading conntrack: {e}")))?;
+            .map_err(NetworkError::kernel("reading conntrack"))?
+            .map_err(NetworkError::kernel("reading conntrack"))?;
         let mut view = self.vip_view(&rec);
         // Backends that were removed but still have connections show up with
         // weight 0, so a drain can be watched.
