@@ -302,11 +302,10 @@ fn unescape_mountinfo(field: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Tests that mount or chown (they need root) are in `tests/privileged.rs`.
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::unpack::tests::{require_root, unpack_into, Layer};
-    use tempfile::TempDir;
 
     fn spec<'a>(lower: &[&'a Path], upper: &'a Path, work: &'a Path, target: &'a Path) -> OverlaySpec<'a> {
         OverlaySpec { lower: lower.to_vec(), upper, work, target, metacopy: false }
@@ -347,67 +346,6 @@ mod tests {
         assert_eq!(unescape_mountinfo(br"/plain\x"), br"/plain\x");
     }
 
-    /// Unmounts on drop, so a failing test leaves no mount behind.
-    struct MountGuard(PathBuf);
-
-    impl Drop for MountGuard {
-        fn drop(&mut self) {
-            if let Err(e) = unmount(&self.0) {
-                eprintln!("cleanup: {e}");
-            }
-        }
-    }
-
-    #[test]
-    fn overlay_merges_layers_with_whiteouts_and_opaque_dirs() {
-        require_root();
-        let root = TempDir::new().unwrap();
-        let dir = |name: &str| {
-            let p = root.path().join(name);
-            fs::create_dir(&p).unwrap();
-            p
-        };
-        let (l1, l2) = (dir("l1"), dir("l2"));
-        let (upper, work, target) = (root.path().join("upper"), root.path().join("work"), root.path().join("merged"));
-
-        let base = Layer::new()
-            .dir("etc/", 0o755)
-            .file("etc/keep", 0o644, b"kept")
-            .file("etc/gone", 0o644, b"deleted above")
-            .file("etc/override", 0o644, b"v1")
-            .dir("data/", 0o755)
-            .file("data/old", 0o644, b"hidden above")
-            .finish();
-        let top = Layer::new()
-            .marker("etc/.wh.gone")
-            .file("etc/override", 0o644, b"v2")
-            .marker("data/.wh..wh..opq")
-            .file("data/new", 0o644, b"new")
-            .finish();
-        unpack_into(&l1, &base);
-        unpack_into(&l2, &top);
-
-        mount_overlay(&spec(&[&l1, &l2], &upper, &work, &target)).unwrap();
-        let guard = MountGuard(target.clone());
-        assert!(is_mounted(&target).unwrap());
-
-        assert_eq!(fs::read(target.join("etc/keep")).unwrap(), b"kept");
-        assert_eq!(fs::read(target.join("etc/override")).unwrap(), b"v2");
-        assert!(fs::symlink_metadata(target.join("etc/gone")).is_err(), "whiteout ignored");
-        let mut data: Vec<_> = fs::read_dir(target.join("data")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        data.sort();
-        assert_eq!(data, ["new"], "opaque directory shows lower content");
-
-        fs::write(target.join("etc/written"), b"mine").unwrap();
-        assert_eq!(fs::read(upper.join("etc/written")).unwrap(), b"mine");
-        assert!(!l1.join("etc/written").exists() && !l2.join("etc/written").exists());
-
-        unmount(&target).unwrap();
-        assert!(!is_mounted(&target).unwrap());
-        assert!(!target.join("etc").exists());
-        drop(guard);
-    }
-
     #[test]
     fn id_shift_moves_low_ids_into_the_range_once() {
         let shift = IdShift { uid: 1_000_000_000, gid: 2_000_000_000, size: 65536 };
@@ -418,91 +356,5 @@ mod tests {
         assert_eq!(shift.uid(shift.uid(7)), shift.uid(7), "a second pass changes nothing");
         let top = IdShift { uid: u32::MAX - 10, gid: 0, size: 65536 };
         assert_eq!(top.uid(100), u32::MAX, "never wraps");
-    }
-
-    #[test]
-    fn shift_ownership_moves_owners_without_copying_data_or_following_links() {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        require_root();
-        let root = TempDir::new().unwrap();
-        let (lower, upper, work, target) = (
-            root.path().join("lower"),
-            root.path().join("upper"),
-            root.path().join("work"),
-            root.path().join("merged"),
-        );
-        let outside = root.path().join("outside");
-        fs::write(&outside, b"host file").unwrap();
-        fs::create_dir_all(lower.join("etc/deep")).unwrap();
-        fs::write(lower.join("etc/big"), vec![7u8; 1 << 20]).unwrap();
-        fs::write(lower.join("etc/suid"), b"x").unwrap();
-        fs::set_permissions(lower.join("etc/suid"), fs::Permissions::from_mode(0o4755)).unwrap();
-        // cap_net_raw+ep, as iputils' ping carries it (a v2 entry).
-        let mut caps = vec![0x01, 0x00, 0x00, 0x02];
-        caps.extend_from_slice(&(1u32 << 13).to_le_bytes());
-        caps.extend_from_slice(&[0u8; 12]);
-        fs::write(lower.join("etc/ping"), b"x").unwrap();
-        rustix::fs::lsetxattr(lower.join("etc/ping"), FILE_CAPS, &caps, rustix::fs::XattrFlags::empty()).unwrap();
-        std::os::unix::fs::lchown(lower.join("etc/deep"), Some(33), Some(44)).unwrap();
-        std::os::unix::fs::symlink(&outside, lower.join("etc/escape")).unwrap();
-        std::os::unix::fs::symlink("/", lower.join("root-link")).unwrap();
-        fs::hard_link(lower.join("etc/big"), lower.join("etc/big2")).unwrap();
-
-        let s = OverlaySpec { lower: vec![&lower], upper: &upper, work: &work, target: &target, metacopy: true };
-        mount_overlay(&s).unwrap();
-        let _guard = MountGuard(target.clone());
-        let shift = IdShift { uid: 1_000_000_000, gid: 1_000_000_000, size: 65536 };
-        let started = std::time::Instant::now();
-        let seen = shift_ownership(&target, &shift).unwrap();
-        eprintln!("shifted {seen} entries in {:?}", started.elapsed());
-        assert_eq!(seen, 9, "/, etc, deep, big, big2, suid, ping, escape, root-link");
-
-        let meta = |p: &str| fs::symlink_metadata(target.join(p)).unwrap();
-        for p in ["", "etc", "etc/big", "etc/big2", "etc/suid", "etc/escape", "root-link"] {
-            assert_eq!((meta(p).uid(), meta(p).gid()), (1_000_000_000, 1_000_000_000), "{p:?}");
-        }
-        assert_eq!((meta("etc/deep").uid(), meta("etc/deep").gid()), (1_000_000_033, 1_000_000_044));
-        assert_eq!(meta("etc/suid").mode() & 0o7777, 0o4755, "set-id bit restored");
-        assert_eq!(meta("etc/ping").uid(), 1_000_000_000);
-        assert_eq!(file_caps(&target.join("etc/ping")).unwrap(), Some(caps), "file capabilities restored");
-        assert_eq!(fs::read(target.join("etc/big")).unwrap(), vec![7u8; 1 << 20]);
-        // Symlinks were not followed: the host file and / keep their owners.
-        assert_eq!(fs::metadata(&outside).unwrap().uid(), 0);
-        assert_eq!(fs::metadata("/").unwrap().uid(), 0);
-        // metacopy: the data stayed below, the upper copy holds no blocks.
-        let up = fs::metadata(upper.join("etc/big")).unwrap();
-        assert!(up.blocks() < 64, "data was copied up: {} blocks", up.blocks());
-        assert_eq!(fs::metadata(lower.join("etc/big")).unwrap().uid(), 0, "lower layer untouched");
-
-        assert_eq!(shift_ownership(&target, &shift).unwrap(), seen);
-        assert_eq!(meta("etc").uid(), 1_000_000_000, "idempotent");
-    }
-
-    /// The cost of the walk on a large tree (the host's /usr as the only
-    /// lower layer, read-only): `cargo test -p berth-image --lib
-    /// measure_shift -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn measure_shift_of_usr() {
-        require_root();
-        let root = TempDir::new().unwrap();
-        let (upper, work, target) = (root.path().join("upper"), root.path().join("work"), root.path().join("merged"));
-        let s =
-            OverlaySpec { lower: vec![Path::new("/usr")], upper: &upper, work: &work, target: &target, metacopy: true };
-        mount_overlay(&s).unwrap();
-        let _guard = MountGuard(target.clone());
-        let started = std::time::Instant::now();
-        let seen = shift_ownership(&target, &IdShift { uid: 1 << 30, gid: 1 << 30, size: 65536 }).unwrap();
-        let took = started.elapsed();
-        let du = std::process::Command::new("du").args(["-sk"]).arg(&upper).output().unwrap();
-        eprintln!("shifted {seen} entries of /usr in {took:?}; upper: {}", String::from_utf8_lossy(&du.stdout).trim());
-    }
-
-    #[test]
-    fn unmount_is_idempotent() {
-        require_root();
-        let root = TempDir::new().unwrap();
-        unmount(root.path()).unwrap();
-        unmount(&root.path().join("missing")).unwrap();
     }
 }

@@ -687,6 +687,8 @@ fn make_writable(path: &Path) {
     }
 }
 
+/// Tests that mount a root filesystem (they need root) are in
+/// `tests/privileged.rs`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,29 +753,5 @@ mod tests {
         assert!(matches!(store.resolve("Bad Name"), Err(ImageError::Reference(_))));
         let layers = store.layer_dirs(&img).unwrap();
         assert_eq!(fs::read(layers[0].join("etc/hello")).unwrap(), b"hello\n");
-    }
-
-    #[tokio::test]
-    async fn rootfs_is_an_overlay_with_a_private_upper() {
-        let (_dir, store) = store_with_image(vec![]).await;
-        let root = store.mount_rootfs("example.org/app:1", "c1").unwrap();
-        struct Cleanup<'a>(&'a ImageStore);
-        impl Drop for Cleanup<'_> {
-            fn drop(&mut self) {
-                let _ = self.0.remove_rootfs("c1");
-                let _ = self.0.remove_rootfs("c2");
-            }
-        }
-        let _cleanup = Cleanup(&store);
-        assert_eq!(fs::read(root.join("etc/hello")).unwrap(), b"hello\n");
-        assert_eq!(store.mount_rootfs("example.org/app:1", "c1").unwrap(), root, "idempotent");
-        fs::write(root.join("etc/hello"), b"changed\n").unwrap();
-        // The layer is untouched; a second root sees the original.
-        let other = store.mount_rootfs("example.org/app:1", "c2").unwrap();
-        assert_eq!(fs::read(other.join("etc/hello")).unwrap(), b"hello\n");
-        store.remove_rootfs("c1").unwrap();
-        store.remove_rootfs("c1").unwrap();
-        assert!(!store.rootfs_mounted("c1"));
-        assert!(store.mount_rootfs("example.org/app:1", "../escape").is_err());
     }
 }

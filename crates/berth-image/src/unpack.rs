@@ -722,4 +722,4 @@ fn device_number(n: io::Result<Option<u32>>, name: &str, field: &'static str) ->
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

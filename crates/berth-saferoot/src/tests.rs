@@ -3,6 +3,9 @@ use std::os::unix::fs::symlink;
 
 use super::*;
 
+// The test of `bind_fd`, which mounts and so needs root, is in
+// `tests/privileged.rs`.
+
 /// A hostile tree: a root with symlinks out of it, and a "host" beside it
 /// holding a secret.
 struct Lab {
@@ -116,24 +119,4 @@ fn mkdir_all_beneath_creates_inside_and_refuses_symlinked_parents() {
     // A relative symlink to a directory inside is fine (Kubernetes allows it).
     r.mkdir_all_beneath("data/rel/x", 0o755).unwrap();
     assert!(l.root.join("data/sub/x").is_dir());
-}
-
-/// Needs root (it mounts); fails, never skips, without it.
-#[test]
-fn bind_fd_mounts_the_object_checked_not_the_path() {
-    assert!(rustix::process::geteuid().is_root(), "this test mounts: run it as root");
-    let l = lab();
-    let r = Root::open(&l.root).unwrap();
-    let fd = r.open_beneath("data/sub").unwrap();
-    // The pod swaps the checked directory for a symlink out before the bind.
-    fs::rename(l.root.join("data/sub"), l.root.join("data/moved")).unwrap();
-    symlink("/", l.root.join("data/sub")).unwrap();
-    let target = l.root.parent().unwrap().join("target");
-    fs::create_dir_all(&target).unwrap();
-    bind_fd(&fd, &target).unwrap();
-    let seen = fs::read_to_string(target.join("file"));
-    let listing: Vec<_> = fs::read_dir(&target).unwrap().flatten().map(|e| e.file_name()).collect();
-    unbind(&target).unwrap();
-    assert_eq!(seen.unwrap(), "inside", "the bind shows the directory that was checked: {listing:?}");
-    unbind(&target).unwrap();
 }

@@ -1,4 +1,6 @@
-//! Tests of the layer unpacker: what it builds, and every refusal.
+//! Tests of the layer unpacker: what it builds, and every refusal. They
+//! run as any user; the ones that need root (whiteout device nodes,
+//! `trusted.*` xattrs, device nodes) are in `tests/privileged.rs`.
 
 use super::*;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -109,14 +111,7 @@ impl Layer {
     }
 }
 
-pub(crate) fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test needs root (mknod, trusted.* xattrs, mounts); run `cargo test` as root as CI does"
-    );
-}
-
-pub(crate) fn unpack_into(dest: &Path, tar: &[u8]) -> UnpackStats {
+fn unpack_into(dest: &Path, tar: &[u8]) -> UnpackStats {
     unpack_layer(tar, Compression::None, dest, &UnpackLimits::default()).unwrap()
 }
 
@@ -246,56 +241,6 @@ fn pax_xattrs_are_applied_except_selinux_and_overlay_ones() {
     let d = dest.path().join("d");
     assert_eq!(xattr::get(&d, "user.note").unwrap().as_deref(), Some(&b"hi"[..]));
     assert_eq!(xattr::get(&d, OPAQUE_XATTR).unwrap(), None);
-}
-
-#[test]
-fn whiteouts_become_overlay_char_devices() {
-    require_root();
-    let tar = Layer::new()
-        .file("etc/motd", 0o644, b"hello")
-        .marker("etc/.wh.motd")
-        .marker(".wh.gone")
-        .dir("var/", 0o755)
-        .marker("var/.wh.cache")
-        .finish();
-    let dest = TempDir::new().unwrap();
-    unpack_into(dest.path(), &tar);
-    for path in ["etc/motd", "gone", "var/cache"] {
-        let m = lmeta(&dest.path().join(path));
-        assert!(m.file_type().is_char_device(), "{path}");
-        assert_eq!(m.rdev(), makedev(0, 0), "{path}");
-    }
-}
-
-#[test]
-fn opaque_markers_set_the_overlay_xattr() {
-    require_root();
-    let tar = Layer::new()
-        .marker("var/cache/.wh..wh..opq")
-        .file("var/cache/new", 0o644, b"n")
-        .dir("srv/", 0o750)
-        .marker("srv/.wh..wh..opq")
-        .finish();
-    let dest = TempDir::new().unwrap();
-    unpack_into(dest.path(), &tar);
-    for dir in ["var/cache", "srv"] {
-        let got = xattr::get(dest.path().join(dir), OPAQUE_XATTR).unwrap();
-        assert_eq!(got.as_deref(), Some(&b"y"[..]), "{dir}");
-    }
-    assert_eq!(lmeta(&dest.path().join("srv")).mode() & 0o7777, 0o750);
-}
-
-#[test]
-fn devices_are_created_only_when_allowed() {
-    require_root();
-    let tar = Layer::new().device("dev/null", EntryType::Char, 1, 3).device("dev/sda", EntryType::Block, 8, 0).finish();
-    let dest = TempDir::new().unwrap();
-    let limits = UnpackLimits { allow_devices: true, ..UnpackLimits::default() };
-    unpack_layer(&tar[..], Compression::None, dest.path(), &limits).unwrap();
-    let null = lmeta(&dest.path().join("dev/null"));
-    assert!(null.file_type().is_char_device());
-    assert_eq!((null.rdev(), null.mode() & 0o7777), (makedev(1, 3), 0o666));
-    assert!(lmeta(&dest.path().join("dev/sda")).file_type().is_block_device());
 }
 
 /// A layer that starts well, so a refusal has something to clean up.
@@ -462,15 +407,6 @@ fn refusals_name_the_entry_and_the_way_out() {
     let tar = Layer::new().file("f", 0o644, b"four").finish();
     let msg = unpack_layer(&tar[..], Compression::None, dest.path(), &limits).unwrap_err().to_string();
     assert!(msg.contains("limit of 3 bytes") && msg.contains("max_layer_bytes"), "{msg}");
-}
-
-#[test]
-fn refusal_also_removes_a_root_opaque_marker() {
-    require_root();
-    let tar = Layer::new().marker("./.wh..wh..opq").file("../x", 0o644, b"x").finish();
-    let dest = TempDir::new().unwrap();
-    unpack_layer(&tar[..], Compression::None, dest.path(), &UnpackLimits::default()).unwrap_err();
-    assert_eq!(xattr::get(dest.path(), OPAQUE_XATTR).unwrap(), None);
 }
 
 #[test]
