@@ -150,7 +150,26 @@ impl Default for ServicesConfig {
     }
 }
 
+impl NetworkConfig {
+    /// The checked settings the network service runs with.
+    pub fn settings(&self) -> Result<crate::networks::NetworkSettings, String> {
+        use berth_core::net::{Ipv4Cidr, SubnetPool};
+        let cidr = |field: &str, v: &str| Ipv4Cidr::parse(v).map_err(|e| format!("network.{field}: {e}"));
+        Ok(crate::networks::NetworkSettings {
+            prefix: self.prefix.clone(),
+            default_network: self.default_network.clone(),
+            default_subnet: cidr("default_subnet", &self.default_subnet)?,
+            subnet_pool: SubnetPool::try_new(cidr("subnet_pool", &self.subnet_pool)?, self.subnet_prefix)
+                .map_err(|e| format!("network.subnet_pool: {e}"))?,
+            service_cidr: cidr("service_cidr", &self.service_cidr)?,
+            netns_dir: std::path::PathBuf::from(&self.netns_dir),
+            mtu: self.mtu,
+        })
+    }
+}
+
 impl ServicesConfig {
+    /// The checked settings declared services run with.
     pub fn settings(&self) -> Result<crate::declared::ServiceSettings, String> {
         let secs = std::time::Duration::from_secs;
         let backoff = berth_control::CrashBackoff::try_new(
@@ -188,6 +207,19 @@ pub struct ContainerConfig {
 }
 
 impl ContainerConfig {
+    /// The checked settings the container service runs with.
+    pub fn settings(&self) -> Result<crate::containers::ContainerSettings, String> {
+        Ok(crate::containers::ContainerSettings {
+            runtime: which(&self.runtime),
+            cgroup_parent: self.cgroup_parent.clone(),
+            log_max_size: self.log_max_size,
+            log_max_files: self.log_max_files,
+            backoff_max: std::time::Duration::from_secs(self.restart_backoff_max_seconds),
+            default_pids_limit: self.default_pids_limit()?,
+            userns_pool: self.userns_pool()?,
+        })
+    }
+
     /// The pids limit for a container that sets none; `None`: unlimited.
     pub fn default_pids_limit(&self) -> Result<Option<i64>, String> {
         match self.default_pids_limit {
@@ -210,6 +242,17 @@ impl ContainerConfig {
             read("/etc/subgid").as_deref(),
         )
     }
+}
+
+/// `name` found on `PATH` (as is when absolute or not found).
+fn which(name: &str) -> std::path::PathBuf {
+    let p = std::path::Path::new(name);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|c| c.is_file()))
+        .unwrap_or_else(|| p.to_path_buf())
 }
 
 impl Default for ContainerConfig {

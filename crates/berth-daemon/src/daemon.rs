@@ -58,18 +58,8 @@ impl Daemon {
         })?;
         let store = open_store(&opts.root)?;
         let users = Arc::new(crate::containers::ContainerImageUsers(Arc::clone(&store)));
-        let c = &opts.config.containers;
-        let settings = crate::containers::ContainerSettings {
-            runtime: which(&c.runtime),
-            cgroup_parent: c.cgroup_parent.clone(),
-            log_max_size: c.log_max_size,
-            log_max_files: c.log_max_files,
-            backoff_max: std::time::Duration::from_secs(c.restart_backoff_max_seconds),
-            default_pids_limit: c.default_pids_limit().map_err(|e| anyhow::anyhow!("{e}"))?,
-            userns_pool: c.userns_pool().map_err(|e| anyhow::anyhow!("{e}"))?,
-        };
-        let net_settings =
-            crate::networks::NetworkSettings::from_config(&opts.config.network).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let settings = opts.config.containers.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let net_settings = opts.config.network.settings().map_err(|e| anyhow::anyhow!("{e}"))?;
         // The composition root: every effect below is built here, once.
         let exe = std::env::current_exe().context("cannot find the berth binary")?;
         let host = crate::host::Host::real(
@@ -274,15 +264,4 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(listener)
-}
-
-/// Resolves a runtime name through PATH (absolute paths stay as they are).
-fn which(name: &str) -> PathBuf {
-    let p = Path::new(name);
-    if p.is_absolute() {
-        return p.to_path_buf();
-    }
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(name)).find(|c| c.is_file()))
-        .unwrap_or_else(|| p.to_path_buf())
 }

@@ -129,7 +129,10 @@ pub struct Fakes {
 }
 
 /// An OCI runtime that records what it was asked; a signal sent to a
-/// container whose fake shim runs ends it (exit code 128 + signal).
+/// container whose fake shim runs ends it (exit code 128 + signal). An
+/// exec runs its command on the host, unconfined, as the test's own user
+/// (so tests exec only harmless commands such as `echo`); `ps` answers
+/// one process per container.
 #[derive(Default)]
 pub struct FakeRuntime {
     calls: std::sync::Mutex<Vec<String>>,
@@ -137,7 +140,8 @@ pub struct FakeRuntime {
 }
 
 impl FakeRuntime {
-    /// `kill ID SIGNAL`, `delete ID` and `state ID`, in order.
+    /// `kill ID SIGNAL`, `delete ID`, `state ID`, `exec ID UID:GID ARGS`
+    /// and `ps ID ARGS`, in order.
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -159,6 +163,27 @@ impl OciRuntime for FakeRuntime {
     fn delete(&self, id: &str, _force: bool) -> Result<(), berth_shim::runtime::RuntimeError> {
         self.record(format!("delete {id}"));
         Ok(())
+    }
+
+    fn exec_command(&self, id: &str, p: &berth_shim::runtime::ExecProcess) -> std::process::Command {
+        self.record(format!("exec {id} {}:{} {}", p.uid, p.gid, p.args.join(" ")));
+        let mut cmd = std::process::Command::new(&p.args[0]);
+        cmd.args(&p.args[1..]).env_clear();
+        for e in &p.env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        if let Some(cwd) = &p.cwd {
+            cmd.current_dir(cwd);
+        }
+        cmd
+    }
+
+    fn ps(&self, id: &str, args: &[&str]) -> Result<String, berth_shim::runtime::RuntimeError> {
+        self.record(format!("ps {id} {}", args.join(" ")).trim_end().to_string());
+        let pid = self.shims.as_ref().and_then(|s| s.init_pid(id)).unwrap_or(1);
+        Ok(format!("UID PID PPID C STIME TTY TIME CMD\nroot {pid} 0 0 00:00 ? 00:00:00 app\n"))
     }
 
     fn state(&self, id: &str) -> Result<Option<berth_shim::runtime::RuntimeState>, berth_shim::runtime::RuntimeError> {

@@ -41,7 +41,7 @@ impl Lab {
             netns_dir: dir.path().join("netns").display().to_string(),
             ..Default::default()
         };
-        let settings = crate::networks::NetworkSettings::from_config(&config).unwrap();
+        let settings = config.settings().unwrap();
         let nets = crate::networks::Networks::new(Arc::clone(&store), settings, &host);
         nets.start().await.unwrap();
         let mut lab = Self {

@@ -27,6 +27,26 @@ pub trait OciRuntime: Send + Sync {
     fn delete(&self, id: &str, force: bool) -> Result<(), RuntimeError>;
     /// The runtime's view, or `None` if it does not know the container.
     fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError>;
+    /// The command that runs `process` in container `id` (`runc exec`),
+    /// not yet started: the caller sets its stdio, spawns and waits for
+    /// it. With `tty`, the runtime gives the process a terminal of its own
+    /// and must itself run on a terminal.
+    fn exec_command(&self, id: &str, process: &ExecProcess) -> Command;
+    /// `ps ARGS` over the container's processes (`runc ps`): ps's output.
+    fn ps(&self, id: &str, args: &[&str]) -> Result<String, RuntimeError>;
+}
+
+/// A process to run in a running container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecProcess {
+    pub args: Vec<String>,
+    /// `KEY=VALUE`, added to the container's environment.
+    pub env: Vec<String>,
+    pub cwd: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub tty: bool,
 }
 
 /// A runc-compatible runtime binary with its own state root.
@@ -99,6 +119,31 @@ impl OciRuntime for Runc {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn exec_command(&self, id: &str, p: &ExecProcess) -> Command {
+        let mut cmd = self.command();
+        cmd.arg("exec").arg("--user").arg(format!("{}:{}", p.uid, p.gid));
+        for g in &p.additional_gids {
+            cmd.arg("--additional-gids").arg(g.to_string());
+        }
+        for e in &p.env {
+            cmd.arg("--env").arg(e);
+        }
+        if let Some(cwd) = &p.cwd {
+            cmd.arg("--cwd").arg(cwd);
+        }
+        if p.tty {
+            cmd.arg("--tty");
+        }
+        cmd.arg(id).args(&p.args);
+        cmd
+    }
+
+    fn ps(&self, id: &str, args: &[&str]) -> Result<String, RuntimeError> {
+        let mut all = vec!["ps", id];
+        all.extend_from_slice(args);
+        self.run("ps", id, &all)
     }
 
     fn state(&self, id: &str) -> Result<Option<RuntimeState>, RuntimeError> {

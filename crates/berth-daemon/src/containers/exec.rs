@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 
 use base64::Engine as _;
 use berth_core::api::{ExecEvent, ExecRequest, ExecTtyRequest};
+use berth_shim::runtime::ExecProcess;
 use berth_store::ContainerRecord;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,7 +34,12 @@ pub struct TtySession {
 
 impl Containers {
     /// `runc exec` with the user, environment and directory checked.
-    async fn exec_command(&self, c: &ContainerRecord, spec: &ExecSpec<'_>) -> Result<tokio::process::Command> {
+    async fn exec_command(
+        &self,
+        c: &ContainerRecord,
+        spec: &ExecSpec<'_>,
+        tty: bool,
+    ) -> Result<tokio::process::Command> {
         if spec.cmd.is_empty() {
             return Err(ContainerError::Invalid("exec needs a command".into()));
         }
@@ -48,23 +54,26 @@ impl Containers {
             .map_err(ContainerError::io("reading the container's user files"))??;
         let user = berth_runtime::resolve_user(user_spec, passwd.as_deref(), group.as_deref())
             .map_err(|e| ContainerError::Invalid(e.to_string()))?;
-        let mut cmd = tokio::process::Command::new(&self.runc.binary);
-        cmd.arg("--root").arg(&self.runc.root).arg("exec").arg("--user").arg(format!("{}:{}", user.uid, user.gid));
-        for g in &user.additional_gids {
-            cmd.arg("--additional-gids").arg(g.to_string());
-        }
         for e in spec.env {
             if !e.contains('=') {
                 return Err(ContainerError::Invalid(format!("exec env {e:?} must be KEY=VALUE")));
             }
-            cmd.arg("--env").arg(e);
         }
         if let Some(w) = spec.workdir {
             if !w.starts_with('/') {
                 return Err(ContainerError::Invalid(format!("exec workdir {w:?} must be absolute")));
             }
-            cmd.arg("--cwd").arg(w);
         }
+        let process = ExecProcess {
+            args: spec.cmd.to_vec(),
+            env: spec.env.to_vec(),
+            cwd: spec.workdir.map(str::to_string),
+            uid: user.uid,
+            gid: user.gid,
+            additional_gids: user.additional_gids.clone(),
+            tty,
+        };
+        let mut cmd = tokio::process::Command::from(self.runtime.exec_command(&c.id, &process));
         cmd.kill_on_drop(true);
         Ok(cmd)
     }
@@ -75,7 +84,7 @@ impl Containers {
         let c = self.running(key)?;
         let spec =
             ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
-        let mut cmd = self.exec_command(&c, &spec).await?;
+        let mut cmd = self.exec_command(&c, &spec, false).await?;
         let stdin = match &req.stdin {
             Some(b) => Some(
                 base64::engine::general_purpose::STANDARD
@@ -84,12 +93,10 @@ impl Containers {
             ),
             None => None,
         };
-        cmd.arg(&c.id).args(&req.cmd);
         cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let mut child =
-            cmd.spawn().map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
+        let mut child = cmd.spawn().map_err(ContainerError::io("cannot run the OCI runtime"))?;
         if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
             tokio::spawn(async move {
                 let _ = pipe.write_all(&data).await;
@@ -129,16 +136,15 @@ impl Containers {
         let c = self.running(key)?;
         let spec =
             ExecSpec { cmd: &req.cmd, env: &req.env, workdir: req.workdir.as_deref(), user: req.user.as_deref() };
-        let mut cmd = self.exec_command(&c, &spec).await?;
+        let mut cmd = self.exec_command(&c, &spec, true).await?;
         let (master, terminal) = open_pty().map_err(ContainerError::io("cannot open a terminal"))?;
         if let (Some(cols), Some(rows)) = (req.cols, req.rows) {
             let _ = resize(&master, cols, rows);
         }
-        cmd.arg("--tty").arg(&c.id).args(&req.cmd);
         let stdio =
             || terminal.try_clone().map(std::process::Stdio::from).map_err(ContainerError::io("sharing the terminal"));
         cmd.stdin(stdio()?).stdout(stdio()?).stderr(stdio()?);
-        let child = cmd.spawn().map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
+        let child = cmd.spawn().map_err(ContainerError::io("cannot run the OCI runtime"))?;
         // Only the runtime may hold the terminal now, so its end is ours to see.
         drop(cmd);
         drop(terminal);

@@ -319,21 +319,14 @@ impl Containers {
     pub fn top(&self, key: &str, ps_args: &str) -> Result<berth_core::api::ContainerTop> {
         let c = self.running(key)?;
         let args: Vec<&str> = ps_args.split_whitespace().collect();
-        let out = self
-            .runc
-            .command()
-            .args(["ps", &c.id])
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(ContainerError::io(format!("cannot run {}", self.runc.binary.display())))?;
-        if !out.status.success() {
-            return Err(ContainerError::Invalid(format!(
-                "ps {ps_args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(view::parse_ps(&String::from_utf8_lossy(&out.stdout)))
+        let out = match self.runtime.ps(&c.id, &args) {
+            Ok(out) => out,
+            Err(berth_shim::runtime::RuntimeError::Failed { detail, .. }) => {
+                return Err(ContainerError::Invalid(format!("ps {ps_args:?} failed: {detail}")))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(view::parse_ps(&out))
     }
 
     pub fn log_file(&self, key: &str) -> Result<(ContainerRecord, PathBuf)> {

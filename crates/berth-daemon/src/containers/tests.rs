@@ -217,3 +217,60 @@ async fn an_exit_written_by_a_shim_of_an_earlier_start_is_not_taken_for_this_one
     lab.containers.reap_exits().await;
     assert_eq!((lab.record("web").state, lab.record("web").exit_code), (ContainerState::Exited, Some(0)));
 }
+
+#[tokio::test]
+async fn exec_runs_through_the_runtime_and_reports_output_and_exit_code() {
+    use base64::Engine as _;
+    use berth_core::api::{ExecEvent, ExecRequest};
+    let lab = Lab::new().await;
+    lab.containers.create(app("box")).await.unwrap();
+    let c = lab.containers.start("box").await.unwrap();
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let req = ExecRequest {
+        cmd: vec!["sh".into(), "-c".into(), "echo $GREETING; echo oops >&2; exit 3".into()],
+        env: vec!["GREETING=hi".into()],
+        ..Default::default()
+    };
+    let code = lab.containers.exec("box", req, tx).await.unwrap();
+    assert_eq!(code, 3);
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    while let Ok(ExecEvent::Output { stream, data }) = rx.try_recv() {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(data).unwrap();
+        out.entry(stream).or_default().push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert_eq!(out.get("stdout").map(String::as_str), Some("hi\n"));
+    assert_eq!(out.get("stderr").map(String::as_str), Some("oops\n"));
+    assert!(
+        lab.fakes.runtime.calls().iter().any(|call| call.starts_with(&format!("exec {} 0:0 sh -c", c.id))),
+        "{:?}",
+        lab.fakes.runtime.calls()
+    );
+    assert_eq!(lab.events_of("exec"), 1);
+
+    let top = lab.containers.top("box", "-ef").unwrap();
+    assert_eq!(top.titles.first().map(String::as_str), Some("UID"));
+    assert_eq!(top.processes.len(), 1);
+    assert!(lab.fakes.runtime.calls().contains(&format!("ps {} -ef", c.id)));
+}
+
+#[tokio::test]
+async fn a_bad_exec_is_refused_before_the_runtime_is_asked() {
+    use berth_core::api::ExecRequest;
+    let lab = Lab::new().await;
+    lab.containers.create(app("idle")).await.unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::channel(4);
+    let e =
+        lab.containers.exec("idle", ExecRequest { cmd: vec!["true".into()], ..Default::default() }, tx.clone()).await;
+    assert!(e.unwrap_err().to_string().contains("is not running"));
+    lab.containers.start("idle").await.unwrap();
+    for (req, want) in [
+        (ExecRequest::default(), "needs a command"),
+        (ExecRequest { cmd: vec!["true".into()], env: vec!["NOEQUALS".into()], ..Default::default() }, "KEY=VALUE"),
+        (ExecRequest { cmd: vec!["true".into()], workdir: Some("rel".into()), ..Default::default() }, "absolute"),
+    ] {
+        let e = lab.containers.exec("idle", req, tx.clone()).await.unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    assert!(!lab.fakes.runtime.calls().iter().any(|c| c.starts_with("exec")));
+}

@@ -77,22 +77,6 @@ pub struct NetworkSettings {
     pub mtu: u32,
 }
 
-impl NetworkSettings {
-    pub fn from_config(c: &crate::config::NetworkConfig) -> Result<Self> {
-        let cidr = |v: &str| Ipv4Cidr::parse(v).map_err(|e| NetworkError::Invalid(e.to_string()));
-        Ok(Self {
-            prefix: c.prefix.clone(),
-            default_network: c.default_network.clone(),
-            default_subnet: cidr(&c.default_subnet)?,
-            subnet_pool: SubnetPool::try_new(cidr(&c.subnet_pool)?, c.subnet_prefix)
-                .map_err(|e| NetworkError::Invalid(e.to_string()))?,
-            service_cidr: cidr(&c.service_cidr)?,
-            netns_dir: PathBuf::from(&c.netns_dir),
-            mtu: c.mtu,
-        })
-    }
-}
-
 /// A network as the store keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkRecord {

@@ -30,7 +30,7 @@ async fn lab() -> Lab {
         ..Default::default()
     };
     let store = Arc::new(FakeStore::new());
-    let nets = Networks::new(store.clone(), NetworkSettings::from_config(&config).unwrap(), &host);
+    let nets = Networks::new(store.clone(), config.settings().unwrap(), &host);
     nets.start().await.unwrap();
     let bundle = dir.path().join("bundle");
     std::fs::create_dir_all(&bundle).unwrap();
