@@ -93,7 +93,7 @@ impl Daemon {
             Arc::clone(&networks),
             Arc::clone(&images),
             Arc::clone(&events),
-            Arc::clone(&host.clock),
+            &host,
             &opts.root,
             &opts.run_root,
             service_settings,

@@ -29,7 +29,7 @@ pub struct Host {
     /// nftables, conntrack, links and network namespaces.
     pub kernel: Kernel,
     /// Overlay mounts of container root filesystems (given to the image
-    /// store).
+    /// store) and pods' tmpfs volumes.
     pub mounts: Arc<dyn berth_image::Mounts>,
     /// The cgroup filesystem (its root is a path, so tests use a directory).
     pub cgroups: Cgroups,
@@ -37,6 +37,8 @@ pub struct Host {
     pub info: berth_runtime::HostInfo,
     /// Where the networks' DNS servers listen.
     pub dns: crate::networks::DnsBind,
+    /// Probes that reach pods over the network.
+    pub probes: Arc<dyn crate::probes::NetProbes>,
 }
 
 /// The wall clock.
@@ -70,6 +72,7 @@ impl Host {
             cgroups: Cgroups::host(),
             info: host_info(),
             dns: crate::networks::DnsBind::Gateway,
+            probes: Arc::new(crate::probes::SocketProbes),
         }
     }
 
@@ -89,6 +92,7 @@ impl Host {
             conntrack: Arc::new(berth_net::FakeConntrack::default()),
             links: Arc::new(berth_net::FakeNetLinks::default()),
             namespaces: Arc::new(berth_net::FakeNamespaces::new(dir.join("netns"))),
+            probes: Arc::new(crate::probes::FakeProbes::default()),
         };
         let host = Self {
             clock: fakes.clock.clone(),
@@ -110,6 +114,7 @@ impl Host {
                 capabilities: None,
             },
             dns: crate::networks::DnsBind::Loopback,
+            probes: fakes.probes.clone(),
         };
         (host, fakes)
     }
@@ -126,6 +131,7 @@ pub struct Fakes {
     pub conntrack: Arc<berth_net::FakeConntrack>,
     pub links: Arc<berth_net::FakeNetLinks>,
     pub namespaces: Arc<berth_net::FakeNamespaces>,
+    pub probes: Arc<crate::probes::FakeProbes>,
 }
 
 /// An OCI runtime that records what it was asked; a signal sent to a

@@ -38,28 +38,93 @@ pub struct Target<'a> {
     pub ip: Option<Ipv4Addr>,
 }
 
+/// Probes that reach a pod over the network (`httpGet`, `tcpSocket`,
+/// `grpc`): [`SocketProbes`] for real, [`FakeProbes`] in tests.
+pub trait NetProbes: Send + Sync {
+    /// Runs a network `handler` against `ip` (an `exec` handler is the
+    /// caller's: it goes through the container service).
+    fn probe<'a>(
+        &'a self,
+        ip: Ipv4Addr,
+        handler: &'a ProbeHandler,
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, (ProbeResult, String)>;
+}
+
+/// Probes over the host's sockets.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SocketProbes;
+
+impl NetProbes for SocketProbes {
+    fn probe<'a>(
+        &'a self,
+        ip: Ipv4Addr,
+        handler: &'a ProbeHandler,
+        timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, (ProbeResult, String)> {
+        Box::pin(async move {
+            match handler {
+                ProbeHandler::HttpGet(h) => http_get(ip, h, timeout).await,
+                ProbeHandler::TcpSocket { port } => tcp(ip, *port).await,
+                ProbeHandler::Grpc { port, service } => grpc(ip, *port, service.as_deref().unwrap_or("")).await,
+                ProbeHandler::Exec { .. } => (ProbeResult::Failure, "an exec probe has no network form".into()),
+            }
+        })
+    }
+}
+
+/// Answers network probes as told per port (success unless told
+/// otherwise), recording each `ip:port` asked.
+#[derive(Debug, Default)]
+pub struct FakeProbes {
+    answers: std::sync::Mutex<std::collections::BTreeMap<u16, ProbeResult>>,
+    asked: std::sync::Mutex<Vec<(Ipv4Addr, u16)>>,
+}
+
+impl FakeProbes {
+    /// From now on, probes of `port` (at any address) answer `result`.
+    pub fn answer(&self, port: u16, result: ProbeResult) {
+        self.answers.lock().unwrap_or_else(|p| p.into_inner()).insert(port, result);
+    }
+
+    pub fn asked(&self) -> Vec<(Ipv4Addr, u16)> {
+        self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl NetProbes for FakeProbes {
+    fn probe<'a>(
+        &'a self,
+        ip: Ipv4Addr,
+        handler: &'a ProbeHandler,
+        _timeout: Duration,
+    ) -> futures::future::BoxFuture<'a, (ProbeResult, String)> {
+        let port = match handler {
+            ProbeHandler::HttpGet(h) => h.port,
+            ProbeHandler::TcpSocket { port } | ProbeHandler::Grpc { port, .. } => *port,
+            ProbeHandler::Exec { .. } => 0,
+        };
+        self.asked.lock().unwrap_or_else(|p| p.into_inner()).push((ip, port));
+        let result = self.answers.lock().unwrap_or_else(|p| p.into_inner()).get(&port).copied();
+        let result = result.unwrap_or(ProbeResult::Success);
+        let detail = if result == ProbeResult::Success { String::new() } else { format!("{ip}:{port} told to fail") };
+        Box::pin(async move { (result, detail) })
+    }
+}
+
 /// Runs `handler` once against `target`, within `timeout`.
 pub async fn run(
     containers: &crate::containers::Containers,
+    net: &dyn NetProbes,
     handler: &ProbeHandler,
     target: &Target<'_>,
     timeout: Duration,
 ) -> (ProbeResult, String) {
     let measured = tokio::time::timeout(timeout, async {
-        match handler {
-            ProbeHandler::Exec { command } => exec(containers, target.container, command).await,
-            ProbeHandler::HttpGet(h) => match target.ip {
-                Some(ip) => http_get(ip, h, timeout).await,
-                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
-            },
-            ProbeHandler::TcpSocket { port } => match target.ip {
-                Some(ip) => tcp(ip, *port).await,
-                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
-            },
-            ProbeHandler::Grpc { port, service } => match target.ip {
-                Some(ip) => grpc(ip, *port, service.as_deref().unwrap_or("")).await,
-                None => (ProbeResult::Failure, "the pod has no address to probe".into()),
-            },
+        match (handler, target.ip) {
+            (ProbeHandler::Exec { command }, _) => exec(containers, target.container, command).await,
+            (_, Some(ip)) => net.probe(ip, handler, timeout).await,
+            (_, None) => (ProbeResult::Failure, "the pod has no address to probe".into()),
         }
     })
     .await;

@@ -111,7 +111,7 @@ impl Lab {
             Arc::clone(&self.nets),
             Arc::clone(&self.images),
             Arc::clone(&self.events),
-            Arc::clone(&self.host.clock),
+            &self.host,
             &self.dir.path().join("root"),
             &self.dir.path().join("run"),
             crate::declared::ServiceSettings { backoff, drain_timeout: Duration::from_secs(1) },

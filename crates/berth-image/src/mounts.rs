@@ -1,6 +1,8 @@
-//! Overlay mounts behind a trait: [`KernelMounts`] mounts for real (root),
-//! [`FakeMounts`] makes the directories and remembers what is "mounted",
-//! so the services above the image store are tested without root.
+//! Mounts behind a trait: overlay snapshots for containers' root
+//! filesystems and tmpfs for pods' in-memory volumes. [`KernelMounts`]
+//! mounts for real (root), [`FakeMounts`] makes the directories and
+//! remembers what is "mounted", so the services above are tested without
+//! root.
 
 use std::collections::BTreeSet;
 use std::io;
@@ -16,6 +18,15 @@ pub trait Mounts: Send + Sync {
     fn unmount(&self, target: &Path) -> Result<(), SnapshotError>;
     /// See [`crate::snapshot::is_mounted`].
     fn is_mounted(&self, target: &Path) -> io::Result<bool>;
+    /// A tmpfs named `source` at `target`, `nosuid,nodev`, with `options`
+    /// (`mode=0700`, `size=...`).
+    fn mount_tmpfs(&self, target: &Path, source: &str, options: &str) -> io::Result<()>;
+    /// Mount points at or below `path`, deepest first.
+    fn mounts_under(&self, path: &Path) -> Vec<PathBuf>;
+    /// Detaches every mount at or below `path`, deepest first (lazily: a
+    /// process still using one keeps its view until it lets go). Tries
+    /// them all; returns those that failed.
+    fn detach_under(&self, path: &Path) -> Vec<(PathBuf, io::Error)>;
 }
 
 /// The kernel's overlayfs.
@@ -33,6 +44,33 @@ impl Mounts for KernelMounts {
 
     fn is_mounted(&self, target: &Path) -> io::Result<bool> {
         crate::snapshot::is_mounted(target)
+    }
+
+    fn mount_tmpfs(&self, target: &Path, source: &str, options: &str) -> io::Result<()> {
+        use nix::mount::{mount, MsFlags};
+        mount(Some(source), target, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(options))
+            .map_err(io::Error::from)
+    }
+
+    fn mounts_under(&self, path: &Path) -> Vec<PathBuf> {
+        let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut out: Vec<PathBuf> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .map(PathBuf::from)
+            .filter(|m| m.starts_with(path))
+            .collect();
+        out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        out
+    }
+
+    fn detach_under(&self, path: &Path) -> Vec<(PathBuf, io::Error)> {
+        self.mounts_under(path)
+            .into_iter()
+            .filter_map(|m| {
+                nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH).err().map(|e| (m, io::Error::from(e)))
+            })
+            .collect()
     }
 }
 
@@ -80,5 +118,31 @@ impl Mounts for FakeMounts {
 
     fn is_mounted(&self, target: &Path) -> io::Result<bool> {
         Ok(self.mounted.lock().unwrap_or_else(|p| p.into_inner()).contains(target))
+    }
+
+    fn mount_tmpfs(&self, target: &Path, _source: &str, _options: &str) -> io::Result<()> {
+        if !target.is_dir() {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        self.mounted.lock().unwrap_or_else(|p| p.into_inner()).insert(target.to_path_buf());
+        Ok(())
+    }
+
+    fn mounts_under(&self, path: &Path) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = self
+            .mounted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|m| m.starts_with(path))
+            .cloned()
+            .collect();
+        out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+        out
+    }
+
+    fn detach_under(&self, path: &Path) -> Vec<(PathBuf, io::Error)> {
+        self.mounted.lock().unwrap_or_else(|p| p.into_inner()).retain(|m| !m.starts_with(path));
+        Vec::new()
     }
 }

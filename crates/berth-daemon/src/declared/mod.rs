@@ -72,6 +72,10 @@ pub struct Declared {
     images: Arc<berth_image::ImageStore>,
     events: Arc<crate::events::Events>,
     clock: Arc<dyn berth_core::clock::Clock>,
+    /// Pods' tmpfs volumes.
+    mounts: Arc<dyn berth_image::Mounts>,
+    /// Network probes of pods.
+    probes: Arc<dyn crate::probes::NetProbes>,
     settings: ServiceSettings,
     /// Pod directories: on disk (emptyDirs), in memory (secrets, configs).
     disk: PathBuf,
@@ -127,7 +131,7 @@ impl Declared {
         networks: Arc<crate::networks::Networks>,
         images: Arc<berth_image::ImageStore>,
         events: Arc<crate::events::Events>,
-        clock: Arc<dyn berth_core::clock::Clock>,
+        host: &crate::host::Host,
         root: &std::path::Path,
         run_root: &std::path::Path,
         settings: ServiceSettings,
@@ -138,7 +142,9 @@ impl Declared {
             networks,
             images,
             events,
-            clock,
+            clock: Arc::clone(&host.clock),
+            mounts: Arc::clone(&host.mounts),
+            probes: Arc::clone(&host.probes),
             settings,
             disk: root.join("pods"),
             memory: run_root.join("pods"),

@@ -110,6 +110,80 @@ async fn a_crashing_container_is_restarted_in_its_pod() {
     assert_eq!(pods(&d)[0].ip, pod.ip, "and its address");
 }
 
+fn probed_web() -> ApplyRequest {
+    let text = r#"apiVersion: v1
+kind: ConfigMap
+metadata: {name: web-conf}
+data: {greeting: hello}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: app:1
+          ports: [{containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1, failureThreshold: 1}
+          volumeMounts: [{name: conf, mountPath: /conf}, {name: scratch, mountPath: /scratch}]
+      volumes:
+        - {name: conf, configMap: {name: web-conf}}
+        - {name: scratch, emptyDir: {medium: Memory, sizeLimit: 1Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+"#;
+    ApplyRequest { files: vec![ManifestFile { name: "web.yaml".into(), text: text.into() }], dry_run: false }
+}
+
+/// (ready, not ready) addresses of the Service `web`.
+fn endpoints(d: &Declared) -> (usize, usize) {
+    let ep = d.get("endpoints", "default", "web", false).unwrap_or_default();
+    let count = |field: &str| {
+        ep["subsets"].as_array().into_iter().flatten().map(|s| s[field].as_array().map_or(0, Vec::len)).sum()
+    };
+    (count("addresses"), count("notReadyAddresses"))
+}
+
+#[tokio::test(start_paused = true)]
+async fn readiness_probes_decide_the_service_endpoints_and_pod_volumes_live_on_tmpfs() {
+    use berth_control::ProbeResult;
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    d.apply(probed_web()).await.unwrap();
+    until(&lab, &d, "two ready endpoints", |d| endpoints(d) == (2, 0)).await;
+    let asked = lab.fakes.probes.asked();
+    assert!(asked.iter().all(|(_, port)| *port == 8080) && !asked.is_empty(), "{asked:?}");
+    let pods_dir = lab.dir.path().join("run/pods");
+    let mounted: Vec<_> = lab.fakes.mounts.mounted().into_iter().filter(|m| m.starts_with(&pods_dir)).collect();
+    // Per pod: its in-memory directory and the memory emptyDir inside it.
+    assert_eq!(mounted.len(), 4, "{mounted:?}");
+
+    lab.fakes.probes.answer(8080, ProbeResult::Failure);
+    until(&lab, &d, "no ready endpoint", |d| endpoints(d) == (0, 2)).await;
+    lab.fakes.probes.answer(8080, ProbeResult::Success);
+    until(&lab, &d, "ready again", |d| endpoints(d) == (2, 0)).await;
+
+    let delete = berth_core::api::DeleteRequest { files: probed_web().files, ignore_not_found: false };
+    d.delete(delete).await.unwrap();
+    until(&lab, &d, "every pod gone", |d| pods(d).is_empty()).await;
+    assert!(
+        !lab.fakes.mounts.mounted().iter().any(|m| m.starts_with(&pods_dir)),
+        "the pods' tmpfs mounts go with them: {:?}",
+        lab.fakes.mounts.mounted()
+    );
+    assert!(lab.fakes.shims.running().is_empty());
+}
+
 fn rollout(version: &str) -> ApplyRequest {
     let text = format!(
         r#"apiVersion: argoproj.io/v1alpha1

@@ -21,7 +21,6 @@ use super::Declared;
 
 mod probes;
 mod volumes;
-use volumes::unmount_under;
 
 /// A running container instance and its probes.
 struct Instance {
@@ -517,19 +516,19 @@ impl Worker {
         let ip = pod.ip.as_deref().and_then(|i| i.parse().ok());
         let futures: Vec<_> = hooks
             .map(|(h, id)| {
-                let containers = Arc::clone(&self.d.containers);
+                let (containers, probes) = (Arc::clone(&self.d.containers), Arc::clone(&self.d.probes));
                 async move {
                     match h {
                         Handler::Sleep(d) => tokio::time::sleep(d).await,
                         Handler::Exec { command } => {
                             let handler = ProbeHandler::Exec { command };
                             let target = crate::probes::Target { container: &id, ip };
-                            crate::probes::run(&containers, &handler, &target, grace).await;
+                            crate::probes::run(&containers, probes.as_ref(), &handler, &target, grace).await;
                         }
                         Handler::HttpGet(g) => {
                             let handler = ProbeHandler::HttpGet(g);
                             let target = crate::probes::Target { container: &id, ip };
-                            crate::probes::run(&containers, &handler, &target, grace).await;
+                            crate::probes::run(&containers, probes.as_ref(), &handler, &target, grace).await;
                         }
                     }
                 }
@@ -566,7 +565,9 @@ impl Worker {
             tracing::warn!(pod = %self.key, error = %e, "removing the pod's sandbox failed");
         }
         let _ = std::fs::remove_dir_all(self.d.disk.join(&pod.uid));
-        unmount_under(&self.d.memory.join(&pod.uid));
+        for (m, e) in self.d.mounts.detach_under(&self.d.memory.join(&pod.uid)) {
+            tracing::warn!(pod = %self.key, mount = %m.display(), error = %e, "cannot unmount a pod volume");
+        }
         let _ = std::fs::remove_dir_all(self.d.memory.join(&pod.uid));
         if clean {
             if let Err(e) = records::remove_pod(self.d.store.as_ref(), &self.key) {

@@ -24,7 +24,9 @@ impl Worker {
             let Some(tracker) = inst.health.tracker(kind) else { continue };
             let spec = tracker.spec().clone();
             let target = crate::probes::Target { container: id, ip };
-            let (result, detail) = crate::probes::run(&self.d.containers, &spec.handler, &target, spec.timeout).await;
+            let (result, detail) =
+                crate::probes::run(&self.d.containers, self.d.probes.as_ref(), &spec.handler, &target, spec.timeout)
+                    .await;
             let at = self.origin.elapsed();
             let health = inst.health.observe(kind, result, at);
             if kind == ProbeKind::Readiness {

@@ -4,38 +4,9 @@
 
 use super::*;
 
-/// Mount points at or below `path`, deepest first.
-pub(super) fn mounts_under(path: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out: Vec<std::path::PathBuf> = text
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(4))
-        .map(std::path::PathBuf::from)
-        .filter(|m| m.starts_with(path))
-        .collect();
-    out.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
-    out
-}
-
-pub(super) fn is_mountpoint(path: &std::path::Path) -> bool {
-    mounts_under(path).iter().any(|m| m == path)
-}
-
-pub(super) fn mount_tmpfs(path: &std::path::Path, options: &str, pod: &str) -> std::io::Result<()> {
-    use nix::mount::{mount, MsFlags};
-    let source = format!("berth-pod-{}", &pod[..12.min(pod.len())]);
-    mount(Some(source.as_str()), path, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(options))
-        .map_err(std::io::Error::from)
-}
-
-/// Unmounts everything at or below `path` (lazily: a container still
-/// holding it keeps its view until it goes).
-pub(super) fn unmount_under(path: &std::path::Path) {
-    for m in mounts_under(path) {
-        if let Err(e) = nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
-            tracing::warn!(mount = %m.display(), error = %e, "cannot unmount a pod volume");
-        }
-    }
+/// The name a pod's tmpfs mounts carry (in `/proc/self/mountinfo`).
+fn tmpfs_source(pod: &str) -> String {
+    format!("berth-pod-{}", &pod[..12.min(pod.len())])
 }
 
 /// Bytes used below `path` (files only; what an emptyDir's sizeLimit counts).
@@ -97,9 +68,10 @@ impl Worker {
         // Secrets, ConfigMaps and memory emptyDirs live on a tmpfs of the
         // pod's own, so a secret value never reaches a disk, whatever the
         // run root is on.
-        if !pod.template.volumes.is_empty() && !is_mountpoint(memory) {
+        let mounts = self.d.mounts.as_ref();
+        if !pod.template.volumes.is_empty() && !mounts.mounts_under(memory).iter().any(|m| m == memory) {
             std::fs::create_dir_all(memory).map_err(io)?;
-            mount_tmpfs(memory, "mode=0700", &pod.uid).map_err(io)?;
+            mounts.mount_tmpfs(memory, &tmpfs_source(&pod.uid), "mode=0700").map_err(io)?;
         }
         for v in &pod.template.volumes {
             let dir = spec::volume_dir(&pod.template, &v.name, disk, memory).expect("declared volume");
@@ -111,7 +83,7 @@ impl Worker {
             {
                 std::fs::create_dir_all(&dir).map_err(io)?;
                 let size = size_limit_bytes.map(|b| format!(",size={b}")).unwrap_or_default();
-                if let Err(e) = mount_tmpfs(&dir, &format!("mode=0777{size}"), &pod.uid) {
+                if let Err(e) = mounts.mount_tmpfs(&dir, &tmpfs_source(&pod.uid), &format!("mode=0777{size}")) {
                     let _ = std::fs::remove_dir(&dir);
                     return Err(io(e));
                 }
