@@ -88,6 +88,10 @@ pub struct Declared {
     /// Analysis measurements under way, and those taken and not yet
     /// counted (see [`argo`]).
     measuring: Mutex<std::collections::HashSet<String>>,
+    /// Validated objects by store kind and key, with the (uid, generation)
+    /// they were read at: a stored document is checked once per change,
+    /// not on every pass.
+    parsed: Mutex<HashMap<(String, String), (String, u64, berth_manifest::Object)>>,
     measured: Mutex<Vec<argo::Measured>>,
     /// Readiness probes per pod since the daemon started: (successes,
     /// attempts), for the analysis provider `probe`.
@@ -153,6 +157,7 @@ impl Declared {
             wake: tokio::sync::Notify::new(),
             workers: Mutex::new(HashMap::new()),
             measuring: Mutex::new(Default::default()),
+            parsed: Mutex::new(HashMap::new()),
             measured: Mutex::new(Vec::new()),
             probe_counts: Mutex::new(HashMap::new()),
         })

@@ -118,10 +118,21 @@ impl Declared {
 
     /// Every stored object of `kind`, validated.
     pub(super) fn declared(&self, kind: &str) -> Result<Vec<(String, StoredObject, Object)>> {
-        records::objects(self.store.as_ref(), kind)?
+        let objects = records::objects(self.store.as_ref(), kind)?;
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        parsed.retain(|(k, key), _| k != kind || objects.iter().any(|(o, _)| o == key));
+        objects
             .into_iter()
             .map(|(k, stored)| {
-                let o = stored.object()?;
+                let slot = (kind.to_string(), k.clone());
+                let o = match parsed.get(&slot) {
+                    Some((uid, generation, o)) if *uid == stored.uid && *generation == stored.generation => o.clone(),
+                    _ => {
+                        let o = stored.object()?;
+                        parsed.insert(slot, (stored.uid.clone(), stored.generation, o.clone()));
+                        o
+                    }
+                };
                 Ok((k, stored, o))
             })
             .collect()
