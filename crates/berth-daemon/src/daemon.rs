@@ -116,6 +116,37 @@ impl Daemon {
         }))
     }
 
+    /// A daemon over services built elsewhere: tests build them on a fake
+    /// host ([`crate::testlab::Lab`]) and drive the API router over them.
+    /// No metrics listener, the default audit retention; `root`'s lock is
+    /// taken as [`Daemon::open`] takes it.
+    #[cfg(test)]
+    pub(crate) fn with_services(
+        images: Arc<ImageStore>,
+        events: Arc<crate::events::Events>,
+        containers: Arc<crate::containers::Containers>,
+        networks: Arc<crate::networks::Networks>,
+        declared: Arc<crate::declared::Declared>,
+        root: &Path,
+        run_root: &Path,
+    ) -> anyhow::Result<Arc<Self>> {
+        fs::create_dir_all(root)?;
+        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(root.join("daemon.lock"))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| anyhow::anyhow!("{e}"))?;
+        Ok(Arc::new(Self {
+            metrics_address: None,
+            audit: Default::default(),
+            images,
+            events,
+            containers,
+            networks,
+            declared,
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+            _lock: lock,
+        }))
+    }
+
     /// Applies `[audit]`: the oldest entries past `max_entries` and those
     /// older than `max_age_days` go.
     async fn prune_audit(&self) {

@@ -123,7 +123,7 @@ fn network_status(e: &crate::networks::NetworkError) -> StatusCode {
     match e {
         E::Invalid(_) => StatusCode::BAD_REQUEST,
         E::Conflict(_) => StatusCode::CONFLICT,
-        E::NotFound(_) => StatusCode::NOT_FOUND,
+        E::NotFound(_) | E::VipNotFound(_) => StatusCode::NOT_FOUND,
         E::Kernel { .. } | E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -133,7 +133,7 @@ fn network_kind(e: &crate::networks::NetworkError) -> &'static str {
     match e {
         E::Invalid(_) => "invalid",
         E::Conflict(_) => "conflict",
-        E::NotFound(_) => "not_found",
+        E::NotFound(_) | E::VipNotFound(_) => "not_found",
         E::Kernel { .. } | E::Store(_) => "internal",
     }
 }

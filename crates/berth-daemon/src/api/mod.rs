@@ -152,3 +152,6 @@ where
 pub(crate) fn receiver<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> + Send {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) })
 }
+
+#[cfg(test)]
+mod tests;

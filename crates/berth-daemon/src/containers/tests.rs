@@ -274,3 +274,140 @@ async fn a_bad_exec_is_refused_before_the_runtime_is_asked() {
     }
     assert!(!lab.fakes.runtime.calls().iter().any(|c| c.starts_with("exec")));
 }
+
+// ---- Logs ----
+
+/// Appends lines to a log file as the shim writes them: one JSON object
+/// `{"time","stream","log"}` a line.
+fn append_log(path: &std::path::Path, lines: &[(&str, &str, &str)]) {
+    use std::io::Write as _;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+    for (time, stream, log) in lines {
+        let line =
+            berth_shim::logfile::LogLine { time: time.to_string(), stream: stream.to_string(), log: log.to_string() };
+        writeln!(f, "{}", serde_json::to_string(&line).unwrap()).unwrap();
+    }
+}
+
+fn texts(entries: &[berth_core::api::LogEntry]) -> Vec<&str> {
+    entries.iter().map(|e| e.log.as_str()).collect()
+}
+
+fn log_query(tail: Option<usize>, since: Option<&str>) -> crate::containers::LogQuery {
+    crate::containers::LogQuery { follow: false, tail, since: since.map(String::from) }
+}
+
+#[tokio::test]
+async fn a_containers_log_is_read_back_with_tail_and_since() {
+    use crate::containers::logs::snapshot;
+    let lab = Lab::new().await;
+    let c = lab.containers.create(app("web")).await.unwrap();
+    let (found, path) = lab.containers.log_file("web").unwrap();
+    assert_eq!(found.id, c.id);
+    assert_eq!(lab.containers.log_file(&c.id[..12]).unwrap().1, path, "by ID prefix too");
+    assert_eq!(lab.containers.inspect("web").unwrap().log_path, path.display().to_string());
+    let e = lab.containers.log_file("nope").unwrap_err().to_string();
+    assert!(e.contains("nope"), "{e}");
+
+    // No output yet: nothing, and following starts at the beginning.
+    assert_eq!(snapshot(&path, &Default::default()).unwrap(), (Vec::new(), 0));
+
+    append_log(
+        &path,
+        &[
+            ("2026-01-01T00:00:01.000000001Z", "stdout", "one\n"),
+            ("2026-01-01T00:00:02Z", "stderr", "two\n"),
+            ("2026-01-01T00:00:03Z", "stdout", "three\n"),
+            ("2026-01-01T00:00:04Z", "stdout", "four\n"),
+        ],
+    );
+    let (all, offset) = snapshot(&path, &Default::default()).unwrap();
+    assert_eq!(texts(&all), ["one\n", "two\n", "three\n", "four\n"]);
+    assert_eq!(offset, std::fs::metadata(&path).unwrap().len(), "following continues after what was read");
+    // Each entry keeps its stream and its time, to the nanosecond.
+    assert_eq!((all[0].time.as_str(), all[0].stream.as_str()), ("2026-01-01T00:00:01.000000001Z", "stdout"));
+    assert_eq!(all[1].stream, "stderr");
+
+    let read = |tail, since| snapshot(&path, &log_query(tail, since)).unwrap().0;
+    assert_eq!(texts(&read(Some(2), None)), ["three\n", "four\n"]);
+    assert_eq!(texts(&read(Some(0), None)), Vec::<&str>::new());
+    assert_eq!(read(Some(100), None), all);
+    assert_eq!(texts(&read(None, Some("2026-01-01T00:00:03Z"))), ["three\n", "four\n"], "at or after");
+    assert_eq!(texts(&read(None, Some("2026-01-01T01:00:02+01:00"))), ["two\n", "three\n", "four\n"], "any offset");
+    assert_eq!(texts(&read(None, Some("2026-01-01T00:00:01Z"))).len(), 4, "sub-second times compare as times");
+    assert_eq!(texts(&read(Some(1), Some("2026-01-01T00:00:02Z"))), ["four\n"], "since, then the last N of those");
+    assert!(read(None, Some("2027-01-01T00:00:00Z")).is_empty());
+
+    // A line that is not a log entry (a torn write) is skipped.
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"time\":\"2026-01-01T00:00:05Z\",\"str\n").unwrap();
+    }
+    append_log(&path, &[("2026-01-01T00:00:06Z", "stdout", "six\n")]);
+    assert_eq!(texts(&read(Some(2), None)), ["four\n", "six\n"]);
+}
+
+#[tokio::test]
+async fn a_rotated_log_reads_oldest_first_and_is_followed_across_a_rotation() {
+    use crate::containers::logs::{snapshot, Follower};
+    let lab = Lab::new().await;
+    lab.containers.create(app("chatty")).await.unwrap();
+    let (_, path) = lab.containers.log_file("chatty").unwrap();
+    let rotated = |n: u32| std::path::PathBuf::from(format!("{}.{n}", path.display()));
+    append_log(&rotated(2), &[("2026-01-01T00:00:01Z", "stdout", "a\n"), ("2026-01-01T00:00:02Z", "stdout", "b\n")]);
+    append_log(&rotated(1), &[("2026-01-01T00:00:03Z", "stdout", "c\n")]);
+    append_log(&path, &[("2026-01-01T00:00:04Z", "stdout", "d\n")]);
+    // A file past a gap in the numbering is not the container's any more.
+    append_log(&rotated(4), &[("2025-12-31T00:00:00Z", "stdout", "stale\n")]);
+
+    let (all, offset) = snapshot(&path, &Default::default()).unwrap();
+    assert_eq!(texts(&all), ["a\n", "b\n", "c\n", "d\n"]);
+    assert_eq!(texts(&snapshot(&path, &log_query(Some(3), None)).unwrap().0), ["b\n", "c\n", "d\n"]);
+    assert_eq!(texts(&snapshot(&path, &log_query(None, Some("2026-01-01T00:00:03Z"))).unwrap().0), ["c\n", "d\n"]);
+
+    // Following: new complete lines only, each once.
+    let mut follow = Follower::new(&path, offset);
+    assert!(follow.poll().is_empty());
+    append_log(&path, &[("2026-01-01T00:00:05Z", "stderr", "e\n")]);
+    let new = follow.poll();
+    assert_eq!((texts(&new), new[0].stream.as_str()), (vec!["e\n"], "stderr"));
+    assert!(follow.poll().is_empty(), "not twice");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"time\":\"2026-01-01T00:00:06Z\",\"stream\":\"stdout\",").unwrap();
+        assert!(follow.poll().is_empty(), "half a line waits for the rest");
+        f.write_all(b"\"log\":\"f\\n\"}\n").unwrap();
+    }
+    assert_eq!(texts(&follow.poll()), ["f\n"]);
+
+    // The shim rotates: the file becomes .1 and a new, shorter one starts.
+    std::fs::rename(rotated(1), rotated(2)).unwrap();
+    std::fs::rename(&path, rotated(1)).unwrap();
+    assert!(follow.poll().is_empty(), "between the rename and the first new line");
+    append_log(&path, &[("2026-01-01T00:00:07Z", "stdout", "g\n")]);
+    assert_eq!(texts(&follow.poll()), ["g\n"], "the new file is read from its start");
+    assert_eq!(texts(&snapshot(&path, &log_query(Some(2), None)).unwrap().0), ["f\n", "g\n"]);
+}
+
+#[tokio::test]
+async fn a_bad_log_query_is_refused() {
+    use crate::containers::logs::snapshot;
+    let lab = Lab::new().await;
+    lab.containers.create(app("web")).await.unwrap();
+    let (_, path) = lab.containers.log_file("web").unwrap();
+    append_log(&path, &[("2026-01-01T00:00:01Z", "stdout", "one\n")]);
+    for since in ["yesterday", "2026-01-01", "2026-01-01 00:00:00", "1767225600"] {
+        let e = snapshot(&path, &log_query(None, Some(since))).unwrap_err();
+        assert_eq!(e, format!("--since {since:?} is not an RFC 3339 time like 2026-01-02T15:04:05Z"));
+    }
+    // Options the query does not have are refused when it is decoded, not
+    // ignored.
+    for bad in
+        [serde_json::json!({"timestamps": true}), serde_json::json!({"tail": -1}), serde_json::json!({"tail": "all"})]
+    {
+        assert!(serde_json::from_value::<crate::containers::LogQuery>(bad.clone()).is_err(), "{bad}");
+    }
+}

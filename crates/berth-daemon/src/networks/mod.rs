@@ -40,6 +40,8 @@ pub enum NetworkError {
     Conflict(String),
     #[error("network {0:?} not found; list them with 'berth network ls'")]
     NotFound(String),
+    #[error("VIP {0:?} not found; list them with 'berth vip ls'")]
+    VipNotFound(String),
     /// The kernel (or a tool Berth drives) refused: `what` Berth was doing,
     /// and the cause.
     #[error("cannot program the network: {what}: {source}")]

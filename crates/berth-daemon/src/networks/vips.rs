@@ -49,7 +49,7 @@ impl Networks {
     }
 
     fn vip(&self, name: &str) -> Result<VipRecord> {
-        self.store.get(name)?.ok_or_else(|| NetworkError::NotFound(format!("VIP {name}")))
+        self.store.get(name)?.ok_or_else(|| NetworkError::VipNotFound(name.to_string()))
     }
 
     /// Creates a VIP with no backends: connections to it are refused until
@@ -73,7 +73,12 @@ impl Networks {
         if self.store.get::<VipRecord>(&req.name)?.is_some() {
             return Err(NetworkError::Conflict(format!("VIP {:?} already exists", req.name)));
         }
-        let taken: Vec<Ipv4Addr> = self.vip_records()?.iter().map(|v| v.ip).collect();
+        let taken: Vec<Ipv4Addr> = self
+            .vip_records()?
+            .iter()
+            .map(|v| v.ip)
+            .chain(self.service_records()?.iter().filter_map(|s| s.ip))
+            .collect();
         let ip = match &req.ip {
             Some(ip) => {
                 let ip: Ipv4Addr =
