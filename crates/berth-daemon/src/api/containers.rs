@@ -1,6 +1,8 @@
 //! `/v1/containers/...`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::error::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;

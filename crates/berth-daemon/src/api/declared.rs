@@ -1,7 +1,9 @@
 //! `/v1/apply`, `/v1/delete` and `/v1/objects/...`: declared state in its
 //! Kubernetes form.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::error::Query;
 use axum::Json;
 use berth_core::api::{
     ApplyRequest, ApplyResponse, DeleteRequest, ErrorBody, ManifestFile, ScaleRequest, MAX_MANIFEST_BYTES,
@@ -90,10 +92,9 @@ where
                 ApiError::BadRequest(format!("reading the request body: {e}"))
             }
         })?;
-        let req = tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(&bytes))
+        let req = tokio::task::spawn_blocking(move || super::error::decode::<T>(&bytes))
             .await
-            .map_err(ApiError::internal("decoding the request"))?
-            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+            .map_err(ApiError::internal("decoding the request"))??;
         if req.files().iter().map(|f| f.text.len()).sum::<usize>() > MAX_MANIFEST_BYTES {
             return Err(too_large());
         }

@@ -21,6 +21,8 @@ pub enum ApiError {
         source: crate::networks::BoxError,
     },
     NotFoundRoute,
+    /// The route exists, but not for this method.
+    MethodNotAllowed(axum::http::Method),
 }
 
 impl ApiError {
@@ -43,6 +45,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::NotFoundRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -60,6 +63,10 @@ impl ApiError {
             Self::NotFoundRoute => {
                 ErrorBody { error: "no such API route; see /v1/openapi.json".into(), kind: "not_found".into() }
             }
+            Self::MethodNotAllowed(m) => ErrorBody {
+                error: format!("{m} is not allowed on this route; see /v1/openapi.json for its methods"),
+                kind: "invalid".into(),
+            },
         }
     }
 }
@@ -207,8 +214,43 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes =
             axum::body::Bytes::from_request(req, state).await.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))
+        decode(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body, or a one-line 400 that names the field at fault
+/// (`invalid request body: limits.memory: invalid type: ...`).
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::BadRequest(format!("invalid request body: {inner}"))
+        } else {
+            ApiError::BadRequest(format!("invalid request body: {path}: {inner}"))
+        }
+    })?;
+    // Trailing bytes after the value.
+    de.end().map_err(|e| ApiError::BadRequest(format!("invalid request body: {e}")))?;
+    Ok(value)
+}
+
+/// Query strings: a bad one is a one-line 400 in the API's error form
+/// (axum's own answer would be plain text).
+pub struct Query<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
     }
 }

@@ -1,6 +1,8 @@
 //! `/v1/events` and `/v1/audit`.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::error::Query;
 use axum::response::Response;
 use axum::Json;
 use berth_core::api::{AuditRecord, ErrorBody, Event};

@@ -1,6 +1,8 @@
 //! `/v1/images/...`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::error::Query;
 use axum::response::Response;
 use axum::Json;
 use berth_core::api::{

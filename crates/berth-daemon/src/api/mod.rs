@@ -95,6 +95,7 @@ pub fn router(daemon: State) -> (axum::Router, utoipa::openapi::OpenApi) {
             }),
         )
         .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|method: axum::http::Method| async move { ApiError::MethodNotAllowed(method) })
         .layer(axum::middleware::from_fn_with_state(daemon_for_audit, audit::middleware));
     (router, doc)
 }

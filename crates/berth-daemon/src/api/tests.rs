@@ -180,6 +180,8 @@ async fn a_bad_body_is_a_one_line_400_naming_the_field() {
         (r#"{"image": "app:1", "restart": "sometimes"}"#, "sometimes"),
         (r#"{"image": "app:1""#, "EOF while parsing"),
         ("", "EOF while parsing"),
+        (r#"{"image": 5}"#, "image: invalid type: integer `5`"),
+        (r#"{"image": "app:1", "limits": {"memory": []}}"#, "limits.memory: invalid type"),
     ] {
         let a = api.send(Method::POST, "/v1/containers", Some(body)).await;
         assert_eq!(a.status, StatusCode::BAD_REQUEST, "{body}");
@@ -206,6 +208,14 @@ async fn an_unknown_route_is_a_404_pointing_at_the_document() {
         let a = api.get(path).await;
         assert_eq!(a.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(a.error("not_found"), "no such API route; see /v1/openapi.json", "{path}");
+    }
+    let a = api.send(Method::PUT, "/v1/containers", None).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(a.error("invalid").contains("PUT"), "names the method");
+    for path in ["/v1/containers?all=maybe", "/v1/containers/x/logs?tail=all"] {
+        let a = api.get(path).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(a.error("invalid").contains("query"), "{path}");
     }
     let doc = api.get("/v1/openapi.json").await;
     assert_eq!((doc.status, doc.content_type.as_deref()), (StatusCode::OK, Some("application/json")));
