@@ -57,6 +57,10 @@ pub enum DeclaredError {
 
 type Result<T, E = DeclaredError> = std::result::Result<T, E>;
 
+/// A validated object with the uid and generation of the stored document
+/// it came from.
+type Parsed = (String, u64, berth_manifest::Object);
+
 /// `[services]` settings.
 #[derive(Debug, Clone)]
 pub struct ServiceSettings {
@@ -91,7 +95,7 @@ pub struct Declared {
     /// Validated objects by store kind and key, with the (uid, generation)
     /// they were read at: a stored document is checked once per change,
     /// not on every pass.
-    parsed: Mutex<HashMap<(String, String), (String, u64, berth_manifest::Object)>>,
+    parsed: Mutex<HashMap<(String, String), Parsed>>,
     measured: Mutex<Vec<argo::Measured>>,
     /// Readiness probes per pod since the daemon started: (successes,
     /// attempts), for the analysis provider `probe`.
@@ -200,5 +204,7 @@ impl Declared {
     }
 }
 
+#[cfg(test)]
+mod argo_tests;
 #[cfg(test)]
 mod tests;
