@@ -39,17 +39,36 @@ pub struct BlueGreenStatus {
     pub analysis: Option<Phase>,
     pub hold: Option<Hold>,
     pub aborted: Option<String>,
+    /// A person promoted while the pre-promotion analysis ran: the switch
+    /// happens as soon as it passes (a plain promote never skips it).
+    #[serde(default)]
+    pub promoted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Observe { now: Duration, preview_available: u32 },
-    NewRevision { hash: String },
-    Promote { now: Duration },
-    Abort { reason: String },
+    Observe {
+        now: Duration,
+        preview_available: u32,
+    },
+    NewRevision {
+        hash: String,
+    },
+    /// `full` also skips a pre-promotion analysis under way.
+    Promote {
+        now: Duration,
+        full: bool,
+    },
+    Abort {
+        reason: String,
+    },
     Pause,
     Resume,
-    Analysis { phase: Phase, outcome: AnalysisOutcome, now: Duration },
+    Analysis {
+        phase: Phase,
+        outcome: AnalysisOutcome,
+        now: Duration,
+    },
 }
 
 /// What the controller makes true.
@@ -79,6 +98,7 @@ impl BlueGreenStatus {
             analysis: None,
             hold: None,
             aborted: None,
+            promoted: false,
         }
     }
 
@@ -110,7 +130,7 @@ pub fn next(
         Event::Observe { now, preview_available } => {
             wake = advance(spec, replicas, &mut s, now, preview_available);
         }
-        Event::Promote { now } => {
+        Event::Promote { now, full } => {
             if s.preview.is_none() {
                 return Err(IllegalTransition::NothingToRollOut);
             }
@@ -120,10 +140,18 @@ pub fn next(
             if s.ready_at.is_none() || (spec.auto_promotion_enabled && s.hold.is_none() && s.analysis.is_none()) {
                 return Err(IllegalTransition::NotPaused);
             }
-            s.hold = None;
-            s.analysis = None;
-            s.pre_passed = true;
-            switch(&mut s, now);
+            // An inconclusive analysis holds for a person's verdict; a
+            // promote is that verdict.
+            let decided = s.hold.take() == Some(Hold::Inconclusive);
+            if full || decided || s.analysis.is_none() {
+                s.analysis = None;
+                s.pre_passed = true;
+                switch(&mut s, now);
+            } else {
+                // As Argo: a plain promote lifts the pause; the switch
+                // still waits for the pre-promotion analysis to pass.
+                s.promoted = true;
+            }
         }
         Event::Abort { reason } => {
             if !s.in_progress() {
@@ -173,6 +201,7 @@ pub fn next(
 }
 
 fn switch(s: &mut BlueGreenStatus, now: Duration) {
+    s.promoted = false;
     if let Some(green) = s.preview.take() {
         let blue = std::mem::replace(&mut s.active, green);
         s.switched_from = Some((blue, now));
@@ -214,7 +243,7 @@ fn advance(
             s.analysis = Some(Phase::PrePromotion);
             return None;
         }
-        if !spec.auto_promotion_enabled {
+        if !spec.auto_promotion_enabled && !s.promoted {
             return None;
         }
         if let Some(delay) = spec.auto_promotion_delay {

@@ -155,7 +155,7 @@ pub fn next(
             let ev = match ev {
                 Ev::Observe { available } => bluegreen::Event::Observe { now, preview_available: available },
                 Ev::NewRevision(hash) => bluegreen::Event::NewRevision { hash },
-                Ev::Promote { .. } => bluegreen::Event::Promote { now },
+                Ev::Promote { full } => bluegreen::Event::Promote { now, full },
                 Ev::Abort(reason) => bluegreen::Event::Abort { reason },
                 Ev::Pause => bluegreen::Event::Pause,
                 Ev::Resume => bluegreen::Event::Resume,

@@ -58,10 +58,13 @@ fn green_comes_up_beside_blue_then_one_switch_then_blue_scales_down() {
 fn without_auto_promotion_it_waits_for_promote() {
     let sp = spec(false, None, false, false);
     let (s, _) = start(&sp);
-    assert_eq!(next(&sp, 2, &s, Event::Promote { now: secs(0) }).unwrap_err(), IllegalTransition::NotPaused);
+    assert_eq!(
+        next(&sp, 2, &s, Event::Promote { now: secs(0), full: false }).unwrap_err(),
+        IllegalTransition::NotPaused
+    );
     let (s, d) = observe(&sp, &s, 5, 2);
     assert_eq!(d.active, "blue");
-    let (s, d) = ev(&sp, &s, Event::Promote { now: secs(6) });
+    let (s, d) = ev(&sp, &s, Event::Promote { now: secs(6), full: false });
     assert_eq!(d.active, "green");
     assert_eq!(s.switched_from, Some(("blue".into(), secs(6))));
 }
@@ -123,18 +126,48 @@ fn pause_holds_and_bad_events_are_refused() {
     let stable = BlueGreenStatus::stable("blue");
     assert_eq!(next(&sp, 2, &stable, Event::Pause).unwrap_err(), IllegalTransition::NothingToRollOut);
     assert_eq!(
-        next(&sp, 2, &stable, Event::Promote { now: secs(0) }).unwrap_err(),
+        next(&sp, 2, &stable, Event::Promote { now: secs(0), full: false }).unwrap_err(),
         IllegalTransition::NothingToRollOut
     );
     let (s, _) = start(&sp);
     let (held, _) = ev(&sp, &s, Event::Pause);
     let (held, d) = observe(&sp, &held, 5, 2);
     assert_eq!(d.active, "blue");
-    let (p, d) = ev(&sp, &held, Event::Promote { now: secs(6) });
+    let (p, d) = ev(&sp, &held, Event::Promote { now: secs(6), full: false });
     assert_eq!(d.active, "green");
     assert!(p.hold.is_none());
     // Going back to the active template ends the rollout.
     let (back, d) = ev(&sp, &s, Event::NewRevision { hash: "blue".into() });
     assert_eq!(back, stable);
     assert!(d.complete);
+}
+
+#[test]
+fn a_plain_promote_waits_for_a_running_pre_promotion_analysis_and_full_skips_it() {
+    let sp = spec(false, None, true, false);
+    let (s, _) = start(&sp);
+    let (s, d) = observe(&sp, &s, 1, 2);
+    assert_eq!((d.active.as_str(), d.analysis), ("blue", Some(Phase::PrePromotion)));
+
+    let (waiting, d) = ev(&sp, &s, Event::Promote { now: secs(2), full: false });
+    assert_eq!((d.active.as_str(), d.analysis), ("blue", Some(Phase::PrePromotion)), "the analysis still gates");
+    let (waiting, d) = observe(&sp, &waiting, 3, 2);
+    assert_eq!(d.active, "blue");
+    let ok = Event::Analysis { phase: Phase::PrePromotion, outcome: AnalysisOutcome::Successful, now: secs(4) };
+    let (switched, d) = ev(&sp, &waiting, ok);
+    assert_eq!(d.active, "green", "promoted, and the analysis passed: switched at once");
+    assert!(!switched.promoted);
+    let bad =
+        Event::Analysis { phase: Phase::PrePromotion, outcome: AnalysisOutcome::Failed("5xx".into()), now: secs(4) };
+    let (aborted, d) = ev(&sp, &waiting, bad);
+    assert_eq!(d.active, "blue", "a promote never overrides a failed analysis");
+    assert!(aborted.aborted.is_some());
+
+    let (_, d) = ev(&sp, &s, Event::Promote { now: secs(2), full: true });
+    assert_eq!((d.active.as_str(), d.analysis), ("green", None), "--full skips the analysis");
+
+    // Without a promote, a passed analysis still waits for one.
+    let ok = Event::Analysis { phase: Phase::PrePromotion, outcome: AnalysisOutcome::Successful, now: secs(4) };
+    let (passed, d) = ev(&sp, &s, ok);
+    assert_eq!((d.active.as_str(), passed.pre_passed), ("blue", true));
 }

@@ -216,7 +216,8 @@ pub async fn rollout_revisions(
 
 /// Pauses, resumes, promotes (`full`: past every remaining step), aborts,
 /// restarts or undoes an Argo Rollout. A blue-green promote has switched the
-/// active Service when this returns.
+/// active Service when this returns, unless a pre-promotion analysis is
+/// still running: the switch then follows its success (`full` skips it).
 #[utoipa::path(post, path = "/v1/objects/rollouts/{namespace}/{name}/rollout", tag = "declared", request_body = berth_core::api::RolloutRequest,
     params(("namespace" = String, Path, description = "namespace"), ("name" = String, Path, description = "name")),
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

@@ -658,9 +658,6 @@ async fn a_prometheus_analysis_promotes_a_good_canary_and_aborts_a_bad_one() {
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: `get endpoints` of a blue-green's active/preview Service lists every pod its selector matches \
-            (both revisions), not the revision its VIP sends to; Argo pins the selector to \
-            rollouts-pod-template-hash, so Endpoints hold only that revision's pods"]
 async fn the_endpoints_of_a_blue_green_s_services_list_only_the_pods_they_send_to() {
     let lab = Lab::new().await;
     let d = lab.declared();
@@ -769,9 +766,6 @@ async fn a_blue_green_s_analyses_gate_the_switch_and_a_failed_post_promotion_ana
 }
 
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: a plain promote during a running prePromotionAnalysis switches the active Service at once and \
-            stops the run (recorded Successful with 0 measurements); Argo switches only once the run succeeds \
-            (or on promote --full)"]
 async fn a_promote_during_a_pre_promotion_analysis_does_not_skip_it() {
     let lab = Lab::new().await;
     let d = lab.declared();

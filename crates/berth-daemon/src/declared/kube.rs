@@ -165,13 +165,16 @@ pub fn service(s: &StoredObject, net: Option<&ServiceNet>) -> Value {
     o
 }
 
-pub fn endpoints(svc: &ServiceSpec, s: &StoredObject, pods: &[PodRecord]) -> Value {
+/// `route`: which revisions a rollout's Service sends to (`All` for any
+/// other Service).
+pub fn endpoints(svc: &ServiceSpec, s: &StoredObject, pods: &[PodRecord], route: &plan::Route<'_>) -> Value {
     let matched: Vec<&PodRecord> = pods
         .iter()
         .filter(|p| {
             p.namespace == svc.meta.namespace
                 && !svc.selector.is_empty()
                 && svc.selector.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+                && route.admits(&p.hash)
         })
         .collect();
     let address = |p: &PodRecord| {

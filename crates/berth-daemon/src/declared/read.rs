@@ -6,7 +6,7 @@ use berth_manifest::model::DEFAULT_NAMESPACE;
 use berth_manifest::{Object, Selector};
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{kube, resource_kind, Declared, DeclaredError, ListQuery, Result};
+use super::{kube, plan, resource_kind, Declared, DeclaredError, ListQuery, Result};
 
 impl Declared {
     // ---- reading ----
@@ -52,11 +52,20 @@ impl Declared {
             "Event" => kube::events(&self.events.history(None), |ns| in_scope(ns), q.involved.as_deref()),
             "Endpoints" => {
                 let pods = records::pods(self.store.as_ref())?;
+                let routes = self.rollout_routes()?;
                 self.declared("Service")?
                     .into_iter()
                     .filter(|(_, _, o)| in_scope(&o.meta().namespace))
                     .filter_map(|(_, stored, o)| match o {
-                        Object::Service(s) => Some(kube::endpoints(&s, &stored, &pods)),
+                        Object::Service(s) => {
+                            // A rollout's Service lists the revision(s) it sends to, as
+                            // Argo's pinned selectors make Kubernetes list them.
+                            let route = routes
+                                .iter()
+                                .find_map(|(_, _, r)| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
+                                .unwrap_or(plan::Route::All);
+                            Some(kube::endpoints(&s, &stored, &pods, &route))
+                        }
                         _ => None,
                     })
                     .collect()
