@@ -40,9 +40,15 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Still carrying (or about to carry) traffic: not TIME_WAIT or CLOSE.
+    /// Can still carry data: a TCP connection being opened or
+    /// ESTABLISHED. One past its first FIN (FIN_WAIT, CLOSE_WAIT,
+    /// LAST_ACK, TIME_WAIT, CLOSE) is done or finishing, and the kernel
+    /// keeps such entries for up to two minutes: waiting for them made
+    /// deleting a Deployment that had served traffic take the whole drain
+    /// timeout. UDP has no end to wait for, so it never holds a drain.
     pub fn is_active(&self) -> bool {
-        !matches!(self.state.as_deref(), Some("TIME_WAIT" | "CLOSE" | "NONE"))
+        self.protocol == Protocol::Tcp
+            && matches!(self.state.as_deref(), Some("SYN_SENT" | "SYN_SENT2" | "SYN_RECV" | "ESTABLISHED"))
     }
 
     /// TCP ESTABLISHED, or UDP with traffic both ways.
@@ -57,9 +63,10 @@ impl Entry {
 /// Connection counts of one backend.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct BackendConnections {
-    /// Established connections (a subset of `active`).
+    /// TCP ESTABLISHED connections, and UDP flows with replies seen.
     pub established: u32,
-    /// Connections not yet closed: what a drain waits to reach 0.
+    /// Connections that can still carry data (see [`Entry::is_active`]):
+    /// what a drain waits to reach 0.
     pub active: u32,
 }
 
@@ -120,10 +127,12 @@ pub fn count_for_vip(vip: &Vip, entries: &[Entry]) -> BTreeMap<SocketAddrV4, Bac
     let target = SocketAddrV4::new(vip.ip, vip.port);
     let mut counts: BTreeMap<SocketAddrV4, BackendConnections> =
         vip.backends.backends().iter().map(|b| (b.socket(), BackendConnections::default())).collect();
-    for e in entries.iter().filter(|e| e.protocol == vip.protocol && e.orig_dst == target && e.is_active()) {
-        let c = counts.entry(e.reply_src).or_default();
-        c.active += 1;
-        c.established += u32::from(e.is_established());
+    for e in entries.iter().filter(|e| e.protocol == vip.protocol && e.orig_dst == target) {
+        if e.is_active() || e.is_established() {
+            let c = counts.entry(e.reply_src).or_default();
+            c.active += u32::from(e.is_active());
+            c.established += u32::from(e.is_established());
+        }
     }
     counts
 }
@@ -225,6 +234,7 @@ tcp      6 431999 ESTABLISHED src=10.77.0.1 dst=10.96.0.11 sport=40005 dport=80 
 udp      17 29 src=10.77.0.1 dst=10.96.0.10 sport=5000 dport=80 [UNREPLIED] src=10.77.0.2 dst=10.77.0.1 sport=80 dport=5000 mark=0 use=1
 ipv6     10 tcp      6 431999 ESTABLISHED src=fd00::1 dst=fd00::2 sport=1 dport=2 src=fd00::2 dst=fd00::1 sport=2 dport=1 [ASSURED] mark=0 use=1
 icmp     1 29 src=10.77.0.1 dst=10.77.0.2 type=8 code=0 id=1 src=10.77.0.2 dst=10.77.0.1 type=0 code=0 id=1 mark=0 use=1
+tcp      6 59 SYN_RECV src=10.77.0.1 dst=10.96.0.10 sport=40006 dport=80 src=10.77.0.8 dst=10.77.0.1 sport=80 dport=40006 mark=0 use=1
 conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.
 ";
 
@@ -235,7 +245,7 @@ conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.
     #[test]
     fn parses_both_formats() {
         let entries = parse(SAMPLE);
-        assert_eq!(entries.len(), 7, "ipv6, icmp and the summary are skipped");
+        assert_eq!(entries.len(), 8, "ipv6, icmp and the summary are skipped");
         assert_eq!(
             entries[0],
             Entry {
@@ -269,10 +279,11 @@ conntrack v1.4.7 (conntrack-tools): 9 flow entries have been shown.
         assert_eq!(c("10.77.0.3:80"), BackendConnections { established: 1, active: 2 });
         assert_eq!(c("10.77.0.4:80"), BackendConnections::default(), "idle backends are listed");
         assert_eq!(
-            c("10.77.0.9:80"),
+            c("10.77.0.8:80"),
             BackendConnections { established: 0, active: 1 },
             "removed backend still draining"
         );
+        assert!(!counts.contains_key(&sa("10.77.0.9:80")), "a closing connection (CLOSE_WAIT) never holds a drain");
         assert_eq!(counts.len(), 4);
     }
 

@@ -190,8 +190,9 @@ impl Networks {
         self.service_records()
     }
 
-    /// Connections not yet closed to `ip` (any port), from conntrack: what
-    /// a drain waits to reach zero.
+    /// Connections through a Service to `ip` that can still carry data
+    /// (being opened or ESTABLISHED), from conntrack: what a drain waits to
+    /// reach zero.
     pub async fn active_connections(&self, ip: Ipv4Addr) -> Result<u32> {
         let conntrack = std::sync::Arc::clone(&self.kernel.conntrack);
         let vips: Vec<berth_net::Vip> = self

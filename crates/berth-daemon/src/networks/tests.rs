@@ -514,7 +514,11 @@ async fn a_services_open_connections_are_counted_per_backend_from_conntrack() {
         ("ESTABLISHED", "10.96.9.9:80", "10.88.0.2:8080"),
     ]));
     let count = |ip: &str| lab.nets.active_connections(ip.parse().unwrap());
-    assert_eq!(count("10.88.0.2").await.unwrap(), 2, "TIME_WAIT is closed; another address's entry is not ours");
+    assert_eq!(
+        count("10.88.0.2").await.unwrap(),
+        1,
+        "closing connections (CLOSE_WAIT, TIME_WAIT) never hold a drain; another address's entry is not ours"
+    );
     assert_eq!(count("10.88.0.3").await.unwrap(), 1);
     assert_eq!(count("10.88.0.4").await.unwrap(), 0);
     let asked: std::collections::BTreeSet<_> = lab.fakes.conntrack.calls().into_iter().collect();
@@ -646,7 +650,8 @@ async fn a_vips_connections_are_counted_and_a_removed_backend_still_draining_is_
         ("ESTABLISHED", &to, "10.88.0.2:8080"),
         ("ESTABLISHED", &to, "10.88.0.2:8080"),
         ("SYN_RECV", &to, "10.88.0.2:8080"),
-        ("CLOSE_WAIT", &to, "10.88.0.9:8080"),
+        ("ESTABLISHED", &to, "10.88.0.9:8080"),
+        ("CLOSE_WAIT", &to, "10.88.0.7:8080"),
         ("TIME_WAIT", &to, "10.88.0.8:8080"),
     ]));
     let shown = lab.nets.show_vip("web").await.unwrap();
@@ -657,9 +662,9 @@ async fn a_vips_connections_are_counted_and_a_removed_backend_still_draining_is_
         vec![
             ("10.88.0.2".into(), 8080, 100, 2, 3),
             ("10.88.0.3".into(), 8080, 0, 0, 0),
-            ("10.88.0.9".into(), 8080, 0, 0, 1),
+            ("10.88.0.9".into(), 8080, 0, 1, 1),
         ],
-        "a removed backend with open connections shows with weight 0; one with only closed ones does not"
+        "a removed backend with open connections shows with weight 0; one with only closing ones does not"
     );
     assert_eq!(lab.fakes.conntrack.calls(), vec![(Protocol::Tcp, to.parse().unwrap())]);
     // Listing does not ask conntrack.
