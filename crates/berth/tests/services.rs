@@ -342,15 +342,23 @@ fn a_template_change_rolls_the_pods() {
 }
 
 #[test]
-fn delete_leaves_no_container_backend_name_or_network_resource() {
+fn delete_after_traffic_is_quick_and_leaves_no_container_backend_name_or_network_resource() {
     let d = daemon();
     let path = write(&d, "web.yaml", &web(2, "bye"));
     d.ok(&["apply", "-f", &path.display().to_string()]);
     wait_ready(&d, 2);
     let ip = cluster_ip(&d);
+    // Traffic leaves closed connections in conntrack (TIME_WAIT and the
+    // like) for up to two minutes; they must not hold the pods.
+    assert_eq!(answering(&ip, 20).len(), 2);
+    let started = std::time::Instant::now();
     let out = d.ok(&["delete", "-f", &path.display().to_string()]);
     assert!(out.contains("deleted"), "{out}");
     wait_for("the pods to go", 60, || pods(&d).is_empty().then_some(()));
+    // preStop (1 s) and the grace period (3 s) bound it; a drain waiting
+    // for closed connections took the whole drain timeout (30 s).
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "the pods took {took:?} to go");
     assert_eq!(d.ok(&["ps", "-a", "-q"]).trim(), "");
     assert!(get(&format!("http://{ip}/")).is_none());
     let table = std::process::Command::new("nft").args(["list", "table", "ip", &d.prefix]).output().unwrap();
