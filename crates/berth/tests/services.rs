@@ -162,6 +162,26 @@ fn get(url: &str) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A client that sends one request to `ip`:80, reads the answer and keeps
+/// its end of the connection open until dropped (killed by PID).
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn spawn(ip: &str) -> Holder {
+        let script = format!(
+            "exec 3<>/dev/tcp/{ip}/80 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3 >/dev/null; exec sleep 60"
+        );
+        Holder(std::process::Command::new("bash").args(["-c", &script]).spawn().expect("bash runs"))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The pods that answered `n` requests to the VIP.
 fn answering(ip: &str, n: usize) -> BTreeSet<String> {
     (0..n).map(|_| get(&format!("http://{ip}/")).expect("the VIP answers")).collect()
@@ -351,14 +371,23 @@ fn delete_after_traffic_is_quick_and_leaves_no_container_backend_name_or_network
     // Traffic leaves closed connections in conntrack (TIME_WAIT and the
     // like) for up to two minutes; they must not hold the pods.
     assert_eq!(answering(&ip, 20).len(), 2);
+    // And clients that read their answer but keep their end open: the
+    // server has closed, so conntrack holds them in CLOSE_WAIT for a
+    // minute; they can carry no more requests and must not hold the pods.
+    let holders: Vec<Holder> = (0..4).map(|_| Holder::spawn(&ip)).collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The Deployment first: its Service stays, so the pods drain
+    // through its VIP.
     let started = std::time::Instant::now();
-    let out = d.ok(&["delete", "-f", &path.display().to_string()]);
-    assert!(out.contains("deleted"), "{out}");
+    d.ok(&["delete", "deployment", "web"]);
     wait_for("the pods to go", 60, || pods(&d).is_empty().then_some(()));
     // preStop (1 s) and the grace period (3 s) bound it; a drain waiting
-    // for closed connections took the whole drain timeout (30 s).
+    // for closing connections took the whole drain timeout (30 s).
     let took = started.elapsed();
+    drop(holders);
     assert!(took < std::time::Duration::from_secs(5), "the pods took {took:?} to go");
+    let out = d.ok(&["delete", "-f", &path.display().to_string(), "--ignore-not-found"]);
+    assert!(out.contains("deleted"), "{out}");
     assert_eq!(d.ok(&["ps", "-a", "-q"]).trim(), "");
     assert!(get(&format!("http://{ip}/")).is_none());
     let table = std::process::Command::new("nft").args(["list", "table", "ip", &d.prefix]).output().unwrap();
