@@ -115,6 +115,12 @@ impl Networks {
                     "clusterIP {ip} is not in the service range {range}; leave it out or pick one inside"
                 )));
             }
+            if range.prefix() < 31 && (ip == range.network() || ip == range.broadcast()) {
+                return Err(NetworkError::Invalid(format!(
+                    "clusterIP {ip} is the service range {range}'s {} address; leave it out or pick another",
+                    if ip == range.network() { "network" } else { "broadcast" }
+                )));
+            }
             if let Some((_, other)) = taken.iter().find(|(t, _)| *t == ip) {
                 return Err(NetworkError::Conflict(format!("clusterIP {ip} is already used by {other}")));
             }

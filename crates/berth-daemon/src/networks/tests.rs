@@ -335,6 +335,10 @@ async fn service_addresses_come_from_the_service_range_are_kept_and_given_back()
     let e = lab.nets.service_ip("default/db", Some("10.0.0.5".parse().unwrap())).unwrap_err();
     assert!(matches!(e, NetworkError::Invalid(_)), "{e:?}");
     assert!(e.to_string().contains(&format!("not in the service range {range}")), "{e}");
+    for (edge, what) in [(range.network(), "network"), (range.broadcast(), "broadcast")] {
+        let e = lab.nets.service_ip("default/edge", Some(edge)).unwrap_err();
+        assert!(e.to_string().contains(&format!("{what} address")), "{e}");
+    }
 
     // Services being set in the same batch are kept clear of too.
     let pending = service("default/api", Some(api_ip), Vec::new());
