@@ -272,7 +272,7 @@ pub static HTTP_GET_ACTION: TypeSchema = TypeSchema {
     name: "HTTPGetAction",
     fields: &[
         value("path", "default /"),
-        value("port", "a number or name of a declared containerPort"),
+        value("port", "a port number (declared or not, as in Kubernetes) or the name of a declared containerPort"),
         value("scheme", "HTTP (default) or HTTPS"),
         list("httpHeaders", &HTTP_HEADER, ""),
     ],
@@ -281,12 +281,20 @@ pub static HTTP_GET_ACTION: TypeSchema = TypeSchema {
 pub static HTTP_HEADER: TypeSchema =
     TypeSchema { name: "HTTPHeader", fields: &[value("name", "an HTTP token"), value("value", "")] };
 
-pub static TCP_SOCKET_ACTION: TypeSchema =
-    TypeSchema { name: "TCPSocketAction", fields: &[value("port", "a number or name of a declared containerPort")] };
+pub static TCP_SOCKET_ACTION: TypeSchema = TypeSchema {
+    name: "TCPSocketAction",
+    fields: &[value(
+        "port",
+        "a port number (declared or not, as in Kubernetes) or the name of a declared containerPort",
+    )],
+};
 
 pub static GRPC_ACTION: TypeSchema = TypeSchema {
     name: "GRPCAction",
-    fields: &[value("port", "a declared containerPort number"), value("service", "gRPC health service name")],
+    fields: &[
+        value("port", "a port number (declared or not, as in Kubernetes)"),
+        value("service", "gRPC health service name"),
+    ],
 };
 
 pub static LIFECYCLE: TypeSchema = TypeSchema {

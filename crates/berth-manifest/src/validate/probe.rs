@@ -174,7 +174,8 @@ fn http_get(
     Some(HttpGet { path: request_path, port: port?, scheme, headers })
 }
 
-/// A probe port as a number the container declares (TCP).
+/// A probe port: any valid number, or the name of a TCP port the
+/// container declares.
 fn resolve_port(path: &FieldPath, port: &IntOrString, ports: &[ContainerPort], report: &mut Report<'_>) -> Option<u16> {
     let tcp: Vec<&ContainerPort> = ports.iter().filter(|p| p.protocol == Protocol::Tcp).collect();
     let declared = || {
@@ -193,19 +194,10 @@ fn resolve_port(path: &FieldPath, port: &IntOrString, ports: &[ContainerPort], r
     };
     match port {
         IntOrString::Int(n) => {
+            // As Kubernetes: `containerPort` is informational, so a number
+            // needs no declaration; only a name must resolve.
             let number = port_number(path, *n, report);
-            if number == 0 {
-                return None;
-            }
-            if !tcp.iter().any(|p| p.port == number) {
-                report.invalid(
-                    path,
-                    format!("port {number} is not a TCP port of the container ({})", declared()),
-                    format!("add containerPort: {number} to the container's ports, or probe a declared port"),
-                );
-                return None;
-            }
-            Some(number)
+            (number != 0).then_some(number)
         }
         IntOrString::String(name) => match tcp.iter().find(|p| p.name.as_deref() == Some(name)) {
             Some(p) => Some(p.port),
