@@ -845,6 +845,12 @@ impl std::fmt::Display for ChangeAction {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ApplyResponse {
     pub changes: Vec<ObjectChange>,
+    /// Fields accepted and kept that change nothing on one host
+    /// (`app.yaml:12: deployment/web: spec.template.spec.nodeSelector has
+    /// no effect on one host (...); kept as written`), as kubectl prints
+    /// an API server's warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// `POST /v1/objects/deployments/{namespace}/{name}/scale`.

@@ -8,7 +8,7 @@
 //! problem found, each naming the document, the field path and what to do:
 //!
 //! ```text
-//! deployment/web: spec.template.spec.affinity is not supported by berth; remove it; ...
+//! deployment/web: spec.template.spec.hostNetwork is not supported by berth; remove it; ...
 //! deployment/web: spec.template.spec.containers[0].imagePullPolice is not a field of Container; did you mean imagePullPolicy?
 //! ```
 //!
@@ -80,4 +80,4 @@ pub use parse::{parse, Document, Manifest};
 pub use path::FieldPath;
 pub use quantity::Quantity;
 pub use selector::{Labels, Selector};
-pub use validate::{check_references, load, load_documents};
+pub use validate::{check_references, load, load_documents, load_documents_warned, Warning};

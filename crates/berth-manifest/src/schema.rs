@@ -41,6 +41,10 @@ pub enum Shape {
     Map,
     Object(&'static TypeSchema),
     List(&'static TypeSchema),
+    /// Accepted and kept in the stored object, but it changes nothing on
+    /// one host (scheduling, service-account identity): `apply` says so
+    /// in a warning, as kubectl prints an API server's warnings.
+    Ignored,
 }
 
 impl TypeSchema {
@@ -64,6 +68,9 @@ const fn object(name: &'static str, t: &'static TypeSchema, note: &'static str) 
 }
 const fn list(name: &'static str, t: &'static TypeSchema, note: &'static str) -> FieldSpec {
     FieldSpec { name, shape: Shape::List(t), note }
+}
+const fn ignored(name: &'static str, note: &'static str) -> FieldSpec {
+    FieldSpec { name, shape: Shape::Ignored, note }
 }
 
 const API_VERSION: FieldSpec = value("apiVersion", "");
@@ -151,6 +158,18 @@ pub static POD_SPEC: TypeSchema = TypeSchema {
             "hostUsers",
             "false: a user namespace, root inside an unprivileged host id range (one per pod); default true, the host's ids",
         ),
+        ignored("serviceAccountName", "no API server to authenticate to; recorded for network policy"),
+        ignored("serviceAccount", "deprecated spelling of serviceAccountName"),
+        ignored("automountServiceAccountToken", "no API server token is mounted"),
+        ignored("nodeSelector", "one host: every pod runs on it"),
+        ignored("nodeName", "one host: every pod runs on it"),
+        ignored("affinity", "one host: node and pod (anti-)affinity place nothing"),
+        ignored("tolerations", "one host: no taints to tolerate"),
+        ignored("topologySpreadConstraints", "one host: nothing to spread over"),
+        ignored("priorityClassName", "no scheduler queue or preemption"),
+        ignored("priority", "no scheduler queue or preemption"),
+        ignored("preemptionPolicy", "no scheduler queue or preemption"),
+        ignored("schedulerName", "no scheduler"),
     ],
 };
 
@@ -483,6 +502,7 @@ pub fn markdown_table() -> String {
                 }
                 Shape::Map => " (map)".to_string(),
                 Shape::Value => String::new(),
+                Shape::Ignored => " (accepted, no effect on one host: `apply` warns)".to_string(),
             };
             let title = if std::ptr::eq(t, &TEMPLATE_META) { "ObjectMeta (pod template)" } else { t.name };
             out.push_str(&format!("| {title} | `{}`{shape} | {} |\n", f.name, f.note));

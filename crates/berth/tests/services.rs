@@ -465,8 +465,8 @@ fn bad_manifests_are_refused_with_the_place_and_change_nothing() {
         ("apiVersion: v1\nkind: Service\nmetadata: {name: x\n", "bad.yaml:"),
         ("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n", "not a kind berth reads"),
         (
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: w}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      affinity: {podAntiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: [{weight: 1, podAffinityTerm: {topologyKey: k}}]}}\n      containers: [{name: c, image: busybox:test}]\n",
-            "spec.template.spec.affinity is not supported by berth",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: w}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      hostNetwork: true\n      containers: [{name: c, image: busybox:test}]\n",
+            "spec.template.spec.hostNetwork is not supported by berth",
         ),
         (
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: w}\nspec:\n  selector: {matchLabels: {app: other}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      containers: [{name: c, image: busybox:test}]\n",

@@ -83,6 +83,11 @@ pub async fn apply(client: &Client, a: ApplyArgs) -> Result<()> {
     let files = manifests::read(&a.files, read_stdin)?;
     let dry_run = a.dry_run.as_deref().is_some_and(|mode| mode != "none");
     let resp: ApplyResponse = client.post("/v1/apply", &ApplyRequest { files, dry_run }).await?;
+    // As kubectl prints an API server's warnings: on stderr, before the
+    // result.
+    for w in &resp.warnings {
+        eprintln!("Warning: {w}");
+    }
     let lines: Vec<String> = resp.changes.iter().map(|c| manifests::applied_line(c, dry_run)).collect();
     print_lines(&lines);
     Ok(())

@@ -264,3 +264,23 @@ async fn an_argo_canary_pauses_at_its_weight_then_promotes_or_aborts() {
     let e = d.rollout_argo("default", "app", RolloutRequest::Promote { full: false }).await.unwrap_err().to_string();
     assert!(e.contains("app"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn apply_warns_about_fields_without_effect_and_keeps_them() {
+    let lab = Lab::new().await;
+    let d = lab.declared();
+    let mut req = deployment(1, "v1");
+    req.files[0].text = req.files[0].text.replace("    spec:\n", "    spec:\n      serviceAccountName: web\n");
+    let resp = d.apply(req.clone()).await.unwrap();
+    assert_eq!(resp.warnings.len(), 1, "{:?}", resp.warnings);
+    assert!(
+        resp.warnings[0]
+            .starts_with("web.yaml:10: deployment/web: spec.template.spec.serviceAccountName has no effect"),
+        "{:?}",
+        resp.warnings
+    );
+    let stored = d.get("deployments", "default", "web", false).unwrap();
+    assert_eq!(stored["spec"]["template"]["spec"]["serviceAccountName"], "web", "kept as written");
+    // The same warning on every apply, as kubectl's.
+    assert_eq!(d.apply(req).await.unwrap().warnings.len(), 1);
+}

@@ -20,7 +20,7 @@ impl Declared {
 
     /// Parses and checks every file, then stores each object that changed.
     pub async fn apply(self: &Arc<Self>, mut req: ApplyRequest) -> Result<ApplyResponse> {
-        let objects = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
+        let (objects, warnings) = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
         let _guard = self.lock.lock().await;
         let mut plan = Vec::new();
         let mut problems = Vec::new();
@@ -104,12 +104,12 @@ impl Declared {
                 self.sync_services().await?;
             }
         }
-        Ok(ApplyResponse { changes })
+        Ok(ApplyResponse { changes, warnings })
     }
 
     /// Deletes the objects the files name, and what they own.
     pub async fn delete(self: &Arc<Self>, mut req: DeleteRequest) -> Result<ApplyResponse> {
-        let objects = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
+        let (objects, _) = parse_files_off_worker(std::mem::take(&mut req.files)).await?;
         let mut changes = Vec::new();
         for (object, _) in objects {
             let key = object.key();
@@ -124,7 +124,7 @@ impl Declared {
                 Err(e) => return Err(e),
             }
         }
-        Ok(ApplyResponse { changes })
+        Ok(ApplyResponse { changes, warnings: Vec::new() })
     }
 
     /// `DELETE /v1/objects/{resource}/{namespace}/{name}`.
@@ -145,6 +145,7 @@ impl Declared {
                         name: name.into(),
                         action: ChangeAction::Deleted,
                     }],
+                    warnings: Vec::new(),
                 });
             }
             Some("Deployment") => Kind::Deployment,
@@ -160,7 +161,7 @@ impl Declared {
             }
         };
         let key = ObjectKey { kind, namespace: namespace.to_string(), name: name.to_string() };
-        Ok(ApplyResponse { changes: vec![self.delete_object(&key).await?] })
+        Ok(ApplyResponse { changes: vec![self.delete_object(&key).await?], warnings: Vec::new() })
     }
 
     pub(super) async fn delete_object(self: &Arc<Self>, key: &ObjectKey) -> Result<ObjectChange> {
@@ -392,22 +393,27 @@ static PARSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 /// [`parse_files`] on the blocking pool: parsing untrusted YAML is CPU work
 /// bounded by size, never done on an async worker. The files (and the
 /// trees built from them) are dropped there too.
-async fn parse_files_off_worker(files: Vec<ManifestFile>) -> Result<Vec<(Object, serde_json::Value)>> {
+async fn parse_files_off_worker(files: Vec<ManifestFile>) -> Result<Parsed> {
     let _permit = PARSING.acquire().await.map_err(|_| DeclaredError::Conflict("the daemon is shutting down".into()))?;
     tokio::task::spawn_blocking(move || parse_files(&files)).await.unwrap_or_else(|e| {
         Err(DeclaredError::Invalid(format!("reading the manifests failed unexpectedly ({e}); this is a bug in berth")))
     })
 }
 
+/// Every object of every file with its document, and the warnings about
+/// fields kept that change nothing on one host.
+type Parsed = (Vec<(Object, serde_json::Value)>, Vec<String>);
+
 /// Every object of every file, or every problem, each line naming the
 /// file and line: `app.yaml:14: deployment/web: ...`.
-fn parse_files(files: &[ManifestFile]) -> Result<Vec<(Object, serde_json::Value)>> {
+fn parse_files(files: &[ManifestFile]) -> Result<Parsed> {
     if files.is_empty() {
         return Err(DeclaredError::Invalid("no manifests given; pass -f FILE, -f DIR or -f -".into()));
     }
     let mut out: Vec<(Object, serde_json::Value)> = Vec::new();
     let mut seen: BTreeMap<ObjectKey, String> = BTreeMap::new();
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     // Counted past the first MAX_PROBLEMS, not shown: the answer stays
     // small whatever the input.
     let mut more = 0;
@@ -415,8 +421,14 @@ fn parse_files(files: &[ManifestFile]) -> Result<Vec<(Object, serde_json::Value)
         // The name comes from the client; it prefixes every line.
         let name = berth_manifest::path::shorten(&f.name);
         let mut lines = Vec::new();
-        match berth_manifest::load_documents(&f.text) {
-            Ok(objects) => {
+        match berth_manifest::load_documents_warned(&f.text) {
+            Ok((objects, warned)) => {
+                for w in warned.iter().take(MAX_PROBLEMS.saturating_sub(warnings.len())) {
+                    warnings.push(match w.line {
+                        0 => format!("{name}: {w}"),
+                        line => format!("{name}:{line}: {w}"),
+                    });
+                }
                 for (o, m) in objects {
                     let key = o.key();
                     if let Some(first) = seen.get(&key) {
@@ -460,7 +472,7 @@ fn parse_files(files: &[ManifestFile]) -> Result<Vec<(Object, serde_json::Value)
             berth_manifest::parse::SUPPORTED_KINDS
         )));
     }
-    Ok(out)
+    Ok((out, warnings))
 }
 
 /// The live document after applying `doc`: fields that imperative commands

@@ -30,6 +30,7 @@ fn walk(
         let child_path = path.field(key);
         match schema.field(key) {
             Some(spec) => match (spec.shape, &child.value) {
+                (Shape::Ignored, _) if !child.is_empty_value() => report.warn(child_path, spec.note),
                 (Shape::Object(t), Value::Map(_)) => walk(child, t, &child_path, unknown, report),
                 (Shape::List(t), Value::Seq(items)) => {
                     for (i, item) in items.iter().enumerate() {

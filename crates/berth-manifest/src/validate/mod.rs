@@ -37,11 +37,20 @@ pub(crate) struct Report<'a> {
     errors: Vec<ManifestError>,
     /// Problems past [`MAX_PROBLEMS`]: counted, not located or kept.
     more: usize,
+    warnings: Vec<Warning>,
 }
 
 impl<'a> Report<'a> {
     fn new(source: &'a DocumentRef, node: &'a Node) -> Self {
-        Report { source, node, errors: Vec::new(), more: 0 }
+        Report { source, node, errors: Vec::new(), more: 0, warnings: Vec::new() }
+    }
+
+    /// Records a field that is kept but changes nothing on one host.
+    fn warn(&mut self, path: FieldPath, why: &'static str) {
+        if self.warnings.len() < MAX_PROBLEMS {
+            let line = self.node.locate(&path).line;
+            self.warnings.push(Warning { doc: self.source.clone(), line, path, why });
+        }
     }
 
     /// Whether there is room for one more problem; counts it if not.
@@ -103,6 +112,12 @@ impl<'a> Report<'a> {
 
 /// Checks one decoded document and builds its desired state.
 pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
+    document_warned(doc).map(|(object, _)| object)
+}
+
+/// [`document`], with the warnings about fields it keeps that change
+/// nothing on one host.
+pub fn document_warned(doc: &Document) -> Result<(Object, Vec<Warning>), Vec<ManifestError>> {
     let mut report = Report::new(&doc.source, &doc.node);
     fields::check(&doc.node, doc.manifest.schema(), &doc.unknown_fields, &mut report);
     let object = match &doc.manifest {
@@ -114,7 +129,7 @@ pub fn document(doc: &Document) -> Result<Object, Vec<ManifestError>> {
         Manifest::AnalysisTemplate(a) => analysis::analysis_template(a, &mut report).map(Object::AnalysisTemplate),
     };
     match object {
-        Some(object) if report.ok() => Ok(object),
+        Some(object) if report.ok() => Ok((object, report.warnings)),
         _ => {
             let mut errors = report.errors;
             // Stable: errors on one line keep the order they were found in.
@@ -140,6 +155,30 @@ pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
 /// `v1 List` items spread out), which is what a store keeps and what
 /// `get -o yaml` shows back.
 pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, ManifestErrors> {
+    load_documents_warned(text).map(|(objects, _)| objects)
+}
+
+/// A field Berth accepts and keeps but that changes nothing on one host
+/// (`deployment/web: spec.template.spec.nodeSelector has no effect on one
+/// host (one host: every pod runs on it); kept as written`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub doc: DocumentRef,
+    /// Where the field is (1-based; 0 when unknown).
+    pub line: usize,
+    pub path: FieldPath,
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} has no effect on one host ({}); kept as written", self.doc, self.path, self.why)
+    }
+}
+
+/// [`load_documents`], with the [`Warning`]s of every object.
+pub fn load_documents_warned(text: &str) -> Result<(Vec<(Object, serde_json::Value)>, Vec<Warning>), ManifestErrors> {
+    let mut warnings = Vec::new();
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let mut seen: BTreeMap<crate::model::ObjectKey, DocumentRef> = BTreeMap::new();
@@ -151,8 +190,9 @@ pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, Ma
                 continue;
             }
         };
-        match document(&doc) {
-            Ok(object) => {
+        match document_warned(&doc) {
+            Ok((object, mut warned)) => {
+                warnings.append(&mut warned);
                 let key = object.key();
                 if let Some(first) = seen.get(&key) {
                     errors.push(ManifestError::Duplicate {
@@ -170,7 +210,7 @@ pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, Ma
         }
     }
     if errors.is_empty() {
-        Ok(objects)
+        Ok((objects, warnings))
     } else {
         Err(ManifestErrors::capped(errors))
     }

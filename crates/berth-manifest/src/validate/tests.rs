@@ -222,3 +222,34 @@ fn host_users_false_asks_for_a_user_namespace_and_true_changes_no_hash() {
     let e = errors(&pod(&format!("      hostUsers: maybe\n{containers}")));
     assert!(e.iter().any(|m| m.contains("hostUsers")), "{e:?}");
 }
+
+#[test]
+fn fields_without_effect_on_one_host_are_kept_with_a_warning() {
+    let text = pod(
+        "      serviceAccountName: web\n      nodeSelector: {disk: ssd}\n      tolerations: [{key: k, operator: Exists}]\n      \
+         priorityClassName: high\n      affinity: {}\n      containers:\n        - name: web\n          image: x:1\n          \
+         readinessProbe: {tcpSocket: {port: 80}}\n",
+    );
+    let (objects, warnings) = crate::load_documents_warned(&text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objects.len(), 1);
+    let shown: Vec<String> = warnings.iter().map(|w| format!("{} {w}", w.line)).collect();
+    assert_eq!(
+        shown,
+        [
+            "9 deployment/web: spec.template.spec.serviceAccountName has no effect on one host (no API server to \
+             authenticate to; recorded for network policy); kept as written",
+            "10 deployment/web: spec.template.spec.nodeSelector has no effect on one host (one host: every pod runs \
+             on it); kept as written",
+            "11 deployment/web: spec.template.spec.tolerations has no effect on one host (one host: no taints to \
+             tolerate); kept as written",
+            "12 deployment/web: spec.template.spec.priorityClassName has no effect on one host (no scheduler queue \
+             or preemption); kept as written",
+        ],
+        "an empty value (affinity: {{}}) declares nothing and is not warned about"
+    );
+    // The document keeps them, for get -o yaml.
+    assert_eq!(objects[0].1["spec"]["template"]["spec"]["nodeSelector"]["disk"], "ssd");
+    // A numeric probe port needs no containerPort, as in Kubernetes.
+    let Object::Deployment(d) = &objects[0].0 else { panic!() };
+    assert!(d.template.containers[0].readiness_probe.is_some());
+}
