@@ -14,7 +14,7 @@ use berth_core::api::{ApplyRequest, ManifestFile, RolloutRequest};
 use berth_core::clock::Clock;
 use serde_json::Value;
 
-use super::records::{self, PodRecord};
+use super::tests::{pods, running, until_with};
 use super::Declared;
 use crate::testlab::Lab;
 
@@ -119,18 +119,6 @@ spec:
         berth: {restarts: {}}
 "#;
 
-fn pods(d: &Declared) -> Vec<PodRecord> {
-    records::pods(d.store.as_ref()).unwrap()
-}
-
-/// Live pods whose every container runs.
-fn running(d: &Declared) -> Vec<PodRecord> {
-    pods(d)
-        .into_iter()
-        .filter(|p| p.deleting.is_none() && !p.containers.is_empty() && p.containers.values().all(|c| c.id.is_some()))
-        .collect()
-}
-
 fn running_hashes(d: &Declared) -> BTreeSet<String> {
     running(d).into_iter().map(|p| p.hash).collect()
 }
@@ -185,18 +173,8 @@ fn shares(lab: &Lab, d: &Declared, name: &str) -> std::collections::BTreeMap<Str
     out
 }
 
-/// Reconcile passes (and the pod workers they start) until `done`, on
-/// virtual time, the wall clock moving with it; panics after a minute.
 async fn until(lab: &Lab, d: &Arc<Declared>, what: &str, done: impl Fn(&Declared) -> bool) {
-    for _ in 0..600 {
-        d.reconcile().await.unwrap();
-        if done(d) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        lab.fakes.clock.advance(Duration::from_millis(100));
-    }
-    panic!("{what}: not reached; status: {:#}; pods: {:#?}", status(d), pods(d));
+    until_with(lab, d, what, done, |d| format!("status: {:#}; pods: {:#?}", status(d), pods(d))).await
 }
 
 /// Reconcile passes for `span` of virtual time; `holds` must hold after

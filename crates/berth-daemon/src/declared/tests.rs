@@ -20,12 +20,12 @@ fn deployment(replicas: u32, version: &str) -> ApplyRequest {
     ApplyRequest { files: vec![ManifestFile { name: "web.yaml".into(), text }], dry_run: false }
 }
 
-fn pods(d: &Declared) -> Vec<PodRecord> {
+pub(super) fn pods(d: &Declared) -> Vec<PodRecord> {
     records::pods(d.store.as_ref()).unwrap()
 }
 
 /// Live pods whose every container runs.
-fn running(d: &Declared) -> Vec<PodRecord> {
+pub(super) fn running(d: &Declared) -> Vec<PodRecord> {
     pods(d)
         .into_iter()
         .filter(|p| p.deleting.is_none() && !p.containers.is_empty() && p.containers.values().all(|c| c.id.is_some()))
@@ -33,8 +33,15 @@ fn running(d: &Declared) -> Vec<PodRecord> {
 }
 
 /// Reconcile passes (and the pod workers they start) until `done`, on
-/// virtual time, the wall clock moving with it; panics after a minute.
-async fn until(lab: &Lab, d: &Arc<Declared>, what: &str, done: impl Fn(&Declared) -> bool) {
+/// virtual time, the wall clock moving with it; panics after a minute of
+/// it with `describe`'s account of where things stand.
+pub(super) async fn until_with(
+    lab: &Lab,
+    d: &Arc<Declared>,
+    what: &str,
+    done: impl Fn(&Declared) -> bool,
+    describe: impl Fn(&Declared) -> String,
+) {
     for _ in 0..600 {
         d.reconcile().await.unwrap();
         if done(d) {
@@ -43,7 +50,11 @@ async fn until(lab: &Lab, d: &Arc<Declared>, what: &str, done: impl Fn(&Declared
         tokio::time::sleep(Duration::from_millis(100)).await;
         lab.fakes.clock.advance(Duration::from_millis(100));
     }
-    panic!("{what}: not reached; pods: {:#?}", pods(d));
+    panic!("{what}: not reached; {}", describe(d));
+}
+
+async fn until(lab: &Lab, d: &Arc<Declared>, what: &str, done: impl Fn(&Declared) -> bool) {
+    until_with(lab, d, what, done, |d| format!("pods: {:#?}", pods(d))).await
 }
 
 #[tokio::test(start_paused = true)]

@@ -154,7 +154,7 @@ pub fn load(text: &str) -> Result<Vec<Object>, ManifestErrors> {
 /// [`load`], keeping each object's document as written (as JSON, with
 /// `v1 List` items spread out), which is what a store keeps and what
 /// `get -o yaml` shows back.
-pub fn load_documents(text: &str) -> Result<Vec<(Object, serde_json::Value)>, ManifestErrors> {
+pub fn load_documents(text: &str) -> Result<Documents, ManifestErrors> {
     load_documents_warned(text).map(|(objects, _)| objects)
 }
 
@@ -176,8 +176,11 @@ impl std::fmt::Display for Warning {
     }
 }
 
+/// Objects with their documents as written (JSON).
+pub type Documents = Vec<(Object, serde_json::Value)>;
+
 /// [`load_documents`], with the [`Warning`]s of every object.
-pub fn load_documents_warned(text: &str) -> Result<(Vec<(Object, serde_json::Value)>, Vec<Warning>), ManifestErrors> {
+pub fn load_documents_warned(text: &str) -> Result<(Documents, Vec<Warning>), ManifestErrors> {
     let mut warnings = Vec::new();
     let mut objects = Vec::new();
     let mut errors = Vec::new();
