@@ -154,6 +154,17 @@ berth_update=$(echo "$(now) - $t0" | bc -l)
 wait "$load_pid" || true
 read -r berth_failed berth_p99 <<<"$(summarize "$work/berth.hey")"
 
+# The same Deployment, having served that traffic, deleted: the time until
+# its last pod is gone (closing connections must not hold a pod; preStop
+# and the grace period still run).
+t0=$(now)
+"$BERTH" delete deployment web >/dev/null
+for _ in $(seq 1 600); do
+  [[ $("$BERTH" get pods -l app=web -o json | jq '.items | length') == 0 ]] && break
+  sleep 0.05
+done
+delete_s=$(echo "$(now) - $t0" | bc -l)
+
 # 2. podman: stop the old container, run the new one on the same port.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 run_podman() {
@@ -279,6 +290,7 @@ printf '%-34s %16s %10s %12.2f\n' "podman stop old + run new" "$podman_failed" "
 printf '%-34s %16s %10s %12.2f\n' "berth canary 20/50/100 %" "$canary_failed" "$canary_p99" "$canary_update"
 printf '%-34s %16s %10s %12.2f\n' "berth blue-green (manual promote)" "$bg_failed" "$bg_p99" "$bg_update"
 printf '\nblue-green switch, promote to first answer from green: %.1f ms\n' "$switch_ms"
+printf 'delete of the 4-replica Deployment after the load, to its last pod gone: %.2f s\n' "$delete_s"
 for f in berth podman canary bg; do
   if grep -q "Error distribution" "$work/$f.hey"; then
     printf '\n%s errors:\n' "$f"
