@@ -10,6 +10,19 @@ use berth_core::api::{AuditRecord, Event};
 use berth_store::{Log, Store};
 use tokio::sync::broadcast;
 
+/// One entry of a log. An entry this berth cannot read (written by a newer
+/// one, or damaged) is skipped with a warning naming it: the rest of the
+/// log stays readable.
+fn logged<T: serde::de::DeserializeOwned>(log: &str, seq: i64, v: serde_json::Value) -> Option<T> {
+    match serde_json::from_value(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!(log, seq, error = %e, "skipping an unreadable log entry");
+            None
+        }
+    }
+}
+
 pub struct Events {
     store: Arc<dyn Store>,
     live: broadcast::Sender<Event>,
@@ -56,14 +69,15 @@ impl Events {
         self.live.subscribe()
     }
 
-    /// Recorded events since `since` (RFC 3339), oldest first.
-    pub fn history(&self, since: Option<&str>) -> Vec<Event> {
-        self.store
-            .read_log(Log::Events, since, 100_000)
-            .unwrap_or_default()
+    /// Recorded events since `since` (RFC 3339), oldest first. A store
+    /// that cannot be read is an error, never an empty history.
+    pub fn history(&self, since: Option<&str>) -> Result<Vec<Event>, berth_store::StoreError> {
+        Ok(self
+            .store
+            .read_log(Log::Events, since, 100_000)?
             .into_iter()
-            .filter_map(|(seq, v)| serde_json::from_value::<Event>(v).ok().map(|e| Event { seq, ..e }))
-            .collect()
+            .filter_map(|(seq, v)| logged::<Event>("event", seq, v).map(|e| Event { seq, ..e }))
+            .collect())
     }
 
     pub fn audit(&self, rec: &AuditRecord) {
@@ -78,13 +92,17 @@ impl Events {
 
     /// The latest audit entries since `since` (RFC 3339), newest first, at
     /// most `limit`.
-    pub fn audit_history(&self, since: Option<&str>, limit: usize) -> Vec<AuditRecord> {
-        self.store
-            .read_log_newest(Log::Audit, since, limit)
-            .unwrap_or_default()
+    pub fn audit_history(
+        &self,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, berth_store::StoreError> {
+        Ok(self
+            .store
+            .read_log_newest(Log::Audit, since, limit)?
             .into_iter()
-            .filter_map(|(_, v)| serde_json::from_value(v).ok())
-            .collect()
+            .filter_map(|(seq, v)| logged::<AuditRecord>("audit", seq, v))
+            .collect())
     }
 
     /// Applies the audit log's retention: entries past `max_entries` (the
@@ -192,13 +210,13 @@ mod tests {
             events.audit(&audit(&recent, n));
         }
         let paths = |v: Vec<AuditRecord>| v.into_iter().map(|r| r.summary).collect::<Vec<_>>();
-        assert_eq!(paths(events.audit_history(None, 2)), ["start container=c5", "start container=c4"]);
-        assert_eq!(events.audit_history(Some(&recent), 100).len(), 5);
+        assert_eq!(paths(events.audit_history(None, 2).unwrap()), ["start container=c5", "start container=c4"]);
+        assert_eq!(events.audit_history(Some(&recent), 100).unwrap().len(), 5);
         // 90 days: the 100-day-old entry goes; then by count.
         assert_eq!(events.prune_audit(0, std::time::Duration::from_secs(90 * 86_400)).unwrap(), 1);
         assert_eq!(events.prune_audit(3, std::time::Duration::ZERO).unwrap(), 2);
         assert_eq!(
-            paths(events.audit_history(None, 100)),
+            paths(events.audit_history(None, 100).unwrap()),
             ["start container=c5", "start container=c4", "start container=c3"]
         );
         assert_eq!(events.prune_audit(0, std::time::Duration::ZERO).unwrap(), 0);
@@ -211,6 +229,6 @@ mod tests {
         events.emit("container", "die", "abc", "web", &[("exit_code", "3".into())]);
         let live = rx.try_recv().unwrap();
         assert_eq!(live.attributes["exit_code"], "3");
-        assert_eq!(events.history(None), vec![live]);
+        assert_eq!(events.history(None).unwrap(), vec![live]);
     }
 }

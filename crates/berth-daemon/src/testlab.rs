@@ -138,6 +138,6 @@ impl Lab {
     }
 
     pub(crate) fn events_of(&self, action: &str) -> usize {
-        self.events.history(None).iter().filter(|e| e.action == action).count()
+        self.events.history(None).unwrap().iter().filter(|e| e.action == action).count()
     }
 }

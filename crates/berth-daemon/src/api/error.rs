@@ -12,6 +12,8 @@ pub enum ApiError {
     Container(crate::containers::ContainerError),
     Network(crate::networks::NetworkError),
     Declared(crate::declared::DeclaredError),
+    /// The store could not be read or written.
+    Store(berth_store::StoreError),
     BadRequest(String),
     NotFound(String),
     /// Something that should not fail did (a worker task panicked): what
@@ -41,6 +43,7 @@ impl ApiError {
             Self::Container(e) => container_status(e),
             Self::Network(e) => network_status(e),
             Self::Declared(e) => declared_status(e),
+            Self::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -55,6 +58,7 @@ impl ApiError {
             Self::Container(e) => ErrorBody { error: e.to_string(), kind: container_kind(e).to_string() },
             Self::Network(e) => ErrorBody { error: e.to_string(), kind: network_kind(e).to_string() },
             Self::Declared(e) => ErrorBody { error: e.to_string(), kind: declared_kind(e).to_string() },
+            Self::Store(e) => ErrorBody { error: e.to_string(), kind: "internal".into() },
             Self::BadRequest(m) => ErrorBody { error: m.clone(), kind: "invalid".into() },
             Self::NotFound(m) => ErrorBody { error: m.clone(), kind: "not_found".into() },
             Self::Internal { what, source } => {
@@ -182,6 +186,12 @@ impl From<crate::networks::NetworkError> for ApiError {
 impl From<crate::containers::ContainerError> for ApiError {
     fn from(e: crate::containers::ContainerError) -> Self {
         Self::Container(e)
+    }
+}
+
+impl From<berth_store::StoreError> for ApiError {
+    fn from(e: berth_store::StoreError) -> Self {
+        Self::Store(e)
     }
 }
 

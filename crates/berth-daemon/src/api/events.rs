@@ -45,7 +45,7 @@ pub async fn events(State(d): State<S>, Query(q): Query<EventsQuery>) -> Result<
     let filter = EventFilter::parse(q.filter.as_deref().unwrap_or("")).map_err(ApiError::BadRequest)?;
     // Subscribe before reading history so nothing falls between the two.
     let mut live = d.events.subscribe();
-    let history = if q.since.is_some() { d.events.history(q.since.as_deref()) } else { Vec::new() };
+    let history = if q.since.is_some() { d.events.history(q.since.as_deref())? } else { Vec::new() };
     let until = q.until.clone();
     let events = std::sync::Arc::clone(&d.events);
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
@@ -122,6 +122,6 @@ pub async fn audit(State(d): State<S>, Query(q): Query<AuditQuery>) -> Result<Js
     let since = q.since.clone();
     let list = tokio::task::spawn_blocking(move || events.audit_history(since.as_deref(), limit))
         .await
-        .map_err(ApiError::internal("reading the audit log"))?;
+        .map_err(ApiError::internal("reading the audit log"))??;
     Ok(Json(list))
 }

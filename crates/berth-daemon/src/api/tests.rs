@@ -88,7 +88,7 @@ impl Api {
 
     /// The audit log, oldest first, as `(method path status)`.
     fn audited(&self) -> Vec<String> {
-        let mut recs = self.daemon.events.audit_history(None, 1000);
+        let mut recs = self.daemon.events.audit_history(None, 1000).unwrap();
         recs.reverse();
         recs.iter().map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect()
     }

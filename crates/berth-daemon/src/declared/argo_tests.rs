@@ -212,7 +212,7 @@ fn snapshot(lab: &Lab, d: &Declared) -> Snapshot {
         running: lab.fakes.shims.running(),
         rule_changes: lab.fakes.nft.calls().len(),
         services: ["default/app", "default/app-preview"].iter().map(|s| lab.nets.service(s).unwrap()).collect(),
-        events: lab.events.history(None).len(),
+        events: lab.events.history(None).unwrap().len(),
     }
 }
 

@@ -49,7 +49,7 @@ impl Declared {
                 .filter(|p| in_scope(&p.namespace))
                 .map(|p| kube::pod(p, &self.container_views(p)))
                 .collect(),
-            "Event" => kube::events(&self.events.history(None), |ns| in_scope(ns), q.involved.as_deref()),
+            "Event" => kube::events(&self.events.history(None)?, |ns| in_scope(ns), q.involved.as_deref()),
             "Endpoints" => {
                 let pods = records::pods(self.store.as_ref())?;
                 let routes = self.rollout_routes()?;
