@@ -4,6 +4,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use berth_image::ImageStore;
@@ -50,7 +51,7 @@ impl Daemon {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).map_err(|(_, e)| {
+        let lock = lock_state_root(lock_file).map_err(|e| {
             anyhow::anyhow!(
                 "state root {} is in use by another berth daemon ({e}); stop it or pass a different --root",
                 opts.root.display()
@@ -295,4 +296,28 @@ async fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     let listener = bound.with_context(|| format!("cannot listen on {}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(listener)
+}
+
+/// Takes the state root's lock. A daemon restarted at once after a crash
+/// may find it held for a moment by a process the old one was starting
+/// (between its fork and its exec), so a held lock is retried for up to
+/// three seconds before another daemon is taken to be running.
+fn lock_state_root(file: fs::File) -> Result<Flock<fs::File>, nix::errno::Errno> {
+    let deadline = Instant::now() + std::time::Duration::from_secs(3);
+    let mut file = file;
+    let mut waited = false;
+    loop {
+        match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => return Ok(lock),
+            Err((f, nix::errno::Errno::EAGAIN)) if Instant::now() < deadline => {
+                if !waited {
+                    tracing::info!("the state root's lock is held; waiting up to 3 s for it");
+                    waited = true;
+                }
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err((_, e)) => return Err(e),
+        }
+    }
 }
