@@ -144,7 +144,14 @@ impl Berthd {
     }
 
     fn spawn(&mut self) {
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("daemon log");
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the daemon and waits until it listens.
+    fn try_spawn(&mut self) -> Result<(), String> {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| e.to_string())?;
         // A confined daemon joins its cgroup before it execs, so every
         // byte it allocates is counted.
         let mut command = match &self.confined {
@@ -166,22 +173,22 @@ impl Berthd {
             .env_remove("BERTH_SOCKET")
             .env("BERTH_LOG", "info")
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()
-            .expect("start berth daemon");
+            .map_err(|e| format!("cannot start berth daemon: {e}"))?;
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("berth daemon exited with {status} before listening:\n{}", self.log());
+                return Err(format!("berth daemon exited with {status} before listening:\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("berth daemon did not listen on {} within 15 s:\n{}", self.socket.display(), self.log());
+        Err(format!("berth daemon did not listen on {} within 15 s:\n{}", self.socket.display(), self.log()))
     }
 
     /// Kills the daemon without warning (a crash) and starts it again on the
@@ -368,11 +375,84 @@ impl Berthd {
     }
 }
 
+impl Berthd {
+    /// Whatever this daemon started that is still there once it stopped
+    /// (it died, or could not finish): every process in its cgroups (its
+    /// shims and containers; ours by construction, ended by PID), the
+    /// cgroups, and the namespaces, links and nftables table named with
+    /// its prefix. A clean run finds nothing here.
+    fn remove_leftovers(&self) {
+        let mut cgroups: Vec<PathBuf> = fs::read_dir("/sys/fs/cgroup")
+            .map(|r| r.flatten().map(|e| e.path().join(&self.cgroup_parent)).collect())
+            .unwrap_or_default();
+        cgroups.push(Path::new("/sys/fs/cgroup").join(&self.cgroup_parent));
+        cgroups.retain(|c| c.is_dir());
+        for cg in &cgroups {
+            for procs in walk_dirs(cg).iter().map(|d| d.join("cgroup.procs")) {
+                for pid in fs::read_to_string(&procs).unwrap_or_default().split_whitespace() {
+                    let _ = Command::new("kill").arg("-KILL").arg(pid).status();
+                }
+            }
+        }
+        for cg in &cgroups {
+            let mut dirs = walk_dirs(cg);
+            dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+            for d in dirs {
+                // A killed process leaves its cgroup a moment later.
+                for _ in 0..50 {
+                    if fs::remove_dir(&d).is_ok() || !d.exists() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        // Prefixes have one length, so no other daemon's names start with ours.
+        let ours = |name: &str| name.starts_with(&self.prefix);
+        let namespaces: Vec<String> = fs::read_dir("/run/netns")
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+            .unwrap_or_default();
+        for name in namespaces.iter().filter(|n| ours(n)) {
+            let _ = Command::new("ip").args(["netns", "delete", name]).status();
+        }
+        let links = Command::new("ip").args(["-o", "link"]).output().map(|o| o.stdout).unwrap_or_default();
+        for line in String::from_utf8_lossy(&links).lines() {
+            let name = line.split(": ").nth(1).unwrap_or("").split('@').next().unwrap_or("");
+            if ours(name) {
+                let _ = Command::new("ip").args(["link", "delete", name]).status();
+            }
+        }
+        let _ = Command::new("nft").args(["delete", "table", "ip", &self.prefix]).stderr(Stdio::null()).status();
+    }
+}
+
+/// `dir` and every directory below it.
+fn walk_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if let Ok(entries) = fs::read_dir(&out[i]) {
+            out.extend(entries.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()));
+        }
+        i += 1;
+    }
+    out
+}
+
 impl Drop for Berthd {
     fn drop(&mut self) {
         // Declared objects (their pods drain and stop), then containers
         // (their shims, mounts and cgroups), then the daemon, then any
         // mount still below our directory.
+        // A daemon that died (a restart that failed) cannot remove what it
+        // started: start it again so it can; what is still left after that
+        // is removed directly by `remove_leftovers`.
+        if self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+            self.child = None;
+            if let Err(e) = self.try_spawn() {
+                eprintln!("cleanup: the daemon would not start again: {e}");
+            }
+        }
         if self.child.is_some() {
             self.delete_declared();
             let ids = self.run(&["ps", "-a", "-q"]);
@@ -381,6 +461,7 @@ impl Drop for Berthd {
             }
         }
         self.stop();
+        self.remove_leftovers();
         let prefix = self.dir.path().display().to_string();
         let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
         let mut ours: Vec<&str> =
