@@ -6,7 +6,7 @@ use berth_manifest::model::DEFAULT_NAMESPACE;
 use berth_manifest::{Object, Selector};
 
 use super::records::{self, PodRecord, StoredObject};
-use super::{kube, plan, resource_kind, Declared, DeclaredError, ListQuery, Result};
+use super::{kube, resource_kind, Declared, DeclaredError, ListQuery, Result};
 
 impl Declared {
     // ---- reading ----
@@ -60,10 +60,7 @@ impl Declared {
                         Object::Service(s) => {
                             // A rollout's Service lists the revision(s) it sends to, as
                             // Argo's pinned selectors make Kubernetes list them.
-                            let route = routes
-                                .iter()
-                                .find_map(|(_, _, r)| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
-                                .unwrap_or(plan::Route::All);
+                            let route = super::reconcile::service_route(&routes, &s);
                             Some(kube::endpoints(&s, &stored, &pods, &route))
                         }
                         _ => None,

@@ -289,10 +289,7 @@ impl Declared {
         for (_, _, o) in &services {
             let Object::Service(s) = o else { continue };
             let owner = format!("{}/{}", s.meta.namespace, s.meta.name);
-            let route = routes
-                .iter()
-                .find_map(|(_, _, r)| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
-                .unwrap_or(plan::Route::All);
+            let route = service_route(&routes, s);
             let matched: Vec<&PodRecord> = pods
                 .iter()
                 .filter(|p| {
@@ -420,4 +417,16 @@ fn dns_names(namespace: &str, name: &str) -> Vec<String> {
         names.push(name.to_string());
     }
     names
+}
+
+/// Which revisions Service `s` sends to: a rollout's route when a rollout
+/// stands behind it, else every selected pod.
+pub(super) fn service_route<'a>(
+    routes: &'a [(String, berth_control::argo::StrategyStatus, berth_control::argo::machine::RolloutRoute)],
+    s: &berth_manifest::model::ServiceSpec,
+) -> plan::Route<'a> {
+    routes
+        .iter()
+        .find_map(|(_, _, r)| r.route_for(&s.meta.namespace, &s.meta.name, &s.selector))
+        .unwrap_or(plan::Route::All)
 }

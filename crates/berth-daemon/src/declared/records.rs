@@ -105,21 +105,21 @@ pub fn objects(store: &dyn Store, kind: &str) -> Result<Vec<(String, StoredObjec
         .list_objects(&store_kind(kind))?
         .into_iter()
         .map(|(k, v)| {
-            serde_json::from_value(v)
-                .map(|o| (k, o))
-                .map_err(|e| StoreError::Corrupt { what: "declared object", detail: e.to_string() })
+            let o = decode_object(&k, v)?;
+            Ok((k, o))
         })
         .collect()
 }
 
 pub fn object(store: &dyn Store, kind: &str, key: &str) -> Result<Option<StoredObject>, StoreError> {
-    store
-        .get_object(&store_kind(kind), key)?
-        .map(|v| {
-            serde_json::from_value(v)
-                .map_err(|e| StoreError::Corrupt { what: "declared object", detail: e.to_string() })
-        })
-        .transpose()
+    store.get_object(&store_kind(kind), key)?.map(|v| decode_object(key, v)).transpose()
+}
+
+/// A stored object (its kind is part of the row's kind, so it is not a
+/// [`Record`]); one that does not decode is corrupt, naming its key.
+fn decode_object(key: &str, v: serde_json::Value) -> Result<StoredObject, StoreError> {
+    serde_json::from_value(v)
+        .map_err(|e| StoreError::Corrupt { what: "declared object", detail: format!("{key}: {e}") })
 }
 
 pub fn deployment_state(store: &dyn Store, key: &str) -> Result<Option<DeploymentState>, StoreError> {
